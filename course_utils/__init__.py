@@ -1,0 +1,8 @@
+"""Helpers for the course "Conditioning score networks on time".
+
+One module per concern; the reference implementations that lessons import are
+re-exported from :mod:`course_utils.reference`. Importing this package is cheap:
+submodules are imported by whoever needs them.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,16 @@
+"""The course's reference implementations, one import for every lesson.
+
+Each lesson's solution notebook implements one of these components in front of
+the learner; later lessons import the finished version from here instead of
+re-typing it, and ``tests/test_reference_parity.py`` checks that every solution
+notebook's component gives the same outputs as the one exported here.
+The components themselves live in one module per concern (see each module's
+docstring for the paper it follows).
+"""
+
+from .adagn import AdaGN
+from .film import FiLM
+from .sinusoidal import sinusoidal_embedding
+from .timestep_mlp import TimestepEmbedding
+
+__all__ = ["sinusoidal_embedding", "TimestepEmbedding", "FiLM", "AdaGN"]

@@ -1,0 +1,137 @@
+"""What the setup cell of every notebook does: find the runtime, pick a device, seed.
+
+The setup cell calls :func:`setup_lesson` once; everything a lesson needs to know
+about where it runs is in the returned :class:`Runtime`. Two environment
+variables change how heavy cells behave, and nothing else reads notebook globals:
+
+* ``COURSE_GRADING=1`` is set by the course's autograder: heavy experiments load
+  their cached results instead of recomputing them, and widgets are not shown.
+* ``COURSE_SMOKE=1`` is set by the test-suite: experiments run at a tiny size.
+* ``COURSE_DEVICE`` (e.g. ``cpu``) overrides the automatic device choice.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import random
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["Runtime", "setup_lesson", "pick_device", "seed_everything", "in_colab", "env_flag"]
+
+
+def env_flag(name: str) -> bool:
+    """True when the environment variable ``name`` is set to 1/true/yes."""
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def in_colab() -> bool:
+    """True inside a Google Colab runtime."""
+    if "google.colab" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except ModuleNotFoundError:  # no "google" package at all
+        return False
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """CUDA if available, else CPU; ``prefer`` or ``$COURSE_DEVICE`` overrides.
+
+    Apple's MPS backend is used only when asked for explicitly: some float64 and
+    GroupNorm paths the lessons rely on are not supported there.
+    """
+    choice = prefer or os.environ.get("COURSE_DEVICE") or ""
+    if choice:
+        dev = torch.device(choice)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(
+                f"device {choice!r} was requested but this machine has no CUDA GPU; "
+                "unset COURSE_DEVICE or pick 'cpu' (in Colab: Runtime > Change runtime type > GPU)"
+            )
+        return dev
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (all devices)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where a lesson runs. Read it; do not build one by hand (use :func:`setup_lesson`)."""
+
+    lesson: str
+    device: torch.device
+    colab: bool
+    gpu_name: str | None
+    seed: int
+    grading: bool
+    smoke: bool
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.type == "cuda"
+
+    def describe(self, needs_gpu: str) -> str:
+        where = "Google Colab" if self.colab else f"local Python {platform.python_version()}"
+        dev = f"GPU ({self.gpu_name})" if self.on_gpu else "CPU"
+        lines = [
+            f"Lesson {self.lesson} | runtime: {where} | torch {torch.__version__} | device: {dev}",
+            f"GPU for this lesson: {needs_gpu}",
+        ]
+        if self.grading:
+            lines.append("Grading mode: heavy experiments load their cached results.")
+        if self.smoke:
+            lines.append("Smoke mode: experiments run at a tiny size (test-suite).")
+        return "\n".join(lines)
+
+
+_NEEDS_GPU = {
+    "no": "not needed; everything runs on a CPU",
+    "optional": "optional; a CPU runs a reduced profile and shows cached full-size results",
+    "recommended": "recommended; a CPU runs a reduced profile and shows cached full-size results",
+}
+
+
+def setup_lesson(lesson: str, needs_gpu: str = "no", seed: int = 0, quiet: bool = False) -> Runtime:
+    """Seed every RNG, pick the device, set the plot style and report what was found.
+
+    Args:
+        lesson: the lesson number as a string, e.g. ``"01"``.
+        needs_gpu: ``"no"``, ``"optional"`` or ``"recommended"``.
+        seed: the seed for Python, NumPy and torch.
+        quiet: do not print the summary.
+    """
+    if needs_gpu not in _NEEDS_GPU:
+        raise ValueError(f"needs_gpu must be one of {sorted(_NEEDS_GPU)}, got {needs_gpu!r}")
+    seed_everything(seed)
+    device = pick_device()
+    gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    rt = Runtime(
+        lesson=lesson,
+        device=device,
+        colab=in_colab(),
+        gpu_name=gpu_name,
+        seed=seed,
+        grading=env_flag("COURSE_GRADING"),
+        smoke=env_flag("COURSE_SMOKE"),
+    )
+    from .plotting import use_course_style
+
+    use_course_style()
+    if not quiet:
+        print(rt.describe(_NEEDS_GPU[needs_gpu]))
+        if needs_gpu == "recommended" and not rt.on_gpu and rt.colab:
+            print("Tip: Runtime > Change runtime type > T4 GPU runs the full experiment in minutes.")
+    return rt
