@@ -1,0 +1,1 @@
+"""Grading pipeline: nbgrader wrappers, sandbox, integrity scan, guards."""
