@@ -1,0 +1,362 @@
+# %% [markdown]
+# # Lesson 01 · The sinusoidal timestep embedding
+#
+# **Estimated time:** 40–50 minutes · **GPU:** not needed · **Level:** one [Supported] exercise, the rest [Guided]
+#
+# A diffusion network sees a noisy image *and* a number `t` that says how noisy it is. A single
+# scalar is a poor thing to hand a network: it is one input among hundreds, and a network fed raw
+# numbers finds it hard to tell `t = 500` from `t = 501` while also telling `t = 500` from `t = 50`.
+# The standard fix, borrowed from the Transformer's positional encoding, is to spread `t` over many
+# sine and cosine waves of different speeds. This lesson builds that encoding and measures what it buys.
+#
+# **You will:**
+# 1. implement `sinusoidal_embedding(t, d_emb)` to the course's convention (graded);
+# 2. look at it as a heatmap over all 1000 timesteps, and zoomed in around `t = 500`;
+# 3. measure how similar nearby and distant timesteps are, against random embeddings;
+# 4. see why three popular "different" conventions are really the same thing to a network;
+# 5. meet the continuous-time pitfall — and measure it — before it bites you in lesson 05.
+#
+# Before each code cell marked **Predict before running**, write down your guess. Being wrong
+# first is how the picture sticks.
+
+# %% [setup] needs_gpu=no
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+# %% [markdown]
+# ## 1 · The formula, and the convention we use
+#
+# For a timestep `t` (an integer 0…999 in DDPM, or any real number) and an embedding width `d_emb`:
+#
+# * let `half = d_emb // 2` and, for `i = 0, 1, …, half − 1`, the frequency
+#   $\omega_i = 10000^{-i/\text{half}}$ — from 1 (fast) down to almost 1/10000 (very slow);
+# * the embedding is all the sines, then all the cosines:
+#   $\big[\sin(t\,\omega_0), \dots, \sin(t\,\omega_{\text{half}-1}),\ \cos(t\,\omega_0), \dots, \cos(t\,\omega_{\text{half}-1})\big]$;
+# * if `d_emb` is odd, append one column of zeros so the width is exactly `d_emb`.
+#
+# Your function must also be easy to call and hard to misuse, because later lessons call it from
+# inside networks:
+#
+# * `t` may be a Python number, a 0-d tensor or a 1-d tensor `[B]`, of any dtype (int64, float16,
+#   float64, …); the result is always `[B, d_emb]`;
+# * the result is **float32** whatever `t`'s dtype, and lives on **`t`'s device** (create every
+#   tensor you need on `t.device`);
+# * fractional `t` (like 7.5) must stay fractional.
+#
+# ### Exercise 1 [Supported] — implement `sinusoidal_embedding`
+#
+# Hints, if you want them:
+# * turn a number into a tensor with `torch.tensor([float(t)])`; a 0-d tensor into `[1]` with `t.reshape(1)`;
+# * convert **before** any arithmetic: `t = t.to(torch.float32)` (float16 is far too coarse for `t·ω`);
+# * `torch.arange(half, dtype=torch.float32, device=t.device)` gives `i`; `torch.exp(-math.log(10000) * i / half)` gives ω;
+# * `t[:, None] * omega[None, :]` is the outer product `[B, 1] × [1, half] → [B, half]`;
+# * `torch.cat([...], dim=-1)` joins sines and cosines; `F.pad(x, (0, 1))` adds a zero column.
+
+# %% [solution] id=sinusoidal_impl
+def sinusoidal_embedding(t, d_emb=256):
+    """Embed timesteps t as [sin(t*w), cos(t*w)] with w_i = 10000^(-i/half); returns float32 [B, d_emb]."""
+    ### BEGIN SOLUTION
+    if not isinstance(t, torch.Tensor):
+        t = torch.tensor([float(t)])
+    if t.dim() == 0:
+        t = t.reshape(1)  # () -> (1,)
+    t = t.to(torch.float32)
+    half = d_emb // 2
+    i = torch.arange(half, dtype=torch.float32, device=t.device)
+    omega = torch.exp(-math.log(10000.0) * i / half)
+    angles = t[:, None] * omega[None, :]  # (B, 1) * (1, half) -> (B, half)
+    emb = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)  # (B, 2*half)
+    if d_emb % 2 == 1:
+        emb = F.pad(emb, (0, 1))  # (B, 2*half) -> (B, d_emb)
+    return emb
+    ### END SOLUTION
+
+# %% [tests] id=check_sinusoidal_basics points=2
+# Visible checks: run this cell. Each message says what is wrong and what you should have seen.
+_t = torch.tensor([0, 1, 50, 500, 501, 999])
+_e = sinusoidal_embedding(_t, d_emb=256)
+assert isinstance(_e, torch.Tensor), f"sinusoidal_embedding should return a torch.Tensor, got {type(_e).__name__}"
+assert tuple(_e.shape) == (6, 256), (
+    f"shape should be (6, 256) for 6 timesteps and d_emb=256, got {tuple(_e.shape)}. "
+    "Did you forget the [:, None] that makes the outer product [B, 1] x [1, half]?")
+assert _e.dtype == torch.float32, f"the embedding should be float32, got {_e.dtype}"
+assert torch.all(_e[0, :128] == 0) and torch.all(_e[0, 128:] == 1), (
+    "at t = 0 every sine is 0 and every cosine is 1: the first 128 columns should be 0 and the last 128 "
+    "should be 1. Are the sines first and the cosines second?")
+assert abs(_e[1, 0].item() - math.sin(1.0)) < 1e-4, (
+    f"column 0 at t = 1 should be sin(1 * w_0) = sin(1) = 0.8415 (w_0 = 1), got {_e[1, 0].item():.4f}")
+assert abs(_e[1, 128].item() - math.cos(1.0)) < 1e-4, (
+    f"column 128 at t = 1 should be cos(1) = 0.5403 (the first cosine), got {_e[1, 128].item():.4f}. "
+    "Sines and cosines should be concatenated, not interleaved.")
+assert _e.abs().max().item() <= 1.0 + 1e-6, "sines and cosines never leave [-1, 1]"
+print("Basic checks passed: shape, dtype, t = 0 and t = 1 look right.")
+### BEGIN HIDDEN TESTS
+import math as _m
+
+import torch as _torch
+
+def _floats(x):
+    assert type(x) is _torch.Tensor, f"expected a torch.Tensor, got {type(x).__name__}"
+    return [float(v) for v in x.detach().to("cpu", _torch.float64).reshape(-1).tolist()]
+
+_v = _floats(sinusoidal_embedding(_torch.tensor([3.0]), 4))
+_want = [_m.sin(3.0), _m.sin(0.03), _m.cos(3.0), _m.cos(0.03)]
+assert all(abs(a - b) < 1e-4 for a, b in zip(_v, _want)) and len(_v) == 4, "values for d_emb=4 are wrong"
+### END HIDDEN TESTS
+
+# %% [tests] id=hidden_sinusoidal_values points=4
+# Hidden tests compare your embedding with values computed in float64 (tolerance 1e-4).
+### BEGIN HIDDEN TESTS
+import torch as _torch
+
+def _floats(x):
+    assert type(x) is _torch.Tensor, f"expected a torch.Tensor, got {type(x).__name__}"
+    return [float(v) for v in x.detach().to("cpu", _torch.float64).reshape(-1).tolist()]
+
+_expected_d8 = [
+    [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0],
+    [0.841470985, 0.0998334166, 0.00999983333, 0.000999999833, 0.540302306, 0.995004165, 0.99995, 0.9999995],
+    [0.937999977, 0.68163876, 0.0749297073, 0.00749992969, 0.346635318, 0.731688869, 0.997188818, 0.999971875],
+    [-0.0264607527, -0.589924161, -0.535603335, 0.840930262, 0.999649853, 0.807458658, -0.844469696, 0.541143507],
+]
+_got = _floats(sinusoidal_embedding(_torch.tensor([0.0, 1.0, 7.5, 999.0]), 8))
+assert len(_got) == 32, "d_emb=8 with 4 timesteps should give 32 numbers"
+for _row in range(4):
+    _err = max(abs(a - b) for a, b in zip(_got[8 * _row: 8 * _row + 8], _expected_d8[_row]))
+    assert _err < 1e-4, f"d_emb=8: row {_row} differs from the float64 reference (max error {_err:.3g})"
+_cols = [0, 1, 5, 40, 100, 127, 128, 129, 200, 255]
+_exp_500 = [-0.46777181, 0.32433414, -0.19720673, 0.15662014, 0.36622331, 0.05370454,
+            -0.88384927, 0.94594258, -0.94607927, 0.99855687]
+_g500 = _floats(sinusoidal_embedding(_torch.tensor([500]), 256))
+assert len(_g500) == 256, "d_emb=256 should give 256 numbers per timestep"
+_err = max(abs(_g500[c] - v) for c, v in zip(_cols, _exp_500))
+assert _err < 1e-4, f"d_emb=256, t=500 differs from the float64 reference (max error {_err:.3g})"
+### END HIDDEN TESTS
+
+# %% [tests] id=hidden_sinusoidal_inputs points=2
+# Hidden tests: numbers and 0-d tensors, every dtype gives float32, odd widths, a full batch.
+### BEGIN HIDDEN TESTS
+import math as _m
+
+import torch as _torch
+
+def _floats(x):
+    assert type(x) is _torch.Tensor, f"expected a torch.Tensor, got {type(x).__name__}"
+    return [float(v) for v in x.detach().to("cpu", _torch.float64).reshape(-1).tolist()]
+
+def _truth(t, d):
+    h = d // 2
+    w = [10000.0 ** (-i / h) for i in range(h)]
+    return [_m.sin(t * x) for x in w] + [_m.cos(t * x) for x in w] + ([0.0] if d % 2 else [])
+
+for _arg, _tv in [(5, 5.0), (2.5, 2.5), (_torch.tensor(7), 7.0), (_torch.tensor(0.25, dtype=_torch.float64), 0.25)]:
+    _out = sinusoidal_embedding(_arg, 6)
+    assert tuple(_out.shape) == (1, 6), f"a single timestep should give shape (1, 6), got {tuple(_out.shape)}"
+    assert _out.dtype == _torch.float32, f"output must be float32, got {_out.dtype}"
+    assert max(abs(a - b) for a, b in zip(_floats(_out), _truth(_tv, 6))) < 1e-4, "single-timestep values are wrong"
+for _dt in [_torch.float16, _torch.float64, _torch.int32, _torch.int64]:
+    _t = _torch.tensor([999, 500, 3], dtype=_dt)
+    _out = sinusoidal_embedding(_t, 16)
+    assert _out.dtype == _torch.float32, f"with t of dtype {_dt} the output must be float32, got {_out.dtype}"
+    _vals = _floats(_out)
+    _err = max(abs(a - b) for r, tv in enumerate([999.0, 500.0, 3.0]) for a, b in zip(_vals[16 * r:16 * r + 16], _truth(tv, 16)))
+    assert _err < 1e-4, f"with t of dtype {_dt} the values are off by {_err:.3g}: compute in float32"
+for _d in [7, 9, 33]:
+    _out = sinusoidal_embedding(_torch.tensor([1.0, 42.0]), _d)
+    assert tuple(_out.shape) == (2, _d), f"odd d_emb={_d} must give shape (2, {_d}), got {tuple(_out.shape)}"
+    _vals = _floats(_out)
+    assert _vals[_d - 1] == 0.0 and _vals[2 * _d - 1] == 0.0, f"odd d_emb={_d}: the last column must be zeros"
+    assert max(abs(a - b) for a, b in zip(_vals[:_d], _truth(1.0, _d))) < 1e-4, f"odd d_emb={_d}: values are wrong"
+_big = sinusoidal_embedding(_torch.arange(128), 256)
+assert tuple(_big.shape) == (128, 256), f"B=128, d_emb=256 must give (128, 256), got {tuple(_big.shape)}"
+### END HIDDEN TESTS
+
+# %% [tests] id=hidden_sinusoidal_device points=2
+# Hidden tests: the embedding is created on t's device (checked with PyTorch's 'meta' device).
+### BEGIN HIDDEN TESTS
+import torch as _torch
+
+_tm = _torch.zeros(5, device="meta")
+_out = sinusoidal_embedding(_tm, 32)
+assert type(_out) is _torch.Tensor, "expected a torch.Tensor"
+assert _out.device.type == "meta", (
+    f"with t on device 'meta' the output should be on 'meta', got {_out.device}: create the frequencies on t.device")
+assert tuple(_out.shape) == (5, 32) and _out.dtype == _torch.float32, "wrong shape or dtype on the meta device"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 2 · What the embedding looks like
+#
+# **Predict before running.**
+# * Will the rows for `t = 500` and `t = 501` look alike? And `t = 500` and `t = 50`?
+# * Which columns change quickly as `t` grows — the low-index ones or the high-index ones?
+# * Will the cosine half of the picture look like the sine half shifted, or like something else?
+
+# %%
+all_t = torch.arange(1000)
+emb_all = sinusoidal_embedding(all_t, 256)          # [1000, 256]
+zoom_t = torch.arange(495, 506)
+emb_zoom = sinusoidal_embedding(zoom_t, 256)        # [11, 256]
+
+from course_utils.plotting import heatmap
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5))
+im = heatmap(ax1, emb_all.numpy(), title="All timesteps t = 0…999", xlabel="embedding dimension",
+             ylabel="timestep t")
+heatmap(ax2, emb_zoom.numpy(), title="Zoom: t = 495…505", xlabel="embedding dimension",
+        ylabel="timestep t", yticks=zoom_t.tolist())
+fig.colorbar(im, ax=[ax1, ax2], shrink=0.8)
+plt.show()
+
+# %% [markdown]
+# **What just happened.** Each row is one timestep's 256 numbers. The left edge of each half
+# (small `i`, ω close to 1) flickers from row to row: one full turn every 2π ≈ 6 timesteps. Moving
+# right, ω shrinks geometrically and the stripes widen, until the last columns barely change over
+# the whole range. Reading a row is like reading a clock with 128 hands: the fast hands tell
+# neighbours apart, the slow hands say roughly *where* in the process you are.
+# The zoom shows the other half of the story: neighbouring rows differ only in the fast columns on the left.
+#
+# ## 3 · Nearby timesteps are similar, distant ones are not — measured
+#
+# **Predict before running.** For the sinusoidal embedding, rank these cosine similarities:
+# (500, 501), (500, 510), (500, 50). Now imagine each timestep got its own *random* vector instead:
+# what would the same three numbers be?
+
+# %%
+def cosine(a, b):
+    return F.cosine_similarity(a[None], b[None]).item()
+
+torch.manual_seed(0)
+random_table = torch.randn(1000, 256)               # a random vector per timestep
+
+pairs = [(500, 501), (500, 510), (500, 50), (500, 0)]
+print(f"{'pair':>14} | {'sinusoidal':>10} | {'random':>8}")
+print("-" * 40)
+for a, b in pairs:
+    print(f"{a:>5} vs {b:<5} | {cosine(emb_all[a], emb_all[b]):>+10.4f} | "
+          f"{cosine(random_table[a], random_table[b]):>+8.4f}")
+
+# %% [markdown]
+# **What just happened.** The sinusoidal embedding's similarity falls as the gap grows, because
+# only the fast hands have moved between 500 and 501, while between 500 and 50 every hand has.
+# Random vectors in 256 dimensions are nearly orthogonal to each other: about 0 ± 0.06 whatever the
+# gap, so a network fed them would have to learn separately, for each of the 1000 timesteps, what
+# that noise level means. With the sinusoidal encoding, what it learns at `t = 500` carries over to `t = 501`.
+#
+# ## 4 · Convention box: three "different" embeddings that a network cannot tell apart
+#
+# Read other people's code and you will meet variations of this function. Which of them matter?
+#
+# | variant | where you see it | what changes |
+# |---|---|---|
+# | interleaved `[sin ω₀, cos ω₀, sin ω₁, cos ω₁, …]` | the Transformer paper's formula | the *order* of the columns |
+# | `[cos, sin]` instead of `[sin, cos]` | OpenAI's guided-diffusion / improved-diffusion | the *order* of the columns |
+# | ω_i = 10000^(−i/(half−1)) | the DDPM code and many ports of it | the *frequency grid*: slightly faster hands |
+#
+# The first two are a **fixed permutation** of the same numbers. The embedding always feeds a
+# Linear layer, and permuting a Linear layer's inputs is the same as permuting its weight columns,
+# which training finds just as easily. Let us check that with numbers rather than take it on faith.
+
+# %%
+d = 16
+half = d // 2
+t_demo = torch.tensor([0.0, 3.0, 250.0, 999.0])
+ours = sinusoidal_embedding(t_demo, d)                                    # [sin..., cos...]
+perm = torch.stack([torch.arange(half), torch.arange(half) + half], dim=1).reshape(-1)  # (half, 2) -> (d,)
+interleaved = ours[:, perm]                                               # [sin0, cos0, sin1, cos1, ...]
+
+lin = torch.nn.Linear(d, 4)
+lin_perm = torch.nn.Linear(d, 4)
+with torch.no_grad():
+    lin_perm.weight.copy_(lin.weight[:, perm])                            # same weights, columns permuted
+    lin_perm.bias.copy_(lin.bias)
+gap = (lin(ours) - lin_perm(interleaved)).abs().max().item()
+print(f"Linear on [sin, cos] vs Linear with permuted weights on interleaved: max |difference| = {gap:.2e}")
+
+# The DDPM grid is not a permutation: the frequencies themselves differ a little.
+i = torch.arange(128, dtype=torch.float64)
+ours_w = 10000.0 ** (-i / 128)
+ddpm_w = 10000.0 ** (-i / 127)
+print(f"slowest frequency, ours: {ours_w[-1].item():.3e}   DDPM's: {ddpm_w[-1].item():.3e} (exactly 1/10000)")
+print(f"largest ratio between matching frequencies: {(ours_w / ddpm_w).max().item():.3f}")
+
+# %% [markdown]
+# **What just happened.** The two Linear layers agree to rounding error (around 1e-7): to a network,
+# interleaved vs. concatenated and `[sin, cos]` vs. `[cos, sin]` are the same embedding. DDPM's
+# `half − 1` grid is genuinely different — its slowest hand is exactly 1/10000 and every hand runs a
+# little slower than ours — but both are smooth, both cover the same range, and a model trained from
+# scratch with either works as well. **Where it does matter: loading someone else's trained weights.**
+# A checkpoint expects exactly the convention it was trained with, and the wrong one silently
+# gives garbage rather than an error. The course fixes one convention so that every lesson, test
+# and hidden test agree.
+#
+# ## 5 · The continuous-time pitfall
+#
+# Score-based models (lesson 05) use continuous time `t ∈ [0, 1]` instead of integers 0…999.
+# It is tempting to pass that `t` straight into the same function.
+#
+# **Predict before running.** With `t` only ranging over [0, 1], how many of the 256 columns will
+# change by more than 0.01 as `t` goes from 0 to 1?
+
+# %%
+t_unit = torch.linspace(0, 1, 201)
+
+def moving_columns(emb, threshold=0.01):
+    spread = emb.max(dim=0).values - emb.min(dim=0).values   # how far each column moves over the t range
+    return int((spread > threshold).sum())
+
+raw = sinusoidal_embedding(t_unit, 256)
+scaled = sinusoidal_embedding(1000 * t_unit, 256)
+g = torch.Generator().manual_seed(0)
+B_fourier = torch.randn(128, generator=g) * 16.0                      # Gaussian Fourier features, scale 16
+ff = torch.cat([torch.sin(2 * math.pi * t_unit[:, None] * B_fourier), torch.cos(2 * math.pi * t_unit[:, None] * B_fourier)], dim=-1)
+print(f"columns that move by more than 0.01 over t in [0, 1] (of 256):")
+print(f"  t fed unscaled        : {moving_columns(raw):>3}")
+print(f"  t scaled by 1000      : {moving_columns(scaled):>3}")
+print(f"  Gaussian Fourier (16) : {moving_columns(ff):>3}")
+fig, axes = plt.subplots(1, 2, figsize=(12, 3.5))
+heatmap(axes[0], raw.numpy(), title="t in [0, 1] fed unscaled", xlabel="embedding dimension", ylabel="t index")
+heatmap(axes[1], scaled.numpy(), title="t scaled by 1000", xlabel="embedding dimension", ylabel="t index")
+plt.show()
+
+# %% [markdown]
+# **What just happened.** Fed unscaled, `t ∈ [0, 1]` turns even the fastest hand by at most one
+# radian, and the slower hands hardly at all: well over half of the columns (see the printout) are
+# constant — sines stuck near 0, cosines stuck near 1 — so the network receives a minority of
+# useful numbers padded with dead weight. The grid was designed for `t` up to about 10,000/2π; scaling `t` by 1000 restores the
+# full range of speeds. Gaussian Fourier features (Tancik et al. 2020; used by Song et al. 2021 for
+# continuous time) solve the same problem with random frequencies chosen for the [0, 1] range.
+# Lesson 05 measures what the pitfall does to a trained score network.
+#
+# ## 6 · Explore: drag `t`
+#
+# The static row below always renders (also on GitHub); with a live kernel a slider follows it.
+
+# %%
+from course_utils.widgets import explore
+
+def draw_embedding(ax, t_value):
+    e = sinusoidal_embedding(torch.tensor([float(t_value)]), 256)[0]
+    ax.bar(range(256), e.numpy(), width=1.0, color=["tab:blue"] * 128 + ["tab:orange"] * 128)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_title(f"t = {t_value}")
+    ax.set_xlabel("dimension (blue: sin, orange: cos)")
+
+explore(draw_embedding, (0, 999), label="t", snapshots=[0, 10, 500, 999])
+
+# %% [markdown]
+# ## Key takeaways
+#
+# 1. The sinusoidal embedding writes `t` with 128 clock hands of geometrically spaced speeds:
+#    fast hands separate neighbouring timesteps, slow hands locate the broad noise level.
+# 2. It has no parameters and is smooth: nearby timesteps get similar vectors, unlike a random table.
+# 3. Column order (interleaved, `[cos, sin]`) is a permutation a Linear layer absorbs; the frequency
+#    grid (`half − 1`) is a real but harmless difference — unless you load pretrained weights.
+# 4. Make the function robust: accept numbers and tensors, compute in float32, on `t`'s device.
+# 5. Continuous `t ∈ [0, 1]` must be scaled (×1000) or encoded with Fourier features made for that range.
+#
+# **Next:** lesson 02 feeds this embedding through a small MLP and uses it to modulate features (FiLM).

@@ -1,0 +1,192 @@
+"""Autograde every submission, safely and in parallel, and record a status for each.
+
+For each ``submitted/<learner>/<assignment>``: hash the files, stage a normalised
+copy (:mod:`.submissions`), scan it (:mod:`.integrity`), autograde it in a worker
+process with a wall-clock limit (:mod:`.worker`), read the scores back from the
+gradebook and check that the submitted files were not modified. The gradebook is
+backed up before each run; re-running gives the same grades (nbgrader's
+``--force`` re-grades from scratch). Statuses: ``graded``, ``flagged`` (graded, and
+the integrity scan found something to review) and ``failed`` (with the reason);
+a failed submission is never reported as a plain zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+
+from .course import CourseDirs
+from .notebooks import release
+from .submissions import Submission, UnreadableSubmission, file_hashes, find_submissions, stage
+
+__all__ = ["GradeOptions", "SubmissionResult", "autograde", "read_scores", "STATUS_FILE"]
+
+STATUS_FILE = "build/grading/status.json"
+STAGED = "build/grading/staged"
+RELEASE_CHECK = "build/grading/release"
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """How a grading run behaves."""
+
+    jobs: int = 1  # submissions graded at once (one worker process each)
+    sandbox: bool = True  # run learner code as an unprivileged identity (see .sandbox)
+    cell_timeout_s: int = 120
+    submission_timeout_s: int = 900  # wall clock for one whole submission
+    readable_paths: tuple[str, ...] = ()  # extra data the sandboxed kernel may read
+
+    def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be >= 1, got {self.jobs}")
+        if self.cell_timeout_s < 1 or self.submission_timeout_s < self.cell_timeout_s:
+            raise ValueError("need 1 <= cell_timeout_s <= submission_timeout_s")
+
+
+@dataclass
+class SubmissionResult:
+    student: str
+    assignment: str
+    status: str  # graded | flagged | failed
+    reason: str = ""
+    score: float | None = None
+    max_score: float | None = None
+    cells: dict = field(default_factory=dict)  # grade id -> [score, max]
+    findings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    seconds: float = 0.0
+    unmodified: bool = True
+
+
+def read_scores(dirs: CourseDirs, assignment: str, student: str) -> tuple[float, float, dict]:
+    """Total score, max score and per-cell scores of one submission from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(dirs.db_url) as gb:
+        sub = gb.find_submission(assignment, student)
+        cells = {}
+        for nb in sub.notebooks:
+            for grade in nb.grades:
+                cells[grade.name] = [float(grade.score), float(grade.max_score)]
+        return float(sub.score), float(sub.max_score), cells
+
+
+def _backup_gradebook(dirs: CourseDirs) -> Path | None:
+    db = dirs.sqlite_file
+    if db is None or not db.exists():
+        return None
+    backups = dirs.root / "backups"
+    backups.mkdir(exist_ok=True)
+    dst = backups / f"gradebook-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}.db"
+    import sqlite3
+
+    with sqlite3.connect(db) as src, sqlite3.connect(dst) as out:
+        src.backup(out)  # consistent copy even while another process reads
+    return dst
+
+
+def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> tuple[bool, str]:
+    settings = {"root": str(dirs.root), "submitted": STAGED, "db_url": dirs.db_url,
+                "assignment": sub.assignment, "student": sub.student,
+                "cell_timeout_s": opts.cell_timeout_s, "sandbox": opts.sandbox,
+                "readable_paths": list(opts.readable_paths)}
+    log_dir = dirs.root / "build" / "grading" / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{sub.student}--{sub.assignment}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.worker", "--settings",
+                                 json.dumps(settings)], stdout=subprocess.PIPE, stderr=log,
+                                cwd=dirs.root, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=opts.submission_timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return False, f"timed out after {opts.submission_timeout_s} s (an endless loop?)"
+    lines = [ln for ln in out.decode("utf-8", "replace").splitlines() if ln.startswith("{")]
+    if not lines:
+        return False, f"grader process ended with code {proc.returncode} (see {log_path.relative_to(dirs.root)})"
+    res = json.loads(lines[-1])
+    if res["success"]:
+        return True, ""
+    err = res.get("error") or res.get("log_tail") or ""
+    if "DeadKernelError" in err or "Kernel died" in err:
+        return False, "the notebook's kernel died while it ran (os._exit, a crash or out of memory)"
+    if "CellTimeoutError" in err or "timed out" in err.lower():
+        return False, f"a cell ran longer than {opts.cell_timeout_s} s"
+    last = [ln for ln in err.strip().splitlines() if ln.strip()][-1:] or ["unknown error"]
+    return False, "nbgrader could not grade it: " + last[0][:300]
+
+
+def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> SubmissionResult:
+    start = time.perf_counter()
+    res = SubmissionResult(sub.student, sub.assignment, "failed")
+    before = file_hashes(sub.folder)
+    try:
+        staged, res.notes = stage(sub, dirs.root / RELEASE_CHECK / sub.assignment, dirs.root / STAGED)
+        try:
+            from .integrity import scan_notebook
+        except ImportError:  # pragma: no cover - the module ships with the package
+            scan_notebook = None
+        if scan_notebook is not None:
+            for nb_path in sorted(staged.glob("*.ipynb")):
+                for f in scan_notebook(nbformat.read(nb_path, as_version=4)):
+                    res.findings.append(f"{nb_path.name}: cell {f.cell_index} line {f.line}: {f.rule}: {f.message}")
+        ok, reason = _run_worker(dirs, sub, opts)
+        if ok:
+            res.score, res.max_score, res.cells = read_scores(dirs, sub.assignment, sub.student)
+            res.status = "flagged" if res.findings else "graded"
+        else:
+            res.reason = reason
+    except UnreadableSubmission as exc:
+        res.reason = f"unreadable submission: {exc}"
+    except Exception as exc:  # one broken submission must never stop the others
+        res.reason = f"{type(exc).__name__}: {str(exc)[:300]}"
+    res.unmodified = file_hashes(sub.folder) == before
+    if not res.unmodified:
+        res.status, res.reason = "failed", "the submitted files changed during grading"
+    res.seconds = round(time.perf_counter() - start, 2)
+    return res
+
+
+def _save_status(dirs: CourseDirs, results: list[SubmissionResult]) -> None:
+    path = dirs.root / STATUS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    for r in results:
+        data[f"{r.student}/{r.assignment}"] = asdict(r)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = GradeOptions(),
+              students: list[str] | None = None) -> list[SubmissionResult]:
+    """Grade every submission of ``assignments`` (optionally only ``students``)."""
+    if opts.sandbox:
+        from .sandbox import require_sandbox
+
+        require_sandbox(dirs)
+    subs = [s for s in find_submissions(dirs.path("submitted"), assignments)
+            if students is None or s.student in students]
+    # The gradebook must hold each assignment's source (hidden tests included): refresh
+    # it from solutions/, releasing into a scratch folder so notebooks/ is untouched.
+    release(CourseDirs(root=dirs.root, source=dirs.source, release=RELEASE_CHECK, db_url=dirs.db_url),
+            sorted({s.assignment for s in subs}))
+    _backup_gradebook(dirs)
+    with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
+        results = list(pool.map(lambda s: _grade_one(dirs, s, opts), subs))
+    shutil.rmtree(dirs.root / STAGED, ignore_errors=True)
+    _save_status(dirs, results)
+    return results

@@ -1,0 +1,211 @@
+"""Command line for instructors and for the Makefile: ``python -m course_utils.grading``.
+
+Sub-commands (each is also a Makefile target, see the README):
+
+* ``build``     authoring/*.py -> solutions/*.ipynb (outputs kept when unchanged)
+* ``execute``   run every solution notebook on a fresh kernel (``--in-place`` to store outputs)
+* ``release``   solutions/ -> notebooks/ with nbgrader's generate_assignment
+* ``check``     fail when solutions/ or notebooks/ are out of date
+* ``autograde`` grade submitted/<learner>/<assignment>/ (``--jobs N``, ``--no-sandbox``)
+* ``feedback``  write feedback/<learner>/<assignment>/*.html for graded submissions
+* ``report``    print the grade table (``--csv FILE`` to export); exit 1 if anything failed
+* ``demo``      the whole loop on the solutions as a sample learner, in build/demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+from ..lessons import LESSONS, by_id
+from .course import REPO_ROOT, CourseDirs
+
+
+def _lessons(names):
+    return [by_id(n) for n in names] if names else list(LESSONS)
+
+
+def cmd_build(args) -> int:
+    from .notebooks import build_solutions
+
+    changed = build_solutions(_lessons(args.assignment))
+    print("\n".join(f"built {p.relative_to(REPO_ROOT)}" for p in changed) or "solutions/ already up to date")
+    return 0
+
+
+def cmd_execute(args) -> int:
+    from .notebooks import execute_notebook
+
+    env = {"COURSE_SMOKE": "1"} if args.smoke else {}
+    failed = 0
+    for lesson in _lessons(args.assignment):
+        src = REPO_ROOT / lesson.solution
+        dst = src if args.in_place else REPO_ROOT / "build" / "executed" / Path(lesson.solution).name
+        try:
+            _, secs = execute_notebook(src, dst, timeout_s=max(lesson.execute_timeout_s * 5, 300), env=env)
+            print(f"executed {lesson.assignment:<28} {secs:6.1f} s  -> {dst.relative_to(REPO_ROOT)}")
+        except Exception as exc:  # report every lesson, then fail
+            failed += 1
+            print(f"FAILED   {lesson.assignment}: {str(exc).strip().splitlines()[-1][:300]}")
+    return int(failed > 0)
+
+
+def cmd_release(args) -> int:
+    from .notebooks import release
+
+    lessons = _lessons(args.assignment)
+    release(CourseDirs(), [l.assignment for l in lessons])
+    for lesson in lessons:
+        print(f"released {lesson.student}")
+    return 0
+
+
+def release_drift(lessons) -> list[str]:
+    """Lessons whose committed student notebook differs from a fresh generate_assignment."""
+    from .notebooks import release
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        shutil.copytree(REPO_ROOT / "solutions", tmp / "solutions")
+        dirs = CourseDirs(root=tmp, db_url=f"sqlite:///{tmp / 'gb.db'}")
+        release(dirs, [l.assignment for l in lessons])
+        drift = []
+        for lesson in lessons:
+            fresh = (tmp / lesson.student).read_text()
+            committed = REPO_ROOT / lesson.student
+            if not committed.exists() or committed.read_text() != fresh:
+                drift.append(lesson.assignment)
+        return drift
+
+
+def cmd_check(args) -> int:
+    from .notebooks import solution_drift
+
+    lessons = _lessons(args.assignment)
+    sol, rel = solution_drift(lessons), release_drift(lessons)
+    for a in sol:
+        print(f"OUT OF DATE: solutions/{a} differs from authoring/{a}.py (run `make solutions`)")
+    for a in rel:
+        print(f"OUT OF DATE: notebooks/{a} differs from what nbgrader generates (run `make notebooks`)")
+    if not sol and not rel:
+        print(f"solutions/ and notebooks/ are up to date ({len(lessons)} lessons)")
+    return int(bool(sol or rel))
+
+
+def _options(args):
+    from .autograde import GradeOptions
+
+    return GradeOptions(jobs=args.jobs, sandbox=not args.no_sandbox)
+
+
+def cmd_autograde(args) -> int:
+    from .autograde import autograde
+    from .report import exit_code, format_table, load_status
+
+    if args.no_sandbox:
+        print("WARNING: grading WITHOUT the sandbox (--no-sandbox): learner code runs with your rights.")
+    lessons = _lessons(args.assignment)
+    start = time.perf_counter()
+    results = autograde(CourseDirs(), [l.assignment for l in lessons], _options(args),
+                        students=args.student or None)
+    print(f"autograded {len(results)} submission(s) in {time.perf_counter() - start:.1f} s "
+          f"with {args.jobs} job(s)")
+    rows = [r for r in load_status(CourseDirs()) if any(r["student"] == x.student and r["assignment"] == x.assignment for x in results)]
+    print(format_table(rows))
+    return exit_code(rows)
+
+
+def cmd_feedback(args) -> int:
+    from .feedback import write_feedback
+    from .report import load_status
+
+    dirs = CourseDirs()
+    n = 0
+    for row in load_status(dirs):
+        if row["status"] == "failed" or (args.assignment and row["assignment"] not in args.assignment):
+            continue
+        for nb_path in sorted((dirs.path("autograded") / row["student"] / row["assignment"]).glob("*.ipynb")):
+            released = dirs.path("release") / row["assignment"] / nb_path.name
+            out = dirs.path("feedback") / row["student"] / row["assignment"] / (nb_path.stem + ".html")
+            write_feedback(nb_path, released, row["cells"], out)
+            n += 1
+    print(f"wrote {n} feedback file(s) under feedback/")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import exit_code, format_table, load_status, write_csv
+
+    rows = load_status(CourseDirs())
+    if args.assignment:
+        rows = [r for r in rows if r["assignment"] in args.assignment]
+    print(format_table(rows))
+    if args.csv:
+        write_csv(rows, Path(args.csv))
+        print(f"wrote {args.csv}")
+    return exit_code(rows)
+
+
+def cmd_demo(args) -> int:
+    """Execute every solution, then grade the solutions as one sample learner's submission."""
+    from .autograde import GradeOptions, autograde
+    from .report import format_table, load_status
+    from .sandbox_policy import sandbox_available
+
+    lessons = _lessons(args.assignment)
+    rc = cmd_execute(argparse.Namespace(assignment=args.assignment, in_place=False, smoke=False))
+    demo = REPO_ROOT / "build" / "demo"
+    shutil.rmtree(demo, ignore_errors=True)
+    shutil.copytree(REPO_ROOT / "solutions", demo / "solutions")
+    for lesson in lessons:
+        dst = demo / "submitted" / "sample-learner" / lesson.assignment
+        dst.mkdir(parents=True)
+        shutil.copy2(REPO_ROOT / lesson.solution, dst / Path(lesson.solution).name)
+    dirs = CourseDirs(root=demo)
+    use_sandbox, why = sandbox_available(dirs)
+    print(f"sandbox: {'on' if use_sandbox else 'off (' + why + ')'}")
+    start = time.perf_counter()
+    autograde(dirs, [l.assignment for l in lessons], GradeOptions(jobs=args.jobs, sandbox=use_sandbox))
+    print(f"autograded the sample learner in {time.perf_counter() - start:.1f} s")
+    rows = load_status(dirs)
+    print(format_table(rows))
+    full = all(r["status"] == "graded" and r["score"] == r["max_score"] for r in rows) and len(rows) == len(lessons)
+    print("DEMO OK: every solution executed and scored full marks" if (full and rc == 0)
+          else "DEMO FAILED: see above")
+    return 0 if (full and rc == 0) else 1
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m course_utils.grading", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name, fn in [("build", cmd_build), ("execute", cmd_execute), ("release", cmd_release),
+                     ("check", cmd_check), ("autograde", cmd_autograde), ("feedback", cmd_feedback),
+                     ("report", cmd_report), ("demo", cmd_demo)]:
+        p = sub.add_parser(name)
+        p.set_defaults(fn=fn)
+        p.add_argument("--assignment", "-a", action="append", help="only this assignment (repeatable)")
+        if name == "execute":
+            p.add_argument("--in-place", action="store_true", help="store outputs in solutions/")
+            p.add_argument("--smoke", action="store_true", help="tiny experiment sizes (COURSE_SMOKE=1)")
+        if name in {"autograde", "demo"}:
+            p.add_argument("--jobs", "-j", type=int, default=int(os.environ.get("JOBS", "1")))
+        if name == "autograde":
+            p.add_argument("--student", action="append", help="only this learner (repeatable)")
+            p.add_argument("--no-sandbox", action="store_true",
+                           help="explicit opt-out: run learner code with the grader's rights")
+        if name == "report":
+            p.add_argument("--csv", help="also export the report to this CSV file")
+    args = ap.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Build, execute and release the course's notebooks.
+
+Three steps, each a Makefile target:
+
+1. ``authoring/*.py`` -> ``solutions/<a>/<a>.ipynb``: :func:`build_solutions`
+   (see :mod:`course_utils.authoring` for the source format);
+2. execute a notebook top to bottom with nbclient (https://nbclient.readthedocs.io):
+   :func:`execute_notebook`, used for the committed solutions (so self-study readers
+   see every plot) and by ``make demo`` / the tests on a scratch copy;
+3. ``solutions/`` -> ``notebooks/``: nbgrader's ``generate_assignment`` strips
+   solutions, hidden tests and outputs and locks the read-only cells:
+   :func:`release`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Iterable
+
+import nbformat
+
+from ..authoring import build_notebook
+from ..lessons import LESSONS, Lesson
+from .course import REPO_ROOT, CourseDirs, nbgrader_config
+
+__all__ = ["build_solutions", "solution_drift", "execute_notebook", "release", "strip_outputs"]
+
+
+def _same_cells(a: nbformat.NotebookNode, b: nbformat.NotebookNode) -> bool:
+    key = lambda nb: [(c.cell_type, c.source, c.metadata.get("nbgrader")) for c in nb.cells]  # noqa: E731
+    return key(a) == key(b) and a.metadata.get("kernelspec") == b.metadata.get("kernelspec")
+
+
+def solution_drift(lessons: Iterable[Lesson] = LESSONS, root: Path = REPO_ROOT) -> list[str]:
+    """Lessons whose committed solution notebook differs from what its source builds."""
+    drifted = []
+    for lesson in lessons:
+        built = build_notebook(root / lesson.source, lesson.number)
+        path = root / lesson.solution
+        if not path.exists() or not _same_cells(built, nbformat.read(path, as_version=4)):
+            drifted.append(lesson.assignment)
+    return drifted
+
+
+def build_solutions(lessons: Iterable[Lesson] = LESSONS, root: Path = REPO_ROOT) -> list[Path]:
+    """Write each lesson's solution notebook from its source; return those that changed.
+
+    A notebook whose cells are unchanged is left alone, so its executed outputs stay.
+    """
+    changed = []
+    for lesson in lessons:
+        built = build_notebook(root / lesson.source, lesson.number)
+        path = root / lesson.solution
+        if path.exists() and _same_cells(built, nbformat.read(path, as_version=4)):
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(built, path)
+        changed.append(path)
+    return changed
+
+
+def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove outputs and execution counts (in place) and return the notebook."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return nb
+
+
+def execute_notebook(src: Path, dst: Path | None = None, *, timeout_s: int = 600,
+                     env: dict | None = None, cwd: Path | None = None) -> tuple[nbformat.NotebookNode, float]:
+    """Execute ``src`` top to bottom on a fresh kernel; write it to ``dst`` if given.
+
+    Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell.
+    Returns the executed notebook and the wall time in seconds.
+    """
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(src, as_version=4)
+    old_env = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        start = time.perf_counter()
+        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
+                                resources={"metadata": {"path": str(cwd or Path(src).parent)}})
+        client.execute()
+        elapsed = time.perf_counter() - start
+    finally:
+        for k, v in old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if dst is not None:
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, dst)
+    return nb, elapsed
+
+
+def release(dirs: CourseDirs, assignments: Iterable[str]) -> None:
+    """Run nbgrader's generate_assignment for each assignment (source -> release + gradebook)."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    cfg = nbgrader_config(dirs)
+    api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+    for assignment in assignments:
+        result = api.generate_assignment(assignment, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(f"nbgrader could not generate {assignment}:\n{result.get('error') or result.get('log')}")

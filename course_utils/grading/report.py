@@ -1,0 +1,64 @@
+"""The grade report: one row per learner and assignment, with a status.
+
+Reads the status records of the last grading runs (written by
+:mod:`.autograde`) and prints or exports them. A failed submission shows
+``failed`` and its reason, never a bare 0; a flagged one shows its score and the
+integrity findings to review. :func:`exit_code` is non-zero when anything failed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from .autograde import STATUS_FILE
+from .course import CourseDirs
+
+__all__ = ["load_status", "format_table", "write_csv", "exit_code"]
+
+COLUMNS = ["student", "assignment", "status", "score", "max_score", "reason", "findings", "notes"]
+
+
+def load_status(dirs: CourseDirs) -> list[dict]:
+    """All recorded results, sorted by learner then assignment."""
+    path = dirs.root / STATUS_FILE
+    if not path.exists():
+        return []
+    rows = list(json.loads(path.read_text()).values())
+    return sorted(rows, key=lambda r: (r["student"], r["assignment"]))
+
+
+def _fmt(v) -> str:
+    return "-" if v is None else (f"{v:g}" if isinstance(v, float) else str(v))
+
+
+def format_table(rows: list[dict]) -> str:
+    """A fixed-width table for the terminal."""
+    if not rows:
+        return "No graded submissions yet (put them in submitted/<learner>/<assignment>/ and run make autograde)."
+    head = f"{'learner':<20} {'assignment':<28} {'status':<8} {'score':>11}  detail"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        score = f"{_fmt(r['score'])} / {_fmt(r['max_score'])}" if r["score"] is not None else "-"
+        detail = r["reason"] or (f"{len(r['findings'])} integrity finding(s) to review" if r["findings"] else "")
+        lines.append(f"{r['student']:<20} {r['assignment']:<28} {r['status']:<8} {score:>11}  {detail}")
+    n_failed = sum(r["status"] == "failed" for r in rows)
+    n_flagged = sum(r["status"] == "flagged" for r in rows)
+    lines.append(f"{len(rows)} submission(s): {len(rows) - n_failed - n_flagged} graded, "
+                 f"{n_flagged} flagged, {n_failed} failed")
+    return "\n".join(lines)
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """Export the report (status included) to ``path``."""
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "findings": " | ".join(r["findings"]), "notes": " | ".join(r["notes"])})
+
+
+def exit_code(rows: list[dict]) -> int:
+    """0 when every submission was graded (flagged counts as graded), 1 otherwise."""
+    return int(any(r["status"] == "failed" for r in rows))
