@@ -10,7 +10,8 @@ docstring for the paper it follows).
 
 from .adagn import AdaGN
 from .film import FiLM
+from .score2d import ScoreNetworkWithFiLM
 from .sinusoidal import sinusoidal_embedding
 from .timestep_mlp import TimestepEmbedding
 
-__all__ = ["sinusoidal_embedding", "TimestepEmbedding", "FiLM", "AdaGN"]
+__all__ = ["sinusoidal_embedding", "TimestepEmbedding", "FiLM", "AdaGN", "ScoreNetworkWithFiLM"]
