@@ -1,0 +1,64 @@
+# Every task a learner, an instructor or CI runs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+JOBS ?= 2
+A ?=
+ASSIGNMENT_FLAGS := $(if $(A),--assignment $(A),)
+
+.PHONY: help env solutions notebooks check demo test test-fast autograde feedback report export zip-collect bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(STAMP): requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	@touch $(STAMP)
+	@echo "environment ready in $(VENV) (pinned by requirements-dev.txt)"
+
+env: $(STAMP)  ## create .venv with the pinned packages (only when missing or out of date)
+
+solutions: env  ## authoring/*.py -> solutions/*.ipynb, executed in place (outputs for readers)
+	$(PY) -m course_utils.grading build $(ASSIGNMENT_FLAGS)
+	$(PY) -m course_utils.grading execute --in-place $(ASSIGNMENT_FLAGS)
+
+notebooks: env  ## generate the student notebooks in notebooks/ from solutions/ (nbgrader)
+	$(PY) -m course_utils.grading release $(ASSIGNMENT_FLAGS)
+
+check: env  ## fail if solutions/ or notebooks/ are out of date
+	$(PY) -m course_utils.grading check
+
+demo: env notebooks  ## main job: student notebooks, execute every solution, grade them as a sample learner
+	$(PY) -m course_utils.grading demo --jobs $(JOBS)
+
+test: env  ## the whole test-suite (the README's test command)
+	@set +e; $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; exit $$rc
+
+autograde: env  ## grade submitted/<learner>/<assignment>/ (JOBS=N in parallel, A=assignment)
+	$(PY) -m course_utils.grading autograde --jobs $(JOBS) $(ASSIGNMENT_FLAGS) $(GRADE_FLAGS)
+
+feedback: env  ## write feedback/<learner>/<assignment>/*.html (no hidden tests, no expected values)
+	$(PY) -m course_utils.grading feedback $(ASSIGNMENT_FLAGS)
+
+report: env  ## print the grade table with each submission's status
+	$(PY) -m course_utils.grading report $(ASSIGNMENT_FLAGS)
+
+export: env  ## export the grade report, statuses included, to grades.csv
+	$(PY) -m course_utils.grading report --csv grades.csv $(ASSIGNMENT_FLAGS)
+
+zip-collect: env  ## unpack an LMS zip export (downloaded/<A>/archive/*.zip) into submitted/ (A=assignment)
+	@test -n "$(A)" || { echo "usage: make zip-collect A=<assignment>"; exit 2; }
+	cd $(CURDIR) && $(VENV)/bin/nbgrader zip_collect --force $(A)
+
+bench: env  ## time the seed-style MNIST loop against the course trainer (lesson 04)
+	$(PY) bench/run.py --device auto
+
+clean:  ## remove build products (keeps .venv, submissions and the gradebook)
+	rm -rf build .pytest_cache

@@ -1,0 +1,70 @@
+"""Helpers for grading tests: build learner submissions and grade them in a temporary course."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from course_utils.grading.autograde import GradeOptions, autograde
+from course_utils.grading.course import REPO_ROOT, CourseDirs
+from course_utils.lessons import by_id
+
+
+def student_notebook(assignment: str) -> nbformat.NotebookNode:
+    """The committed student version of a lesson."""
+    return nbformat.read(REPO_ROOT / by_id(assignment).student, as_version=4)
+
+
+def solution_notebook(assignment: str) -> nbformat.NotebookNode:
+    return nbformat.read(REPO_ROOT / by_id(assignment).solution, as_version=4)
+
+
+def solution_source(assignment: str, grade_id: str) -> str:
+    """The solution cell's source with its BEGIN/END SOLUTION markers removed."""
+    for cell in solution_notebook(assignment).cells:
+        if (cell.metadata.get("nbgrader") or {}).get("grade_id") == grade_id:
+            return "\n".join(ln for ln in cell.source.splitlines() if "### BEGIN SOLUTION" not in ln
+                             and "### END SOLUTION" not in ln)
+    raise KeyError(grade_id)
+
+
+def with_answers(assignment: str, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """The student notebook with the given answer cells (grade id -> source) filled in."""
+    nb = copy.deepcopy(student_notebook(assignment))
+    missing = set(answers)
+    for cell in nb.cells:
+        gid = (cell.metadata.get("nbgrader") or {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+            missing.discard(gid)
+    assert not missing, f"no answer cells {missing} in {assignment}"
+    return nb
+
+
+def grade(tmp: Path, assignment: str, submissions: dict[str, nbformat.NotebookNode | bytes],
+          jobs: int = 2, sandbox: bool = False, **opts) -> dict:
+    """Grade ``submissions`` (learner name -> notebook or raw bytes) in a fresh course under ``tmp``."""
+    root = tmp / "course"
+    if not (root / "solutions" / assignment).exists():
+        shutil.copytree(REPO_ROOT / "solutions" / assignment, root / "solutions" / assignment)
+    name = Path(by_id(assignment).solution).name
+    for student, nb in submissions.items():
+        folder = root / "submitted" / student / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        if isinstance(nb, bytes):
+            (folder / name).write_bytes(nb)
+        else:
+            nbformat.write(nb, folder / name)
+    dirs = CourseDirs(root=root)
+    results = autograde(dirs, [assignment], GradeOptions(jobs=jobs, sandbox=sandbox, **opts),
+                        students=list(submissions))
+    return {r.student: r for r in results}
+
+
+def hidden_ids(assignment: str) -> set[str]:
+    """Grade ids of the test cells that contain hidden tests."""
+    return {c.metadata["nbgrader"]["grade_id"] for c in solution_notebook(assignment).cells
+            if (c.metadata.get("nbgrader") or {}).get("grade") and "BEGIN HIDDEN TESTS" in c.source}

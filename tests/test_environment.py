@@ -1,0 +1,35 @@
+"""The pinned environment is declared once and environment.yml agrees with it."""
+
+import re
+import tomllib
+
+from course_utils.grading.course import REPO_ROOT
+
+
+def _pins(lines):
+    out = {}
+    for ln in lines:
+        ln = ln.split("#", 1)[0].strip().lstrip("- ").strip()
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.+\-]+)", ln)
+        if m:
+            out[m.group(1).lower()] = m.group(2)
+    return out
+
+
+def test_environment_yml_names_the_same_packages_and_versions():
+    req = _pins((REPO_ROOT / "requirements-dev.txt").read_text().splitlines())
+    env = _pins((REPO_ROOT / "environment.yml").read_text().splitlines())
+    assert req, "requirements-dev.txt pins nothing"
+    assert env == req
+
+
+def test_local_torch_is_the_pinned_one():
+    req = _pins((REPO_ROOT / "requirements-dev.txt").read_text().splitlines())
+    assert req["torch"] == "2.14.1" and req["torchvision"] == "0.29.1"
+
+
+def test_package_dependencies_are_loose_so_colab_keeps_its_torch():
+    deps = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for dep in deps:
+        assert "==" not in dep and "<" not in dep, f"{dep!r} would replace Colab's build; use a lower bound"
+    assert any(d.startswith("torch>=") for d in deps)
