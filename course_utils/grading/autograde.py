@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from .course import CourseDirs
+from .course import REPO_ROOT, CourseDirs
 from .notebooks import release
 from .submissions import Submission, UnreadableSubmission, file_hashes, find_submissions, stage
 
@@ -82,6 +82,42 @@ def read_scores(dirs: CourseDirs, assignment: str, student: str) -> tuple[float,
         return float(sub.score), float(sub.max_score), cells
 
 
+def secret_paths(dirs: CourseDirs) -> list[Path]:
+    """What learner code must never read: hidden tests, the gradebook, everyone's work."""
+    root = dirs.root
+    paths = [dirs.path("source"), dirs.path("submitted"), dirs.path("autograded"), dirs.path("feedback"),
+             root / "build" / "grading", root / "backups", root / "downloaded"]
+    if dirs.sqlite_file is not None:
+        paths.append(dirs.sqlite_file)
+    return paths
+
+
+def sandbox_available(dirs: CourseDirs, readable_paths: tuple[str, ...] = ()) -> tuple[bool, str]:
+    """Make the secrets private, then probe the sandbox as its own uid: (usable, why not)."""
+    from .sandbox import check_sandbox, make_private
+
+    secrets = secret_paths(dirs)
+    for p in secrets:
+        if p.suffix == "" and not p.exists():
+            p.mkdir(parents=True)
+    make_private(secrets)
+    try:
+        report = check_sandbox(secrets, readable_paths=[str(REPO_ROOT / "data"), *readable_paths],
+                               raise_on_failure=False)
+    except Exception as exc:  # the probe itself could not start
+        return False, f"{type(exc).__name__}: {exc}"
+    return report.ok, "; ".join(report.problems)
+
+
+def require_sandbox(dirs: CourseDirs, readable_paths: tuple[str, ...] = ()) -> None:
+    """Stop with a clear message when the sandbox cannot protect this course."""
+    from .sandbox import OPT_OUT_HINT, SandboxUnavailable
+
+    ok, why = sandbox_available(dirs, readable_paths)
+    if not ok:
+        raise SandboxUnavailable(f"cannot grade safely: {why}\n{OPT_OUT_HINT}")
+
+
 def _backup_gradebook(dirs: CourseDirs) -> Path | None:
     db = dirs.sqlite_file
     if db is None or not db.exists():
@@ -94,6 +130,26 @@ def _backup_gradebook(dirs: CourseDirs) -> Path | None:
     with sqlite3.connect(db) as src, sqlite3.connect(dst) as out:
         src.backup(out)  # consistent copy even while another process reads
     return dst
+
+
+def _kill_tree(proc: subprocess.Popen) -> None:
+    """Kill a worker and everything it started (kernels run in sessions of their own)."""
+    import psutil
+
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> tuple[bool, str]:
@@ -111,8 +167,7 @@ def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> tuple[
         try:
             out, _ = proc.communicate(timeout=opts.submission_timeout_s)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            _kill_tree(proc)
             return False, f"timed out after {opts.submission_timeout_s} s (an endless loop?)"
     lines = [ln for ln in out.decode("utf-8", "replace").splitlines() if ln.startswith("{")]
     if not lines:
@@ -120,13 +175,27 @@ def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> tuple[
     res = json.loads(lines[-1])
     if res["success"]:
         return True, ""
-    err = res.get("error") or res.get("log_tail") or ""
-    if "DeadKernelError" in err or "Kernel died" in err:
+    text = (res.get("error") or "") + "\n" + (res.get("log_tail") or "")
+    with open(log_path, "a") as log:  # the whole story, for the instructor
+        log.write(text)
+    if "DeadKernelError" in text or "Kernel died" in text:
         return False, "the notebook's kernel died while it ran (os._exit, a crash or out of memory)"
-    if "CellTimeoutError" in err or "timed out" in err.lower():
-        return False, f"a cell ran longer than {opts.cell_timeout_s} s"
-    last = [ln for ln in err.strip().splitlines() if ln.strip()][-1:] or ["unknown error"]
-    return False, "nbgrader could not grade it: " + last[0][:300]
+    if "CellTimeoutError" in text or "Timeout waiting" in text or "timed out" in text.lower():
+        return False, f"a cell ran longer than {opts.cell_timeout_s} s and could not be interrupted"
+    if "SandboxUnavailable" in text:
+        return False, "the sandbox could not start this notebook's kernel (see the log)"
+    errors = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("[ERROR]")]
+    return False, "nbgrader could not grade it: " + (errors[0] if errors else text.strip()[-200:])[:300]
+
+
+def _interrupted_cells(dirs: CourseDirs, sub: Submission) -> int:
+    """How many cells of the autograded copy were stopped by the per-cell time limit."""
+    n = 0
+    for nb_path in (dirs.path("autograded") / sub.student / sub.assignment).glob("*.ipynb"):
+        for cell in nbformat.read(nb_path, as_version=4).cells:
+            n += any(o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt"
+                     for o in cell.get("outputs", []))
+    return n
 
 
 def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> SubmissionResult:
@@ -147,6 +216,8 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
         if ok:
             res.score, res.max_score, res.cells = read_scores(dirs, sub.assignment, sub.student)
             res.status = "flagged" if res.findings else "graded"
+            if (n := _interrupted_cells(dirs, sub)):
+                res.notes.append(f"{n} cell(s) ran longer than {opts.cell_timeout_s} s and were interrupted")
         else:
             res.reason = reason
     except UnreadableSubmission as exc:
@@ -175,9 +246,7 @@ def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = Gra
               students: list[str] | None = None) -> list[SubmissionResult]:
     """Grade every submission of ``assignments`` (optionally only ``students``)."""
     if opts.sandbox:
-        from .sandbox import require_sandbox
-
-        require_sandbox(dirs)
+        require_sandbox(dirs, opts.readable_paths)
     subs = [s for s in find_submissions(dirs.path("submitted"), assignments)
             if students is None or s.student in students]
     # The gradebook must hold each assignment's source (hidden tests included): refresh

@@ -109,6 +109,9 @@ def cmd_autograde(args) -> int:
     from .autograde import autograde
     from .report import exit_code, format_table, load_status
 
+    from .sandbox import opt_out_requested
+
+    args.no_sandbox = args.no_sandbox or opt_out_requested()
     if args.no_sandbox:
         print("WARNING: grading WITHOUT the sandbox (--no-sandbox): learner code runs with your rights.")
     lessons = _lessons(args.assignment)
@@ -157,7 +160,7 @@ def cmd_demo(args) -> int:
     """Execute every solution, then grade the solutions as one sample learner's submission."""
     from .autograde import GradeOptions, autograde
     from .report import format_table, load_status
-    from .sandbox_policy import sandbox_available
+    from .autograde import sandbox_available
 
     lessons = _lessons(args.assignment)
     rc = cmd_execute(argparse.Namespace(assignment=args.assignment, in_place=False, smoke=False))

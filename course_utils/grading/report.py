@@ -41,7 +41,8 @@ def format_table(rows: list[dict]) -> str:
     lines = [head, "-" * len(head)]
     for r in rows:
         score = f"{_fmt(r['score'])} / {_fmt(r['max_score'])}" if r["score"] is not None else "-"
-        detail = r["reason"] or (f"{len(r['findings'])} integrity finding(s) to review" if r["findings"] else "")
+        detail = r["reason"] or "; ".join(
+            ([f"{len(r['findings'])} integrity finding(s) to review"] if r["findings"] else []) + r["notes"])
         lines.append(f"{r['student']:<20} {r['assignment']:<28} {r['status']:<8} {score:>11}  {detail}")
     n_failed = sum(r["status"] == "failed" for r in rows)
     n_flagged = sum(r["status"] == "flagged" for r in rows)

@@ -68,6 +68,7 @@ class NormaliseReport:
     restored: list[str] = field(default_factory=list)  # grade ids put back from the release
     reattached: list[str] = field(default_factory=list)  # metadata matched back by cell id
     dropped_duplicates: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)  # grade ids the release does not have
 
     def notes(self) -> list[str]:
         notes = []
@@ -77,6 +78,8 @@ class NormaliseReport:
             notes.append("re-attached lost grading metadata: " + ", ".join(self.reattached))
         if self.dropped_duplicates:
             notes.append("ignored duplicated graded cells: " + ", ".join(self.dropped_duplicates))
+        if self.unknown:
+            notes.append("ignored cells with unknown grading ids (renamed?): " + ", ".join(self.unknown))
         return notes
 
 
@@ -85,6 +88,7 @@ def normalise(learner: nbformat.NotebookNode, release: nbformat.NotebookNode
     """Return a copy of ``learner`` in which every graded/locked cell of ``release`` exists once."""
     report = NormaliseReport()
     release_cells = [c for c in release.cells]
+    release_ids = {_grade_id(c) for c in release_cells} - {None}
     by_cell_id = {c.get("id"): c for c in release_cells if c.get("id")}
     cells, seen = [], set()
     for cell in learner.cells:
@@ -94,6 +98,10 @@ def normalise(learner: nbformat.NotebookNode, release: nbformat.NotebookNode
             gid = _grade_id(by_cell_id[cell["id"]])
             cell.metadata["nbgrader"] = dict(by_cell_id[cell["id"]].metadata["nbgrader"])
             report.reattached.append(gid)
+        if gid is not None and gid not in release_ids:  # renamed or invented: not a graded cell
+            cell.metadata.pop("nbgrader", None)
+            report.unknown.append(gid)
+            gid = None
         if gid is not None:
             if gid in seen:
                 cell.metadata.pop("nbgrader", None)
@@ -109,7 +117,10 @@ def normalise(learner: nbformat.NotebookNode, release: nbformat.NotebookNode
         anchor = next((_grade_id(release_cells[j]) for j in range(i - 1, -1, -1)
                        if _grade_id(release_cells[j]) in seen), None)
         pos = 0 if anchor is None else 1 + next(k for k, c in enumerate(cells) if _grade_id(c) == anchor)
-        cells.insert(pos, nbformat.from_dict(json.loads(json.dumps(rcell))))
+        restored = nbformat.from_dict(json.loads(json.dumps(rcell)))
+        if any(c.get("id") == restored.get("id") for c in cells):
+            restored["id"] = f"restored-{gid}"[:64]
+        cells.insert(pos, restored)
         seen.add(gid)
         report.restored.append(gid)
     out = nbformat.from_dict(json.loads(json.dumps(learner)))
