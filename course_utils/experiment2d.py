@@ -4,8 +4,9 @@ Every arm trains the same three-hidden-layer trunk (:mod:`course_utils.score2d`)
 denoising score matching under the VP SDE (:mod:`course_utils.vpsde`; Song et al.,
 ICLR 2021; Vincent, 2011) with the same data, steps, batch size and learning rate,
 then draws samples with the reverse SDE. The arms differ only in how t enters:
-concatenated to the input, added after each hidden layer, or through FiLM (Perez
-et al., 2018) with PyTorch's default or the identity initialisation. Two more arms
+concatenated to the input (at the shared width, and at a wider one with as many
+parameters as FiLM), added after each hidden layer, or through FiLM (Perez et al.,
+2018) with PyTorch's default or the identity initialisation. Two more arms
 repeat concatenation and FiLM with t fed unscaled into the sinusoidal embedding,
 the pitfall of lesson 01. Each arm runs once per seed; the seed sets the
 initialisation, the minibatches, the (t, noise) draws and the sampler's noise, and is
@@ -34,8 +35,9 @@ import platform
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -43,11 +45,11 @@ import torch
 from .metrics2d import mmd_rbf, sliced_wasserstein
 from .runtime import env_flag
 from .score2d import build_score_network
-from .toy2d import eight_gaussians_means, sample_toy
+from .toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from .vpsde import VPSDE, dsm_loss, gaussian_mixture_score, sample_reverse_sde, sample_probability_flow
 
-__all__ = ["Experiment2DConfig", "smoke_config", "TrainLog", "train_score_network", "run_experiment",
-           "load_or_run", "load_results", "results_path", "summarize", "format_table"]
+__all__ = ["Experiment2DConfig", "smoke_config", "torch_threads", "TrainLog", "train_score_network", "run_experiment",
+           "load_or_run", "load_results", "results_path", "summarize", "paired_gaps", "loss_curves", "format_table"]
 
 _REPO = Path(__file__).resolve().parents[1]
 SCHEMA = "course_utils/lesson05-results/1"
@@ -60,7 +62,7 @@ class Experiment2DConfig:
     """Everything that defines the experiment; its cache is keyed by these fields."""
 
     dataset: str = "eight_gaussians"
-    methods: tuple[str, ...] = ("concat", "additive", "film_default_init", "film_identity_init")
+    methods: tuple[str, ...] = ("concat", "concat_matched", "additive", "film_default_init", "film_identity_init")
     pitfall_methods: tuple[str, ...] = ("concat", "film_identity_init")  # rerun with t unscaled
     t_scale: float = 1000.0
     pitfall_t_scale: float = 1.0
@@ -103,6 +105,27 @@ def smoke_config() -> Experiment2DConfig:
                               n_loss_eval=512, sample_steps=20)
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads, then restore the previous count (``None``: leave it).
+
+    These networks are too small to gain from intra-op parallelism, and on a busy
+    2-core machine two threads per process can be 100 times slower than one (the
+    threads spin while waiting for each other), so the course trains them on one.
+    """
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive int or None, got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclasses.dataclass
 class TrainLog:
     """Training losses averaged over each block of ``log_every`` steps, and the wall time."""
@@ -115,11 +138,12 @@ class TrainLog:
 
 def train_score_network(model: torch.nn.Module, data: torch.Tensor, sde: VPSDE, *, steps: int = 3000,
                         batch_size: int = 1024, lr: float = 2e-3, seed: int = 0,
-                        log_every: int = 50) -> TrainLog:
+                        log_every: int = 50, threads: int | None = 1) -> TrainLog:
     """Train ``model`` in place with Adam on :func:`dsm_loss` over minibatches of ``data [N, D]``.
 
     The learning rate decays to 0 on a cosine; minibatches, times and noise come from a
-    generator seeded with ``seed`` on the model's device. Returns the loss log.
+    generator seeded with ``seed`` on the model's device. ``threads``: torch CPU threads
+    while training (see :func:`torch_threads`). Returns the loss log.
     """
     if data.dim() != 2 or data.shape[0] < batch_size:
         raise ValueError(f"data must be [N, D] with N >= batch_size={batch_size}, got {tuple(data.shape)}")
@@ -133,18 +157,19 @@ def train_score_network(model: torch.nn.Module, data: torch.Tensor, sde: VPSDE, 
     log = TrainLog([], [], float("nan"), 0.0)
     start, block = time.perf_counter(), []
     model.train()
-    for step in range(1, steps + 1):
-        idx = torch.randint(0, data.shape[0], (batch_size,), generator=g, device=device)
-        loss = dsm_loss(model, data[idx], sde, generator=g)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        block.append(loss.detach())
-        if step % log_every == 0 or step == steps:
-            log.steps.append(step)
-            log.losses.append(float(torch.stack(block).mean()))
-            block = []
+    with torch_threads(threads):
+        for step in range(1, steps + 1):
+            idx = torch.randint(0, data.shape[0], (batch_size,), generator=g, device=device)
+            loss = dsm_loss(model, data[idx], sde, generator=g)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            block.append(loss.detach())
+            if step % log_every == 0 or step == steps:
+                log.steps.append(step)
+                log.losses.append(float(torch.stack(block).mean()))
+                block = []
     log.final_loss, log.seconds = log.losses[-1], time.perf_counter() - start
     return log
 
@@ -170,7 +195,7 @@ def _run_arm(cfg: Experiment2DConfig, method: str, t_scale: float, seed: int, da
         model = build_score_network(method, hidden_dim=cfg.hidden_dim, time_dim=cfg.time_dim,
                                     t_scale=t_scale).to(device)
     log = train_score_network(model, data, sde, steps=cfg.steps, batch_size=cfg.batch_size,
-                              lr=cfg.lr, seed=seed)
+                              lr=cfg.lr, seed=seed, threads=None)
     model.eval()
     x0, t, z = (a.to(device) for a in _loss_eval_set(cfg))
     by_t = {}
@@ -206,8 +231,16 @@ def _git_commit() -> str | None:
 
 
 def run_experiment(cfg: Experiment2DConfig, *, device="cpu", command: str | None = None,
-                   progress: Callable[[str], None] = print) -> dict:
-    """Run every arm for every seed and return the results dictionary (see the module docstring)."""
+                   progress: Callable[[str], None] = print, threads: int | None = 1) -> dict:
+    """Run every arm for every seed and return the results dictionary (see the module docstring).
+
+    ``threads``: torch CPU threads for the whole run (see :func:`torch_threads`).
+    """
+    with torch_threads(threads):
+        return _run_all(cfg, device, command, progress)
+
+
+def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Callable[[str], None]) -> dict:
     start = time.perf_counter()
     data = sample_toy(cfg.dataset, cfg.n_train, seed=cfg.data_seed)
     held = sample_toy(cfg.dataset, cfg.n_eval, seed=cfg.data_seed + 1)
@@ -215,7 +248,8 @@ def run_experiment(cfg: Experiment2DConfig, *, device="cpu", command: str | None
     floor = {"sliced_w": _r(sliced_wasserstein(other, held)), "mmd": _r(mmd_rbf(other, held))}
     if cfg.dataset == "eight_gaussians":  # the sampler alone, fed the exact score: no learning error
         sde = cfg.sde()
-        exact = sample_reverse_sde(lambda x, t: gaussian_mixture_score(x, t, sde, eight_gaussians_means(), 0.15),
+        means = eight_gaussians_means()
+        exact = sample_reverse_sde(lambda x, t: gaussian_mixture_score(x, t, sde, means, EIGHT_GAUSSIANS_STD),
                                    sde, cfg.n_eval, steps=cfg.sample_steps, seed=0).samples
         floor["exact_score_sampler_sliced_w"] = _r(sliced_wasserstein(exact, held))
     runs, samples = [], {}
@@ -312,6 +346,35 @@ def summarize(results: dict, metrics: tuple[str, ...] = ("sliced_w", "mmd", "sli
     return out
 
 
+def paired_gaps(results: dict, metric: str = "sliced_w", baseline: str = "concat") -> dict:
+    """Per arm: ``metric(arm) - metric(baseline)`` seed by seed (the arms share seeds).
+
+    Returns, per label, the mean and sample std of those differences and ``better``,
+    the number of seeds on which the arm scored lower (better) than the baseline.
+    """
+    by = {(r["label"], r["seed"]): r[metric] for r in results["runs"]}
+    seeds = sorted({r["seed"] for r in results["runs"]})
+    if any((baseline, s) not in by for s in seeds):
+        raise ValueError(f"baseline {baseline!r} is not among the arms of these results")
+    out = {}
+    for label in dict.fromkeys(r["label"] for r in results["runs"]):
+        d = np.array([by[(label, s)] - by[(baseline, s)] for s in seeds], dtype=float)
+        out[label] = {"mean": float(d.mean()), "std": float(d.std(ddof=1)) if d.size > 1 else 0.0,
+                      "better": int((d < 0).sum()), "n": int(d.size)}
+    return out
+
+
+def loss_curves(results: dict) -> dict[str, np.ndarray]:
+    """Per arm label, the training-loss curves ``[n_seeds, n_points]`` (x: ``results["loss_curve_steps"]``).
+
+    Shaped for :func:`course_utils.plotting.loss_curves_with_band`.
+    """
+    curves: dict[str, list] = {}
+    for run in results["runs"]:
+        curves.setdefault(run["label"], []).append(run["loss_curve"])
+    return {label: np.asarray(c, dtype=float) for label, c in curves.items()}
+
+
 def format_table(results: dict, metrics: tuple[str, ...] = ("sliced_w", "mmd", "eval_loss",
                                                            "final_train_loss")) -> str:
     """A Markdown table of mean ± std (over seeds) per arm, with the data-vs-data floor underneath."""
@@ -334,13 +397,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for this MLP)")
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
     cfg = smoke_config() if args.smoke else Experiment2DConfig()
     if args.dataset:
         cfg = dataclasses.replace(cfg, dataset=args.dataset)
     path = results_path(cfg)
     if args.recompute or not path.is_file():
-        results = run_experiment(cfg, device=args.device,
+        results = run_experiment(cfg, device=args.device, threads=args.threads,
                                  command=" ".join(["python -m course_utils.experiment2d", *argv]))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1))
@@ -348,6 +410,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         results = load_or_run(cfg, device=args.device)
     print(format_table(results))
+    print("\nPaired gap in sliced_w vs concat (negative = better), seeds better / total:")
+    for label, g in paired_gaps(results).items():
+        print(f"  {label:<30} {g['mean']:+.4f} ± {g['std']:.4f}   {g['better']}/{g['n']}")
 
 
 if __name__ == "__main__":

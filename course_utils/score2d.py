@@ -4,9 +4,10 @@ The main model is the reference note's ``ScoreNetworkWithFiLM``: three hidden
 Linear layers, each followed by FiLM (Perez et al., "FiLM: Visual Reasoning with a
 General Conditioning Layer", AAAI 2018) and SiLU, and a plain Linear output with
 no FiLM. For the lesson's comparison the same trunk is also conditioned by
-concatenating the time embedding to the input, and by adding a projected embedding
-after each hidden layer; the FiLM model comes with either FiLM's identity
-initialisation or PyTorch's default Linear initialisation.
+concatenating the time embedding to the input (also at a wider hidden width with
+as many parameters as the FiLM model), and by adding a projected embedding after
+each hidden layer; the FiLM model comes with either FiLM's identity initialisation
+or PyTorch's default Linear initialisation.
 
 The time t lives in [0, 1] (Song et al., ICLR 2021). The default embedding feeds
 ``1000 * t`` into the course's base-10000 sinusoidal embedding, so that its
@@ -35,6 +36,7 @@ __all__ = [
     "ScoreNetworkAdditive",
     "METHODS",
     "build_score_network",
+    "matched_concat_width",
     "embedding_dim_ranges",
     "count_flat_dims",
 ]
@@ -206,8 +208,33 @@ class ScoreNetworkAdditive(_TimeConditionedMLP):
         return self.output(h)
 
 
+def _film_parameter_count(data_dim: int, hidden_dim: int, time_dim: int) -> int:
+    trunk = (data_dim + 1) * hidden_dim + 2 * (hidden_dim + 1) * hidden_dim + (hidden_dim + 1) * data_dim
+    return trunk + 3 * (time_dim + 1) * 2 * hidden_dim
+
+
+def matched_concat_width(data_dim: int = 2, hidden_dim: int = 128, time_dim: int = 32) -> int:
+    """The hidden width at which :class:`ScoreNetworkConcat` has (closest to) as many
+    parameters as :class:`ScoreNetworkWithFiLM` of width ``hidden_dim`` (162 for the defaults).
+
+    Concatenation is the cheapest conditioning; this width separates "FiLM conditions
+    better" from "FiLM simply has more weights".
+    """
+    target = _film_parameter_count(data_dim, hidden_dim, time_dim)
+
+    def concat_count(w: int) -> int:
+        return (data_dim + time_dim + 1) * w + 2 * (w + 1) * w + (w + 1) * data_dim
+
+    return min(range(hidden_dim, 4 * hidden_dim + 1), key=lambda w: abs(concat_count(w) - target))
+
+
+def _concat_matched(data_dim: int = 2, hidden_dim: int = 128, time_dim: int = 32, **kw) -> nn.Module:
+    return ScoreNetworkConcat(data_dim, matched_concat_width(data_dim, hidden_dim, time_dim), time_dim, **kw)
+
+
 METHODS: dict[str, Callable[..., nn.Module]] = {
     "concat": ScoreNetworkConcat,
+    "concat_matched": _concat_matched,
     "additive": ScoreNetworkAdditive,
     "film_default_init": lambda **kw: ScoreNetworkWithFiLM(film_init="default", **kw),
     "film_identity_init": lambda **kw: ScoreNetworkWithFiLM(film_init="identity", **kw),

@@ -24,6 +24,7 @@ import torch
 
 __all__ = [
     "TOY_DATASETS",
+    "EIGHT_GAUSSIANS_STD",
     "two_moons",
     "eight_gaussians",
     "eight_gaussians_means",
@@ -51,15 +52,18 @@ def two_moons(n: int, seed: int = 0, noise: float = 0.08) -> torch.Tensor:
     """``n`` points on two interleaved half-circles with Gaussian jitter, float32 ``[n, 2]``."""
     _check_n(n)
     g = _generator(seed)
-    n_upper = (n + 1) // 2
     angle = math.pi * torch.rand(n, generator=g)  # (n,)
     upper = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)  # (n,) x2 -> (n, 2)
     lower = torch.stack([1.0 - torch.cos(angle), 0.5 - torch.sin(angle)], dim=1)  # (n, 2)
-    is_upper = (torch.arange(n) < n_upper)[:, None]  # (n,) -> (n, 1)
+    # Exactly half on each moon, in random order (so that any slice x[:k] shows both).
+    is_upper = (torch.randperm(n, generator=g) < (n + 1) // 2)[:, None]  # (n,) -> (n, 1)
     pts = torch.where(is_upper, upper, lower)
     pts = pts + noise * torch.randn(n, 2, generator=g)
     # Centre (0.5, 0.25) and stretch by 2 so the cloud spans roughly [-3, 3] x [-1.5, 1.5].
     return ((pts - torch.tensor([0.5, 0.25])) * 2.0).float()
+
+
+EIGHT_GAUSSIANS_STD = 0.15  # width of each of the eight components
 
 
 def eight_gaussians_means(radius: float = 2.0) -> torch.Tensor:
@@ -68,7 +72,7 @@ def eight_gaussians_means(radius: float = 2.0) -> torch.Tensor:
     return radius * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)  # (8,) x2 -> (8, 2)
 
 
-def eight_gaussians(n: int, seed: int = 0, radius: float = 2.0, std: float = 0.15) -> torch.Tensor:
+def eight_gaussians(n: int, seed: int = 0, radius: float = 2.0, std: float = EIGHT_GAUSSIANS_STD) -> torch.Tensor:
     """``n`` points from 8 equal-weight Gaussians on a circle of ``radius``, float32 ``[n, 2]``."""
     _check_n(n)
     g = _generator(seed)
@@ -188,13 +192,13 @@ def plot_snapshots(snapshots: Mapping[float, object], *, data=None, title: str =
 
 def plot_score_field(score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                      times: Sequence[float] = (0.01, 0.1, 0.3, 1.0), *, data=None,
-                     lim: float = 3.0, grid: int = 21, interactive: bool = True) -> None:
+                     lim: float = 3.0, grid: int = 17, interactive: bool = True) -> None:
     """Quiver plots of ``score_fn(x, t)`` on a ``grid x grid`` lattice at each of ``times``.
 
     ``score_fn`` takes ``x [M, 2]`` and ``t [M]`` and returns ``[M, 2]`` (a trained
-    score network works as is). Arrows are normalised per panel: the score's size
-    grows like ``1 / sigma(t)``, so only its direction is comparable across ``t``;
-    the colour shows the magnitude.
+    score network works as is). Every arrow has the same length and shows only the
+    direction; the colour is ``log10 |s|``, because the score's size spans orders of
+    magnitude (it grows like ``1 / sigma(t)`` near the data as t -> 0).
     """
     from .widgets import explore
 
@@ -208,16 +212,16 @@ def plot_score_field(score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         with torch.no_grad():
             s = score_fn(xs, torch.full((xs.shape[0],), float(t))).detach().cpu()  # (M, 2)
         mag = s.norm(dim=1)  # (M,)
-        u = s / mag.max().clamp_min(1e-12)
+        u = s / mag.clamp_min(1e-12)[:, None]  # unit directions, (M, 2) / (M, 1)
         if data is not None:
             scatter2d(ax, data, color="0.8", lim=lim, s=1.0)
         ax.quiver(xs[:, 0].numpy(), xs[:, 1].numpy(), u[:, 0].numpy(), u[:, 1].numpy(),
-                  mag.numpy(), cmap="viridis", angles="xy", scale_units="xy",
-                  scale=1.0 / (1.6 * lim / grid))
+                  torch.log10(mag.clamp_min(1e-12)).numpy(), cmap="viridis", angles="xy",
+                  scale_units="xy", scale=grid / (1.5 * lim), width=0.006)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
-        ax.set_title(f"score at t = {t:.2f}\n(max |s| = {float(mag.max()):.1f})")
+        ax.set_title(f"score at t = {t:.2f}\n|s| from {float(mag.min()):.2g} to {float(mag.max()):.2g}")
 
     if not interactive:
         import matplotlib.pyplot as plt
