@@ -1,0 +1,894 @@
+"""Run learner notebooks in kernels that belong to a throw-away, unprivileged identity.
+
+With nbgrader's defaults a submission's code runs in a kernel with the grader's own
+rights: it can read the hidden tests, other learners' work and the gradebook, and
+write to all of them (nbgrader's FAQ, "Does nbgrader protect against unsafe code?",
+says as much). This module closes that hole for a grader running as root:
+
+* :class:`SandboxKernelManager` is a ``jupyter_client`` ``AsyncKernelManager``
+  (https://jupyter-client.readthedocs.io, "Kernel managers" / "Kernel provisioning")
+  usable as ``kernel_manager_class`` of ``nbclient.NotebookClient``. It starts
+  ``python -m ipykernel_launcher -f <connection file>`` through util-linux
+  ``setpriv --reuid --regid --clear-groups --no-new-privs`` (setpriv(1)), with a
+  numeric uid/gid taken from a pool (no passwd entry needed; never shared by two
+  running jobs), a fresh 0700 scratch directory as cwd and HOME, a minimal
+  environment and an ``RLIMIT_NPROC`` cap (prlimit(1)). When it stops, every process
+  of that uid is killed and the scratch directory is removed.
+* When the kernel may use a private mount namespace (unshare(1); root with
+  CAP_SYS_ADMIN), ``SandboxConfig.hidden_paths`` (default ``/root`` and ``/home``)
+  are covered by empty tmpfs mounts inside it, keeping only what the kernel needs
+  (the interpreter, the venv, ``course_utils``, the data paths, its scratch dir).
+  That also makes an interpreter under a private ``/root`` usable.
+* :class:`SandboxedExecute` is nbgrader's ``Execute`` preprocessor using it (plain
+  traitlets config cannot switch ``Execute.kernel_manager_class``: nbgrader's
+  ``Execute.__init__`` passes ``AsyncKernelManager`` as a keyword, which wins over
+  config). :func:`configure_nbgrader_sandbox` returns the config overrides.
+* :func:`check_sandbox` is the preflight: it runs a probe *as a sandbox uid* and
+  reports what the kernel could import, read and write; :func:`make_private`
+  strips group/other permissions from the secret paths.
+
+The kernel talks to the grader over ZeroMQ ``ipc`` sockets inside its 0700 home, so
+no other uid can connect to it or read its output, and with the namespace it gets no
+network at all (``unshare --net``). Limits: no CPU-time or memory caps (use cgroups,
+e.g. ``systemd-run -p MemoryMax=``, or a container); without the namespace, secrets
+are protected by file modes only (:func:`check_sandbox` verifies them) and the
+network stays reachable; leftovers in world-writable directories are removed only
+at the top level of ``SandboxConfig.cleanup_dirs``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import grp
+import json
+import os
+import pwd
+import re
+import secrets
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from jupyter_client.manager import AsyncKernelManager, KernelManager
+from traitlets import Instance
+
+__all__ = [
+    "OPT_OUT_ENV", "SandboxConfig", "SandboxUnavailable", "SandboxReport", "SandboxJob",
+    "SandboxKernelManager", "SandboxedExecute", "check_sandbox", "make_private",
+    "configure_nbgrader_sandbox", "opt_out_requested", "processes_of", "course_secret_paths",
+    "require_sandbox",
+]
+
+OPT_OUT_ENV = "COURSE_ALLOW_UNSANDBOXED"
+OPT_OUT_HINT = (
+    "To grade without the sandbox anyway (learner code then runs with the grader's rights and "
+    f"can read hidden tests and change grades), pass --no-sandbox or set {OPT_OUT_ENV}=1."
+)
+_SYS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_PASSTHROUGH = ("COURSE_SMOKE", "COURSE_DEVICE", "NBGRADER_EXECUTION", "OMP_NUM_THREADS",
+                "MKL_NUM_THREADS", "TZ")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot be set up here; the message lists what to fix."""
+
+    def __init__(self, problems: str | Sequence[str]):
+        self.problems = (problems,) if isinstance(problems, str) else tuple(problems)
+        super().__init__("learner code cannot be run in the grading sandbox:\n - "
+                         + "\n - ".join(self.problems) + "\n" + OPT_OUT_HINT)
+
+
+def opt_out_requested() -> bool:
+    """True when the instructor set ``COURSE_ALLOW_UNSANDBOXED=1`` (grade without sandbox)."""
+    return os.environ.get(OPT_OUT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Settings of the sandbox; one instance is shared by all jobs of a grading run.
+
+    ``uid_range``: inclusive pool of numeric ids (uid == gid) with no passwd/group entry.
+    ``readable_paths``: data the lessons read (kept visible; the preflight checks them).
+    ``hidden_paths``: covered by empty tmpfs inside the kernel's mount namespace.
+    ``mount_namespace``: ``"auto"`` (use it when ``unshare --mount`` works), ``"on"``, ``"off"``.
+    ``env``: extra environment variables (a dict is accepted); ``passthrough_env``: names
+    copied from the grader's environment when set. ``max_processes``: RLIMIT_NPROC of the
+    uid (threads count too). ``copy_cwd``: copy the non-notebook files of the directory
+    nbclient asks for (the learner's own files) into the scratch dir; symlinks, dot
+    files and ``*.ipynb`` (the autograded copy holds the hidden tests) are skipped.
+    """
+
+    uid_range: tuple[int, int] = (61000, 61999)
+    python: str = sys.executable
+    scratch_root: str = ""  # "" -> <tempdir>/course-sandbox
+    readable_paths: tuple[str, ...] = ()
+    hidden_paths: tuple[str, ...] = ("/root", "/home")
+    mount_namespace: str = "auto"
+    isolate_network: bool = True  # with the namespace: no network at all (kernel talks over ipc)
+    env: Any = ()  # Mapping[str, str] or pairs; stored as sorted pairs
+    passthrough_env: tuple[str, ...] = _PASSTHROUGH
+    max_processes: int | None = 1024
+    copy_cwd: bool = True
+    copy_limit_bytes: int = 200 * 2**20
+    cleanup_dirs: tuple[str, ...] = ("/tmp", "/var/tmp", "/dev/shm")
+    label: str = ""  # shown in scratch dir names, e.g. a learner id (sanitised)
+
+    def __post_init__(self) -> None:
+        lo, hi = (int(v) for v in self.uid_range)
+        if not 1000 <= lo <= hi < 2**31 - 2:
+            raise ValueError(f"uid_range must satisfy 1000 <= low <= high, got {self.uid_range}")
+        if self.mount_namespace not in {"auto", "on", "off"}:
+            raise ValueError(f"mount_namespace must be 'auto', 'on' or 'off', not {self.mount_namespace!r}")
+        if self.max_processes is not None and self.max_processes < 16:
+            raise ValueError("max_processes must be None or >= 16 (a kernel uses ~10 threads)")
+        env = dict(self.env.items() if isinstance(self.env, Mapping) else self.env)
+        for k, v in env.items():
+            if not isinstance(k, str) or not isinstance(v, str) or not k or "=" in k:
+                raise ValueError(f"env must map names to strings, got {k!r}: {v!r}")
+        set_ = object.__setattr__
+        set_(self, "uid_range", (lo, hi))
+        set_(self, "env", tuple(sorted(env.items())))
+        set_(self, "label", re.sub(r"[^A-Za-z0-9_.-]", "_", self.label)[:40])
+        for name in ("readable_paths", "hidden_paths", "cleanup_dirs"):
+            paths = tuple(str(p) for p in getattr(self, name))
+            bad = [p for p in paths if not os.path.isabs(p)]
+            if bad:
+                raise ValueError(f"{name} must be absolute paths, got {bad} (e.g. /work/main/data)")
+            set_(self, name, paths)
+        if self.scratch_root and not os.path.isabs(self.scratch_root):
+            raise ValueError(f"scratch_root must be absolute, got {self.scratch_root!r}")
+
+    @property
+    def root(self) -> Path:
+        """The directory holding every job's scratch dir and the uid locks."""
+        return Path(self.scratch_root or os.path.join(tempfile.gettempdir(), "course-sandbox"))
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name) or shutil.which(name, path=_SYS_PATH)
+
+
+def _basic_problems(cfg: SandboxConfig) -> list[str]:
+    problems = []
+    if not sys.platform.startswith("linux"):
+        problems.append("the sandbox needs Linux (setpriv, /proc)")
+    elif os.geteuid() != 0:
+        problems.append("the grader is not running as root, so it cannot switch learner kernels to "
+                        "an unprivileged uid: run the grading command as root (e.g. with sudo)")
+    if _tool("setpriv") is None:
+        problems.append("setpriv is missing: install util-linux (apt-get install util-linux)")
+    if cfg.max_processes is not None and _tool("prlimit") is None:
+        problems.append("prlimit is missing: install util-linux, or set SandboxConfig.max_processes=None")
+    if not os.access(cfg.python, os.X_OK):
+        problems.append(f"SandboxConfig.python {cfg.python!r} is not an executable file")
+    return problems
+
+
+_NS_WORKS: dict[tuple[str, ...], bool] = {}
+
+
+def _pick_unshare_flags(cfg: SandboxConfig) -> tuple[str, ...]:
+    """unshare(1) namespaces for the kernel: () when off or unavailable (in 'auto' mode)."""
+    if cfg.mount_namespace == "off":
+        return ()
+    wanted = [("--mount", "--net"), ("--mount",)] if cfg.isolate_network else [("--mount",)]
+    for flags in wanted:
+        if _namespace_works(flags):
+            return flags
+    if cfg.mount_namespace == "on":
+        raise SandboxUnavailable("mount_namespace='on' but `unshare --mount` fails here (needs root "
+                                 "with CAP_SYS_ADMIN): use mount_namespace='auto' or 'off'")
+    return ()
+
+
+def _namespace_works(flags: tuple[str, ...] = ("--mount",)) -> bool:
+    if flags not in _NS_WORKS:
+        unshare = _tool("unshare")
+        try:
+            _NS_WORKS[flags] = bool(unshare) and os.geteuid() == 0 and subprocess.run(
+                [unshare, *flags, "--propagation", "private", "true"],
+                capture_output=True, timeout=20).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            _NS_WORKS[flags] = False
+    return _NS_WORKS[flags]
+
+
+def _within(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _minimal(paths: Iterable[str]) -> list[str]:
+    """Drop paths nested inside another path of the list."""
+    out: list[str] = []
+    for p in sorted(set(paths), key=len):
+        if not any(_within(p, q) for q in out):
+            out.append(p)
+    return out
+
+
+_PY_INFO: dict[str, dict] = {}
+_INFO_CODE = ("import sys, os, json, importlib.util as u\n"
+              "s = u.find_spec('course_utils')\n"
+              "loc = list(s.submodule_search_locations or []) if s else []\n"
+              "print(json.dumps({'stdlib': os.path.dirname(os.__file__), 'version': sys.version,\n"
+              "                  'paths': [sys.prefix, sys.base_prefix, sys.exec_prefix] + sys.path + loc}))")
+
+
+def _python_info(python: str) -> dict:
+    """Where ``python`` finds its stdlib, packages and course_utils (asked once, as root)."""
+    if python not in _PY_INFO:
+        out = subprocess.run([python, "-c", _INFO_CODE], capture_output=True, text=True, timeout=60,
+                             env={"PATH": _SYS_PATH, "PYTHONNOUSERSITE": "1"}, cwd="/")
+        info = json.loads(out.stdout) if out.returncode == 0 else {"stdlib": "", "version": "", "paths": []}
+        found = info["paths"] + [os.path.dirname(os.path.dirname(python)), os.path.dirname(os.path.realpath(python))]
+        info["paths"] = [os.path.realpath(p) for p in found if p and os.path.exists(p)]
+        info["stdlib"] = os.path.realpath(info["stdlib"]) if info["stdlib"] else ""
+        _PY_INFO[python] = info
+    return _PY_INFO[python]
+
+
+def _runtime_paths(python: str) -> list[str]:
+    return list(_python_info(python)["paths"])
+
+
+def _closed_ancestor(path: str) -> str | None:
+    """The highest ancestor of ``path`` that others cannot traverse (mode without o+x)."""
+    parts = Path(path).parts
+    for i in range(2, len(parts)):
+        anc = os.path.join(*parts[:i])
+        try:
+            if not os.stat(anc).st_mode & stat.S_IXOTH:
+                return anc
+        except OSError:
+            return None
+    return None
+
+
+def processes_of(uid: int) -> list[int]:
+    """Pids of live (non-zombie) processes whose real, effective or saved uid is ``uid``."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        uids = [int(v) for v in fields.get("Uid", "").split()[:3]]
+        if uid in uids and not fields.get("State", "").strip().startswith(("Z", "X")):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _kill_all(uid: int, gid: int, timeout: float = 10.0) -> int:
+    """SIGKILL every process of ``uid`` (``kill -9 -1`` as that uid beats fork loops)."""
+    found = len(processes_of(uid))
+    deadline = time.monotonic() + timeout
+    while processes_of(uid):
+        try:
+            subprocess.run(["/bin/sh", "-c", "kill -9 -1 2>/dev/null; exit 0"], user=uid, group=gid,
+                           extra_groups=[], env={"PATH": _SYS_PATH}, cwd="/", timeout=5,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            for pid in processes_of(uid):
+                try:
+                    os.kill(pid, 9)
+                except OSError:
+                    pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"could not kill the processes of sandbox uid {uid}: {processes_of(uid)}")
+        time.sleep(0.05)
+    return found
+
+
+def _remove_tree(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        shutil.rmtree(path, ignore_errors=True)  # fd-based on Linux: never follows symlinks
+    else:
+        os.unlink(path)
+
+
+def _check_root_dir(path: Path, mode: int) -> None:
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        pass
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022:
+        raise SandboxUnavailable(
+            f"{path} must be a real directory owned by root and not writable by others "
+            f"(found uid {st.st_uid}, mode {oct(st.st_mode)}): remove it, or choose another "
+            "SandboxConfig.scratch_root")
+    os.chmod(path, mode)
+
+
+class SandboxJob:
+    """One grading job's identity (uid == gid from the pool) and scratch space.
+
+    ``SandboxJob.open(config)`` takes a free uid (a lock held until :meth:`close`; ids are
+    handed out round-robin, so consecutive jobs get different ones), cleans anything a
+    crashed earlier job of that uid left, and creates ``<root>/job-<uid>-.../home``
+    (mode 0700, owned by the uid). :meth:`wrap` turns a command into one that runs as the
+    uid; :meth:`close` kills the uid's processes and removes the scratch space.
+    """
+
+    def __init__(self, config: SandboxConfig, uid: int, lock_fd: int, job_dir: Path,
+                 unshare_flags: tuple[str, ...] = ()):
+        self.config, self.uid, self.gid = config, uid, uid
+        self.job_dir, self.home = job_dir, job_dir / "home"
+        self.unshare_flags = unshare_flags
+        self.namespace = bool(unshare_flags)  # private mount namespace (and maybe network)
+        self.network_isolated = "--net" in unshare_flags
+        self._lock_fd: int | None = lock_fd
+        self._script = self._mount_script() if unshare_flags else ""
+
+    @classmethod
+    def open(cls, config: SandboxConfig | None = None) -> "SandboxJob":
+        cfg = config or SandboxConfig()
+        problems = _basic_problems(cfg)
+        if problems:
+            raise SandboxUnavailable(problems)
+        flags = _pick_unshare_flags(cfg)
+        _check_root_dir(cfg.root, 0o711)
+        _check_root_dir(cfg.root / ".locks", 0o700)
+        uid, fd = cls._allocate(cfg)
+        try:
+            _kill_all(uid, uid)
+            for stale in cfg.root.glob(f"job-{uid}-*"):
+                _remove_tree(str(stale))
+            job_dir = cfg.root / f"job-{uid}-{cfg.label + '-' if cfg.label else ''}{secrets.token_hex(4)}"
+            os.mkdir(job_dir)
+            os.chmod(job_dir, 0o711)  # explicit: the grader's umask must not matter
+            home = job_dir / "home"
+            for sub in ("", "tmp", ".ipc", ".cache", ".config", ".config/matplotlib"):
+                os.mkdir(home / sub)
+                os.chmod(home / sub, 0o700)
+                os.chown(home / sub, uid, uid)
+            _seed_matplotlib_cache(home / ".config" / "matplotlib", uid)
+            return cls(cfg, uid, fd, job_dir, flags)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @staticmethod
+    def _allocate(cfg: SandboxConfig) -> tuple[int, int]:
+        locks = cfg.root / ".locks"
+        lo, hi = cfg.uid_range
+        guard = os.open(locks / ".alloc", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            try:
+                start = int((locks / "next").read_text())
+            except (OSError, ValueError):
+                start = lo
+            n = hi - lo + 1
+            for k in range(n):
+                uid = lo + (start - lo + k) % n
+                if _id_has_entry(uid):  # a real account or group: never borrow it
+                    continue
+                fd = os.open(locks / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                (locks / "next").write_text(str(uid + 1))
+                return uid, fd
+        finally:
+            os.close(guard)
+        raise SandboxUnavailable(f"all {n} sandbox ids {lo}-{hi} are in use by running jobs: "
+                                 "widen SandboxConfig.uid_range or run fewer jobs at once")
+
+    def connection_file_path(self) -> str:
+        """A fresh path for a kernel connection file (root-owned dir the uid can traverse)."""
+        return str(self.job_dir / f"kernel-{secrets.token_hex(6)}.json")
+
+    def hand_over(self, path: str) -> None:
+        """Give the uid (only) read access to ``path``, e.g. the 0600 connection file."""
+        os.chown(path, self.uid, self.gid, follow_symlinks=False)
+        os.chmod(path, 0o600)
+
+    def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The kernel's whole environment: minimal, plus passthrough names and config.env."""
+        home = str(self.home)
+        env = {"PATH": f"{os.path.dirname(self.config.python)}:/usr/local/bin:/usr/bin:/bin",
+               "HOME": home, "USER": f"sandbox{self.uid}", "LOGNAME": f"sandbox{self.uid}",
+               "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "PYTHONNOUSERSITE": "1",
+               "COURSE_GRADING": "1", "MPLCONFIGDIR": f"{home}/.config/matplotlib",
+               "TMPDIR": f"{home}/tmp", "IPYTHONDIR": f"{home}/.ipython",
+               "XDG_CACHE_HOME": f"{home}/.cache", "XDG_CONFIG_HOME": f"{home}/.config",
+               "JUPYTER_PLATFORM_DIRS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        env.update({k: os.environ[k] for k in self.config.passthrough_env if k in os.environ})
+        env.update(dict(self.config.env))
+        env.update(extra or {})
+        return env
+
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` run as the job's uid (and in its mount namespace when enabled)."""
+        cmd = [_tool("setpriv") or "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}",
+               "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
+               "--", *argv]
+        if self.config.max_processes is not None:
+            cmd = [_tool("prlimit") or "prlimit", f"--nproc={self.config.max_processes}", *cmd]
+        if self.namespace:
+            cmd = [_tool("unshare") or "unshare", *self.unshare_flags, "--propagation", "private", "--",
+                   "/bin/sh", "-c", self._script, "course-sandbox", *cmd]
+        return cmd
+
+    def run(self, argv: Sequence[str], *, input: str | None = None, timeout: float = 120,
+            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+        """Run ``argv`` sandboxed in the scratch dir and capture its output (text)."""
+        return subprocess.run(self.wrap(argv), input=input, capture_output=True, text=True,
+                              timeout=timeout, cwd=self.home, env=self.environment(env))
+
+    def import_files(self, src: str | os.PathLike | None) -> list[str]:
+        """Copy the learner's non-notebook files from ``src`` into the scratch dir.
+
+        Only regular files are copied (no symlinks, no dot files, no ``*.ipynb``), up to
+        ``config.copy_limit_bytes``; returns the relative paths that were skipped.
+        """
+        skipped: list[str] = []
+        if not src or not self.config.copy_cwd or not os.path.isdir(src):
+            return skipped
+        budget = self.config.copy_limit_bytes
+        for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+            rel_dir = os.path.relpath(dirpath, src)
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")
+                           and not os.path.islink(os.path.join(dirpath, d))]
+            target_dir = self.home if rel_dir == "." else self.home / rel_dir
+            if not target_dir.exists():
+                os.mkdir(target_dir, 0o700)
+                os.chown(target_dir, self.uid, self.gid)
+            for name in filenames:
+                path, rel = os.path.join(dirpath, name), os.path.normpath(os.path.join(rel_dir, name))
+                st = os.lstat(path)
+                if name.startswith(".") or name.endswith(".ipynb") or not stat.S_ISREG(st.st_mode) \
+                        or st.st_size > budget:
+                    skipped.append(rel)
+                    continue
+                budget -= st.st_size
+                shutil.copyfile(path, target_dir / name, follow_symlinks=False)
+                os.chown(target_dir / name, self.uid, self.gid)
+                os.chmod(target_dir / name, 0o600)
+        return skipped
+
+    def kill_processes(self) -> int:
+        """SIGKILL every process of the uid; returns how many there were."""
+        return _kill_all(self.uid, self.gid)
+
+    def close(self) -> None:
+        """Kill the uid's processes, remove its scratch and leftovers, free the uid. Idempotent."""
+        if self._lock_fd is None:
+            return
+        try:
+            self.kill_processes()
+            _remove_tree(str(self.job_dir))
+            for d in self.config.cleanup_dirs:
+                try:
+                    entries = list(os.scandir(d))
+                except OSError:
+                    continue
+                for e in entries:
+                    try:
+                        if e.stat(follow_symlinks=False).st_uid == self.uid:
+                            _remove_tree(e.path)
+                    except OSError:
+                        pass
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> "SandboxJob":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _mount_script(self) -> str:
+        """Shell run as root in the new mount namespace: cover hidden paths, keep needed ones."""
+        cfg = self.config
+        keeps = _runtime_paths(cfg.python) + [os.path.realpath(p) for p in cfg.readable_paths]
+        keeps = [p for p in keeps if os.path.exists(p)] + [str(self.job_dir)]
+        covers = [os.path.realpath(p) for p in cfg.hidden_paths if os.path.lexists(p)]
+        covers += [a for a in map(_closed_ancestor, keeps) if a]
+        covers = sorted({c for c in covers if c != "/" and c not in keeps})
+        keeps = [k for k in _minimal(keeps) if any(_within(k, c) for c in covers)]
+        late = [c for c in covers if any(_within(c, k) for k in keeps)]  # re-cover inside a keep
+        early = _minimal(c for c in covers if c not in late)
+        stash = str(self.job_dir / ".mnt")
+        if any(_within(stash, c) for c in early):
+            raise SandboxUnavailable(f"the scratch root {cfg.root} lies inside a hidden path: "
+                                     "choose another SandboxConfig.scratch_root")
+        os.mkdir(stash, 0o700)
+        q = shlex.quote
+        lines = ["set -e", "umask 022", f"mount -t tmpfs -o mode=0700,size=64k course-sandbox-stash {q(stash)}"]
+        for i, k in enumerate(keeps):
+            lines.append(f"{'mkdir' if os.path.isdir(k) else 'touch'} {q(stash)}/{i}")
+            lines.append(f"mount --rbind {q(k)} {q(stash)}/{i}")
+
+        def cover(c: str) -> str:
+            if os.path.isdir(c):
+                return f"mount -t tmpfs -o mode=0755,size=64k,nosuid,nodev course-sandbox-hidden {q(c)}"
+            return f"mount --bind /dev/null {q(c)}"
+
+        lines += [cover(c) for c in early]
+        for i, k in enumerate(keeps):
+            make = f"mkdir -p {q(k)}" if os.path.isdir(k) else f"mkdir -p {q(os.path.dirname(k))}; touch {q(k)}"
+            lines += [make, f"mount --move {q(stash)}/{i} {q(k)}"]
+        lines += [cover(c) for c in late]
+        lines += [f"umount {q(stash)} || true", 'exec "$@"']
+        return "\n".join(lines)
+
+
+def _id_has_entry(uid: int) -> bool:
+    for lookup in (pwd.getpwuid, grp.getgrgid):
+        try:
+            lookup(uid)
+            return True
+        except KeyError:
+            pass
+    return False
+
+
+def _seed_matplotlib_cache(dst: Path, uid: int) -> None:
+    """Copy the grader's matplotlib font list so each kernel does not rebuild it (~seconds)."""
+    src = Path(os.environ.get("MPLCONFIGDIR") or Path.home() / ".cache" / "matplotlib")
+    for f in src.glob("fontlist-*.json") if src.is_dir() else []:
+        if f.is_file() and not f.is_symlink() and f.stat().st_size < 8 * 2**20:
+            shutil.copyfile(f, dst / f.name)
+            os.chown(dst / f.name, uid, uid)
+
+
+class SandboxKernelManager(AsyncKernelManager):
+    """An ``AsyncKernelManager`` whose kernel runs as a fresh sandbox uid (see module doc).
+
+    Set ``c.SandboxKernelManager.sandbox_config = SandboxConfig(...)`` in the traitlets config
+    of the ``NotebookClient`` (nbclient passes its config on). The kernelspec's argv is
+    ignored: the kernel is always ``<config.python> -m ipykernel_launcher``.
+    """
+
+    sandbox_config = Instance(SandboxConfig, allow_none=True,
+                              help="Sandbox settings (None: SandboxConfig()).").tag(config=True)
+
+    _job: SandboxJob | None = None
+    _imported_cwd = False
+
+    @property
+    def sandbox_job(self) -> SandboxJob | None:
+        """The current job (uid, home) while the kernel runs; None before start / after cleanup."""
+        return self._job
+
+    def _require_job(self) -> SandboxJob:
+        if self._job is None:
+            job = self._job = SandboxJob.open(self.sandbox_config or SandboxConfig())
+            self.connection_file = job.connection_file_path()
+            # ZeroMQ over unix sockets in the 0700 home: other uids cannot connect to (or
+            # subscribe to the output of) this kernel, and it needs no network at all.
+            ipc = str(job.home / ".ipc" / "k")
+            if len(ipc) < 90:
+                self.transport, self.ip = "ipc", ipc
+            elif job.network_isolated:
+                raise SandboxUnavailable(f"the scratch path {job.home} is too long for unix sockets: "
+                                         "set a shorter SandboxConfig.scratch_root")
+        return self._job
+
+    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
+        job = self._require_job()
+        requested_cwd = kw.pop("cwd", None)
+        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        if not self._imported_cwd:
+            self._imported_cwd = True
+            skipped = job.import_files(requested_cwd)
+            if skipped:
+                self.log.info("sandbox: not copied into the kernel's cwd: %s", ", ".join(skipped[:20]))
+        job.hand_over(self.connection_file)
+        kw["env"] = job.environment()
+        kw["cwd"] = str(job.home)
+        return kernel_cmd, kw
+
+    pre_start_kernel = _async_pre_start_kernel  # AsyncKernelManager binds the base function
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        job = self._require_job()
+        argv = [job.config.python, "-m", "ipykernel_launcher", "-f", self.connection_file]
+        return job.wrap(argv + list(extra_arguments or []))
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        try:
+            await super()._async_cleanup_resources(restart=restart)
+        finally:
+            if self._job is not None:
+                if restart:
+                    self._job.kill_processes()
+                else:
+                    self._job.close()
+                    self._job = None
+
+    cleanup_resources = _async_cleanup_resources
+
+    def __del__(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            try:
+                job.close()
+            except Exception:  # noqa: BLE001 - best effort at interpreter shutdown
+                pass
+        KernelManager.__del__(self)
+
+
+_EXECUTE_CLASS: type | None = None
+
+
+def _sandboxed_execute_class() -> type:
+    global _EXECUTE_CLASS
+    if _EXECUTE_CLASS is None:
+        from nbgrader.preprocessors import Execute
+
+        class SandboxedExecute(Execute):
+            """nbgrader's ``Execute`` whose kernels run in the sandbox (SandboxKernelManager)."""
+
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
+                super().__init__(*args, **kwargs)
+
+        SandboxedExecute.__module__ = __name__
+        _EXECUTE_CLASS = SandboxedExecute
+    return _EXECUTE_CLASS
+
+
+def __getattr__(name: str) -> Any:  # lazy: nbgrader is imported only when asked for
+    if name == "SandboxedExecute":
+        return _sandboxed_execute_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def configure_nbgrader_sandbox(label: str = "", readable_paths: Iterable[str] = (),
+                               config: SandboxConfig | None = None,
+                               hidden_paths: Iterable[str] = ()) -> dict[str, Any]:
+    """Config overrides (``Section__trait`` -> value) that make nbgrader autograde sandboxed.
+
+    Replaces ``Execute`` in ``Autograde.autograde_preprocessors`` by
+    :class:`SandboxedExecute` and sets ``SandboxKernelManager.sandbox_config``.
+    ``label`` (e.g. the learner id) names the scratch dir; ``readable_paths`` and
+    ``hidden_paths`` (e.g. the course root: only the venv, ``course_utils`` and the
+    readable paths stay visible in it) are added to ``config``'s.
+    """
+    from nbgrader.converters.autograde import Autograde
+    from nbgrader.preprocessors import Execute
+
+    base = config or SandboxConfig()
+    cfg = replace(base, label=label or base.label,
+                  readable_paths=tuple(base.readable_paths) + tuple(os.path.abspath(p) for p in readable_paths),
+                  hidden_paths=tuple(base.hidden_paths) + tuple(os.path.abspath(p) for p in hidden_paths))
+    default = Autograde.class_traits()["autograde_preprocessors"].default()
+    procs = [_sandboxed_execute_class() if p is Execute else p for p in default]
+    return {"Autograde__autograde_preprocessors": procs, "SandboxKernelManager__sandbox_config": cfg}
+
+
+def make_private(paths: Iterable[str | os.PathLike | None]) -> int:
+    """``chmod -R go-rwx`` on each path (symlinks untouched); returns how many modes changed.
+
+    Use it on the secrets learner code must not reach: the source dir with hidden tests,
+    the gradebook, submitted/, autograded/, feedback/. Content is never modified.
+    """
+    changed = 0
+
+    def fix(p: str) -> None:
+        nonlocal changed
+        st = os.lstat(p)
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+            os.chmod(p, stat.S_IMODE(st.st_mode) & ~0o077)
+            changed += 1
+
+    for top in paths:
+        if top is None or not os.path.lexists(top):
+            continue
+        fix(str(top))
+        if os.path.isdir(top) and not os.path.islink(top):
+            for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+                for name in dirnames + filenames:
+                    fix(os.path.join(dirpath, name))
+    return changed
+
+
+def course_secret_paths(course: Any) -> list[Path]:
+    """What learner kernels must not reach in a course laid out like ``CourseDirs``.
+
+    ``course`` needs ``root``, ``path(name)`` and ``sqlite_file`` (see
+    :class:`course_utils.grading.course.CourseDirs`): the nbgrader source (hidden tests),
+    submitted/, autograded/, feedback/, the gradebook and its journal files, backups/,
+    build/; plus, for the repository this package runs from, .git/ (its history holds
+    the solutions), solutions/, authoring/ and tests/.
+    """
+    root = Path(course.root)
+    found = [course.path(n) for n in ("source", "submitted", "autograded", "feedback")]
+    db = course.sqlite_file
+    if db is not None:
+        found += [Path(str(db) + suffix) for suffix in ("", "-journal", "-wal", "-shm")]
+    found += [root / n for n in ("gradebook.db", "backups", "build", ".git", "authoring", "grades.csv")]
+    repo = Path(__file__).resolve().parents[2]
+    if (repo / "pyproject.toml").is_file():
+        found += [repo / n for n in (".git", "solutions", "authoring", "tests", "build", "backups",
+                                     "gradebook.db", "submitted", "autograded", "feedback")]
+    return list(dict.fromkeys(p for p in found if os.path.lexists(p)))
+
+
+def require_sandbox(secrets_or_course: Any, readable_paths: Iterable[str] = (),
+                    config: SandboxConfig | None = None, *, privatize: bool = True) -> SandboxReport:
+    """The pipeline's preflight: make the secrets private, then :func:`check_sandbox` (raises).
+
+    ``secrets_or_course``: a list of paths, or a course object (see :func:`course_secret_paths`);
+    for a course, its ``data/`` folder is added to ``readable_paths`` when it exists.
+    ``privatize``: run :func:`make_private` on the secrets first (changes modes, never content).
+    """
+    readable = [str(p) for p in readable_paths]
+    if hasattr(secrets_or_course, "path") and hasattr(secrets_or_course, "root"):
+        secrets_list: list[Any] = course_secret_paths(secrets_or_course)
+        data = Path(secrets_or_course.root) / "data"
+        readable += [str(data)] if data.is_dir() else []
+    else:
+        secrets_list = [p for p in secrets_or_course if p is not None]
+    if privatize and os.geteuid() == 0:
+        make_private(secrets_list)
+    return check_sandbox(secrets_list, readable, config, raise_on_failure=True)
+
+
+@dataclass(frozen=True)
+class SandboxReport:
+    """Outcome of :func:`check_sandbox`: ``problems`` say what to fix; ``passed`` what was verified."""
+
+    ok: bool
+    problems: tuple[str, ...]
+    passed: tuple[str, ...]
+    uid: int | None = None
+    mount_namespace: bool = False
+    network_isolated: bool = False
+
+    def summary(self) -> str:
+        head = "sandbox OK" if self.ok else "sandbox NOT usable"
+        ns = "with" if self.mount_namespace else "without"
+        net = "no network" if self.network_isolated else "network NOT isolated"
+        lines = [f"{head} (probe uid {self.uid}, {ns} private mount namespace, {net})"]
+        lines += [f"  ok: {p}" for p in self.passed] + [f"  PROBLEM: {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    def raise_if_failed(self) -> None:
+        if not self.ok:
+            raise SandboxUnavailable(self.problems)
+
+
+_PROBE = r"""
+import importlib, json, os, sys
+req = json.load(sys.stdin)
+def readable(p):
+    try:
+        if os.path.isdir(p):
+            os.listdir(p)
+        else:
+            with open(p, "rb") as f:
+                f.read(1)
+        return True
+    except OSError:
+        return False
+out = {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
+       "stdlib": os.path.realpath(os.path.dirname(os.__file__)), "version": sys.version,
+       "imports": {}, "readable": {}, "secret": {}}
+for m in req["modules"]:
+    try:
+        importlib.import_module(m)
+        out["imports"][m] = ""
+    except BaseException as e:
+        out["imports"][m] = f"{type(e).__name__}: {e}"
+for p in req["readable"]:
+    out["readable"][p] = readable(p)
+for p in req["secret"]:
+    out["secret"][p] = [readable(p), os.access(p, os.W_OK)]
+print("PROBE" + json.dumps(out))
+"""
+
+
+def check_sandbox(secret_paths: Iterable[str | os.PathLike | None], readable_paths: Iterable[str] = (),
+                  config: SandboxConfig | None = None, *,
+                  modules: Sequence[str] = ("course_utils", "torch", "numpy", "ipykernel"),
+                  raise_on_failure: bool = True, max_entries: int = 20000) -> SandboxReport:
+    """Preflight: verify, as a sandbox uid, what learner kernels can and cannot reach.
+
+    Checks that we are root with setpriv; that the sandbox uid can run ``config.python``
+    and import ``modules``; that ``readable_paths`` (plus ``config.readable_paths``) are
+    readable; and that nothing under each of ``secret_paths`` (walked as root, up to
+    ``max_entries`` entries each) is readable or writable. Raises :class:`SandboxUnavailable`
+    when a check fails, unless ``raise_on_failure=False``.
+    """
+    cfg = config or SandboxConfig()
+    cfg = replace(cfg, readable_paths=tuple(dict.fromkeys(
+        list(cfg.readable_paths) + [os.path.abspath(p) for p in readable_paths])))
+    problems, passed = _basic_problems(cfg), []
+    uid, namespace, net = None, False, False
+    if not problems:
+        secrets_list: list[str] = []
+        for top in secret_paths:
+            if top is None:
+                continue
+            top = os.path.abspath(top)
+            if not os.path.lexists(top):
+                passed.append(f"secret {top} does not exist (nothing to protect)")
+                continue
+            found = [top]
+            for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+                found += [os.path.join(dirpath, n) for n in dirnames + filenames]
+                if len(found) >= max_entries:
+                    passed.append(f"secret {top}: only the first {max_entries} entries were probed")
+                    break
+            secrets_list += found[:max_entries]
+        with SandboxJob.open(cfg) as job:
+            uid, namespace, net = job.uid, job.namespace, job.network_isolated
+            request = {"modules": list(modules), "readable": list(cfg.readable_paths), "secret": secrets_list}
+            proc = job.run([cfg.python, "-c", _PROBE], input=json.dumps(request), timeout=300)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE")]
+        if not lines:
+            closed = sorted({a for a in map(_closed_ancestor, _runtime_paths(cfg.python)) if a})
+            why = (f" The directories {closed} are private (no o+x): install Python and the venv "
+                   "outside them, grant traversal (chmod o+x), or run the grader where "
+                   "`unshare --mount` works so the sandbox can hide and re-expose paths "
+                   "(SandboxConfig.mount_namespace)." if closed and not namespace else "")
+            problems.append(f"the sandbox uid could not run {cfg.python} (exit {proc.returncode}): "
+                            f"{proc.stderr.strip()[-500:]}{why}")
+        else:
+            res = json.loads(lines[-1][5:])
+            want = _python_info(cfg.python)
+            if (res["stdlib"], res["version"]) != (want["stdlib"], want["version"]):
+                closed = sorted({a for a in map(_closed_ancestor, want["paths"]) if a})
+                problems.append(
+                    f"as the sandbox uid, {cfg.python} runs Python {res['version'].split()[0]} with the "
+                    f"standard library of {res['stdlib']}, not {want['version'].split()[0]} from "
+                    f"{want['stdlib']}: the directories {closed} are private (no o+x). Install Python "
+                    "and the venv outside them, grant traversal (chmod o+x), or grade where `unshare "
+                    "--mount` works so the sandbox re-exposes them (SandboxConfig.mount_namespace)")
+            problems += _judge_probe(res, uid, passed)
+    report = SandboxReport(not problems, tuple(problems), tuple(passed), uid, namespace, net)
+    if raise_on_failure:
+        report.raise_if_failed()
+    return report
+
+
+def _judge_probe(res: dict, uid: int | None, passed: list[str]) -> list[str]:
+    problems = []
+    if res["uid"] != uid or res["euid"] != uid or res["gid"] != uid or res["groups"]:
+        problems.append(f"the probe ran as uid {res['uid']}/{res['euid']} gid {res['gid']} groups "
+                        f"{res['groups']}, expected uid=gid={uid} and no groups: check setpriv")
+    else:
+        passed.append(f"kernel identity: uid=gid={uid}, no supplementary groups")
+    for mod, err in res["imports"].items():
+        if err:
+            problems.append(f"the sandbox uid cannot import {mod} ({err}): make the virtual "
+                            "environment and the repo readable by others (chmod -R o+rX <dir>)")
+        else:
+            passed.append(f"import {mod}")
+    for p, ok in res["readable"].items():
+        if ok:
+            passed.append(f"readable: {p}")
+        else:
+            problems.append(f"the sandbox uid cannot read {p}, which the lessons need: "
+                            f"chmod -R o+rX {shlex.quote(p)} (and o+x on its parents)")
+    leaks = [(p, r, w) for p, (r, w) in res["secret"].items() if r or w]
+    for p, r, w in leaks[:20]:
+        what = " and ".join(x for x, flag in (("read", r), ("write", w)) if flag)
+        problems.append(f"learner code could {what} {p}: make the secrets private, e.g. "
+                        "course_utils.grading.sandbox.make_private([...]) (chmod -R go-rwx)")
+    if len(leaks) > 20:
+        problems.append(f"... and {len(leaks) - 20} more secret entries are reachable")
+    if res["secret"] and not leaks:
+        passed.append(f"{len(res['secret'])} secret entries are neither readable nor writable")
+    return problems
