@@ -13,5 +13,7 @@ from .film import FiLM
 from .score2d import ScoreNetworkWithFiLM
 from .sinusoidal import sinusoidal_embedding
 from .timestep_mlp import TimestepEmbedding
+from .unets import UNetSimple, UNetSinusoidal
 
-__all__ = ["sinusoidal_embedding", "TimestepEmbedding", "FiLM", "AdaGN", "ScoreNetworkWithFiLM"]
+__all__ = ["sinusoidal_embedding", "TimestepEmbedding", "FiLM", "AdaGN", "ScoreNetworkWithFiLM",
+           "UNetSimple", "UNetSinusoidal"]

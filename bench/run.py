@@ -1,0 +1,153 @@
+"""Benchmark: the seed lesson's training loop against the course trainer, same device, one run.
+
+Both loops train the same model (``UNetSimple`` by default, the seed's model with
+its in-place bug fixed) with the DDPM loss (Ho et al., 2020) for the same number
+of steps of batch 128, starting from the same weights, on the shipped 10,000
+MNIST test digits. Reported: seconds per step, seconds per 60,000-image epoch
+(= seconds per step x 468 steps, the seed's ``drop_last`` epoch), their ratio,
+and the peak GPU memory of each loop when on a GPU.
+
+    python bench/run.py --device auto            # what `make bench` runs
+    python bench/run.py --device cpu --steps 4   # a quick check
+
+On a CPU the default step count is small and the output is marked "CPU".
+Nothing is estimated: every figure printed comes from the timed steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from course_utils.lesson04_errors import LessonError, ProfileError  # noqa: E402
+from course_utils.mnist import load_shipped_split  # noqa: E402
+from course_utils.profiles import Profile, TrainConfig  # noqa: E402
+from course_utils.runtime import pick_device  # noqa: E402
+from course_utils.trainer import describe_device, train_model  # noqa: E402
+from course_utils.unets import UNetSimple, UNetSinusoidal  # noqa: E402
+from seed_loop import seed_style_loader, time_seed_loop  # noqa: E402
+
+STEPS_PER_60K_EPOCH = 60_000 // 128  # 468, as the seed's DataLoader with drop_last=True
+MODELS = {"simple": UNetSimple, "sinusoidal": UNetSinusoidal}
+
+
+def _args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--steps", type=int, default=None,
+                   help="timed steps per loop (default: 300 on a GPU, 20 on a CPU)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed steps first (default: 20 on a GPU, 2 on a CPU)")
+    p.add_argument("--model", choices=sorted(MODELS), default="simple")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
+    return p.parse_args(argv)
+
+
+def _course_profile(steps: int, batch: int, n_available: int) -> Profile:
+    """A profile of exactly ``steps`` steps when possible (rounded up to whole epochs)."""
+    per_epoch_max = n_available // batch
+    if steps <= per_epoch_max:
+        return Profile("bench", n_images=steps * batch, epochs=1, batch_size=batch,
+                       log_every=min(50, steps))
+    return Profile("bench", n_images=per_epoch_max * batch, epochs=math.ceil(steps / per_epoch_max),
+                   batch_size=batch, log_every=50)
+
+
+def _peak_mib(device: torch.device) -> float | None:
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def _reset_peak(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def run(argv: list[str] | None = None) -> dict:
+    """Run the benchmark and return its figures (also printed)."""
+    args = _args(argv)
+    try:
+        device = pick_device(None if args.device == "auto" else args.device)
+    except RuntimeError as err:  # e.g. --device cuda on a machine without CUDA
+        raise ProfileError(str(err)) from None
+    on_gpu = device.type == "cuda"
+    data = load_shipped_split(device="cpu")
+    profile = _course_profile(args.steps or (300 if on_gpu else 20), args.batch, len(data))
+    steps, warmup = profile.total_steps, args.warmup if args.warmup is not None else (20 if on_gpu else 2)
+    torch.manual_seed(0)
+    model = MODELS[args.model]()
+    initial = copy.deepcopy(model.state_dict())
+    where = describe_device(device)
+    print(f"bench: {type(model).__name__}, batch {args.batch}, {steps} timed steps per loop after "
+          f"{warmup} warm-up steps, on {where}{'' if on_gpu else ' - CPU run, reduced step count'}")
+
+    _reset_peak(device)
+    seed_s = time_seed_loop(model, seed_style_loader(data.images, data.labels, args.batch),
+                            steps, warmup, device)
+    seed_mem = _peak_mib(device)
+
+    model.load_state_dict(initial)
+    _reset_peak(device)
+    config = TrainConfig(warmup_steps=warmup)
+    result = train_model(model, data.images.to(device), profile, config, device=device,
+                         label="course trainer", progress=False)
+    course_s = result.seconds_per_step
+    course_mem = _peak_mib(device)
+
+    figures = {
+        "device": where, "torch": torch.__version__, "python": platform.python_version(),
+        "model": type(model).__name__, "batch": args.batch, "timed_steps": steps,
+        "warmup_steps": warmup, "command": "python bench/run.py " + " ".join(
+            argv if argv is not None else sys.argv[1:]),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "seed_loop": {"s_per_step": seed_s, "s_per_60k_epoch": seed_s * STEPS_PER_60K_EPOCH,
+                      "peak_gpu_mib": seed_mem, "precision": "fp32", "compiled": False},
+        "course_trainer": {"s_per_step": course_s,
+                           "s_per_60k_epoch": course_s * STEPS_PER_60K_EPOCH,
+                           "peak_gpu_mib": course_mem, "precision": result.precision,
+                           "compiled": result.compiled},
+        "speedup": seed_s / course_s,
+    }
+    mem = (lambda v: "n/a (CPU)" if v is None else f"{v:,.0f} MiB")
+    print(f"{'loop':<58} {'s/step':>8} {'s per 60k epoch':>16} {'peak GPU memory':>16}")
+    for name, key in (("seed-style (DataLoader + PIL ToTensor/Normalize, fp32)", "seed_loop"),
+                      (f"course trainer ({result.precision}"
+                       f"{', compiled' if result.compiled else ''}, data on device)",
+                       "course_trainer")):
+        f = figures[key]
+        print(f"{name:<58} {f['s_per_step']:>8.4f} {f['s_per_60k_epoch']:>16.1f} "
+              f"{mem(f['peak_gpu_mib']):>16}")
+    print(f"speed-up of the course trainer: {figures['speedup']:.2f}x "
+          f"({'GPU' if on_gpu else 'CPU'}; 60k-epoch figures = s/step x {STEPS_PER_60K_EPOCH})")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(figures, indent=1) + "\n")
+        print(f"wrote {args.out}")
+    return figures
+
+
+def main() -> int:
+    try:
+        run()
+        return 0
+    except LessonError as err:
+        print(f"{type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

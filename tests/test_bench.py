@@ -1,0 +1,97 @@
+"""Cached lesson 04 results (schema, provenance, honesty) and the benchmark scripts at tiny size."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from course_utils import lesson04_results as lr  # noqa: E402
+from course_utils.lesson04_errors import ResultsError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    return module
+
+
+def test_shipped_cpu_results_have_schema_and_provenance():
+    res = lr.load_results("cpu")
+    assert res.measured and res.label.startswith("CPU results")
+    prov = res.provenance
+    assert prov["device"].startswith("CPU") and prov["seeds"] == [0, 1, 2]
+    assert "test split" in prov["data"] and prov["command"].startswith("python bench/lesson04_results.py")
+    assert prov["torch"] and prov["date"]
+    assert set(res.models) == {"UNetSimple", "UNetSinusoidal"}
+    for m in res.models.values():
+        assert m.window_losses.shape == (3, len(res.steps))
+        assert m.epoch_losses.shape == (3, res.profile["epochs"])
+    assert "seed" in lr.summarize(res)
+
+
+def test_gpu_results_are_not_invented():
+    res = lr.load_results("gpu")
+    assert not res.measured and res.status == "not yet measured" and not res.models
+    assert "--profile gpu" in res.provenance["command"]
+    ax = lr.plot_results(res)
+    assert any("not yet measured" in t.get_text() for t in ax.texts)
+
+
+def test_cached_results_fall_back_to_cpu_visibly(capsys):
+    res = lr.load_cached_results()
+    assert res.measured and "not yet measured" in capsys.readouterr().out
+    lr.plot_results(res, per="epochs")
+
+
+@pytest.mark.parametrize("breakage", ["no_provenance", "no_device", "numbers_in_placeholder",
+                                      "bad_shape"])
+def test_loader_refuses_bad_files(tmp_path, breakage):
+    record = json.loads((ROOT / "data" / "lesson04" / "cpu_results.json").read_text())
+    if breakage == "no_provenance":
+        del record["provenance"]
+    elif breakage == "no_device":
+        del record["provenance"]["device"]
+    elif breakage == "numbers_in_placeholder":
+        record["status"] = "not yet measured"
+    else:
+        record["models"]["UNetSimple"]["epoch_losses"] = [[1.0]]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(record))
+    with pytest.raises(ResultsError, match="not a valid lesson 04 results file"):
+        lr.load_results(path)
+
+
+def test_results_script_runs_at_smoke_size(tmp_path, capsys):
+    out = tmp_path / "smoke.json"
+    script = _script("lesson04_results")
+    assert script.main(["--profile", "smoke", "--data", "shipped", "--seeds", "0", "1",
+                        "--out", str(out), "--no-progress"]) == 0
+    res = lr.load_results(out)
+    assert res.measured and res.provenance["seeds"] == [0, 1]
+    assert "--profile smoke" in res.provenance["command"]
+    assert "gap UNetSimple - UNetSinusoidal" in capsys.readouterr().out
+
+
+def test_bench_runs_at_tiny_size(tmp_path):
+    figures = _script("run").run(["--device", "cpu", "--steps", "2", "--warmup", "0",
+                                  "--batch", "16", "--out", str(tmp_path / "b.json")])
+    assert figures["timed_steps"] == 2 and figures["device"].startswith("CPU")
+    for loop in ("seed_loop", "course_trainer"):
+        assert figures[loop]["s_per_step"] > 0 and figures[loop]["peak_gpu_mib"] is None
+    assert figures["speedup"] == pytest.approx(
+        figures["seed_loop"]["s_per_step"] / figures["course_trainer"]["s_per_step"])
+    assert json.loads((tmp_path / "b.json").read_text())["model"] == "UNetSimple"
