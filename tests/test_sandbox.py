@@ -52,6 +52,7 @@ res["read_secret"] = attempt(lambda: open(ARENA + "/gradebook.db").read())
 res["list_other_learner"] = attempt(lambda: os.listdir(ARENA + "/other-learner"))
 res["read_other_learner"] = attempt(lambda: open(ARENA + "/other-learner/work.ipynb").read())
 res["read_public"] = attempt(lambda: open(ARENA + "/public/lesson-data.txt").read())
+res["read_late_secret"] = attempt(lambda: open(ARENA + "/late-gradebook.db").read())
 res["hidden_listing"] = sorted(os.listdir(ARENA + "/hidden")) if os.path.isdir(ARENA + "/hidden") else None
 res["copied"] = sorted(os.listdir("."))
 write("/tmp/sandbox-leftover-%d" % os.getuid())
@@ -88,6 +89,8 @@ def arena():
     (base / "hidden").mkdir(mode=0o755)
     (base / "hidden" / "answers.txt").write_text("42")
     os.chmod(base / "hidden" / "answers.txt", 0o644)
+    (base / "late-gradebook.db").write_text("created after the preflight, mode 0644")
+    os.chmod(base / "late-gradebook.db", 0o644)
     src = base / "submission"  # what nbgrader would use as the kernel's cwd
     src.mkdir(mode=0o700)
     (src / "helper_data.txt").write_text("mine")
@@ -120,7 +123,9 @@ def run(cfg, arena, usable):
         nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.cells = [nbformat.v4.new_code_cell(code)]
         c = Config()
-        c.SandboxKernelManager.sandbox_config = replace(cfg, hidden_paths=cfg.hidden_paths + (str(arena / "hidden"),))
+        c.SandboxKernelManager.sandbox_config = replace(
+            cfg, hidden_paths=cfg.hidden_paths + (str(arena / "hidden"),),
+            secret_paths=(str(arena / "late-gradebook.db"),))
         client = NotebookClient(nb, config=c, kernel_manager_class=sb.SandboxKernelManager, timeout=120,
                                 resources={"metadata": {"path": str(arena / "submission")}})
         start = time.perf_counter()
@@ -160,6 +165,11 @@ def test_kernel_cannot_read_secrets_but_reads_lesson_data(run):
     assert res["list_other_learner"] == "PermissionError"
     assert res["read_other_learner"] == "PermissionError"
     assert res["read_public"] == "ok"
+
+
+def test_secret_paths_are_sealed_when_each_kernel_starts(run, arena):
+    assert run[0]["read_late_secret"] == "PermissionError"
+    assert stat.S_IMODE(os.stat(arena / "late-gradebook.db").st_mode) == 0o600
 
 
 def test_only_the_learners_plain_files_are_copied_into_the_cwd(run):

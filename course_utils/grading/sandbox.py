@@ -97,6 +97,8 @@ class SandboxConfig:
     ``uid_range``: inclusive pool of numeric ids (uid == gid) with no passwd/group entry.
     ``readable_paths``: data the lessons read (kept visible; the preflight checks them).
     ``hidden_paths``: covered by empty tmpfs inside the kernel's mount namespace.
+    ``secret_paths``: hidden too, and sealed (``chmod go-rwx`` on the path itself) each
+    time a job starts, so a gradebook or folder created after the preflight is covered.
     ``mount_namespace``: ``"auto"`` (use it when ``unshare --mount`` works), ``"on"``, ``"off"``.
     ``env``: extra environment variables (a dict is accepted); ``passthrough_env``: names
     copied from the grader's environment when set. ``max_processes``: RLIMIT_NPROC of the
@@ -110,6 +112,7 @@ class SandboxConfig:
     scratch_root: str = ""  # "" -> <tempdir>/course-sandbox
     readable_paths: tuple[str, ...] = ()
     hidden_paths: tuple[str, ...] = ("/root", "/home")
+    secret_paths: tuple[str, ...] = ()
     mount_namespace: str = "auto"
     isolate_network: bool = True  # with the namespace: no network at all (kernel talks over ipc)
     env: Any = ()  # Mapping[str, str] or pairs; stored as sorted pairs
@@ -136,7 +139,7 @@ class SandboxConfig:
         set_(self, "uid_range", (lo, hi))
         set_(self, "env", tuple(sorted(env.items())))
         set_(self, "label", re.sub(r"[^A-Za-z0-9_.-]", "_", self.label)[:40])
-        for name in ("readable_paths", "hidden_paths", "cleanup_dirs"):
+        for name in ("readable_paths", "hidden_paths", "secret_paths", "cleanup_dirs"):
             paths = tuple(str(p) for p in getattr(self, name))
             bad = [p for p in paths if not os.path.isabs(p)]
             if bad:
@@ -341,6 +344,7 @@ class SandboxJob:
         if problems:
             raise SandboxUnavailable(problems)
         flags = _pick_unshare_flags(cfg)
+        _seal(cfg.secret_paths)
         _check_root_dir(cfg.root, 0o711)
         _check_root_dir(cfg.root / ".locks", 0o700)
         uid, fd = cls._allocate(cfg)
@@ -501,7 +505,7 @@ class SandboxJob:
         cfg = self.config
         keeps = _runtime_paths(cfg.python) + [os.path.realpath(p) for p in cfg.readable_paths]
         keeps = [p for p in keeps if os.path.exists(p)] + [str(self.job_dir)]
-        covers = [os.path.realpath(p) for p in cfg.hidden_paths if os.path.lexists(p)]
+        covers = [os.path.realpath(p) for p in cfg.hidden_paths + cfg.secret_paths if os.path.lexists(p)]
         covers += [a for a in map(_closed_ancestor, keeps) if a]
         covers = sorted({c for c in covers if c != "/" and c not in keeps})
         keeps = [k for k in _minimal(keeps) if any(_within(k, c) for c in covers)]
@@ -518,10 +522,14 @@ class SandboxJob:
             lines.append(f"{'mkdir' if os.path.isdir(k) else 'touch'} {q(stash)}/{i}")
             lines.append(f"mount --rbind {q(k)} {q(stash)}/{i}")
 
+        blank = self.job_dir / ".hidden-file"  # bound over secret files: mode 0, so unreadable
+        blank.touch(mode=0)
+        os.chmod(blank, 0)
+
         def cover(c: str) -> str:
             if os.path.isdir(c):
                 return f"mount -t tmpfs -o mode=0755,size=64k,nosuid,nodev course-sandbox-hidden {q(c)}"
-            return f"mount --bind /dev/null {q(c)}"
+            return f"mount --bind {q(str(blank))} {q(c)}"
 
         lines += [cover(c) for c in early]
         for i, k in enumerate(keeps):
@@ -530,6 +538,17 @@ class SandboxJob:
         lines += [cover(c) for c in late]
         lines += [f"umount {q(stash)} || true", 'exec "$@"']
         return "\n".join(lines)
+
+
+def _seal(paths: Iterable[str]) -> None:
+    """``chmod go-rwx`` on each existing path itself (enough: nothing below is reachable)."""
+    for p in paths:
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+            os.chmod(p, stat.S_IMODE(st.st_mode) & ~0o077)
 
 
 def _id_has_entry(uid: int) -> bool:
@@ -655,15 +674,16 @@ def __getattr__(name: str) -> Any:  # lazy: nbgrader is imported only when asked
 
 
 def configure_nbgrader_sandbox(label: str = "", readable_paths: Iterable[str] = (),
-                               config: SandboxConfig | None = None,
-                               hidden_paths: Iterable[str] = ()) -> dict[str, Any]:
+                               config: SandboxConfig | None = None, hidden_paths: Iterable[str] = (),
+                               secret_paths: Iterable[str | os.PathLike] = ()) -> dict[str, Any]:
     """Config overrides (``Section__trait`` -> value) that make nbgrader autograde sandboxed.
 
     Replaces ``Execute`` in ``Autograde.autograde_preprocessors`` by
     :class:`SandboxedExecute` and sets ``SandboxKernelManager.sandbox_config``.
-    ``label`` (e.g. the learner id) names the scratch dir; ``readable_paths`` and
+    ``label`` (e.g. the learner id) names the scratch dir; ``readable_paths``,
     ``hidden_paths`` (e.g. the course root: only the venv, ``course_utils`` and the
-    readable paths stay visible in it) are added to ``config``'s.
+    readable paths stay visible in it) and ``secret_paths`` (e.g.
+    :func:`course_secret_paths`; sealed before every kernel) are added to ``config``'s.
     """
     from nbgrader.converters.autograde import Autograde
     from nbgrader.preprocessors import Execute
@@ -671,7 +691,8 @@ def configure_nbgrader_sandbox(label: str = "", readable_paths: Iterable[str] = 
     base = config or SandboxConfig()
     cfg = replace(base, label=label or base.label,
                   readable_paths=tuple(base.readable_paths) + tuple(os.path.abspath(p) for p in readable_paths),
-                  hidden_paths=tuple(base.hidden_paths) + tuple(os.path.abspath(p) for p in hidden_paths))
+                  hidden_paths=tuple(base.hidden_paths) + tuple(os.path.abspath(p) for p in hidden_paths),
+                  secret_paths=tuple(base.secret_paths) + tuple(os.path.abspath(p) for p in secret_paths))
     default = Autograde.class_traits()["autograde_preprocessors"].default()
     procs = [_sandboxed_execute_class() if p is Execute else p for p in default]
     return {"Autograde__autograde_preprocessors": procs, "SandboxKernelManager__sandbox_config": cfg}
