@@ -95,46 +95,36 @@ assert abs(_e[1, 128].item() - math.cos(1.0)) < 1e-4, (
 assert _e.abs().max().item() <= 1.0 + 1e-6, "sines and cosines never leave [-1, 1]"
 print("Basic checks passed: shape, dtype, t = 0 and t = 1 look right.")
 ### BEGIN HIDDEN TESTS
-import math as _m
-
 import torch as _torch
+from course_utils.grading import guard as _g
 
-def _floats(x):
-    assert type(x) is _torch.Tensor, f"expected a torch.Tensor, got {type(x).__name__}"
-    return [float(v) for v in x.detach().to("cpu", _torch.float64).reshape(-1).tolist()]
-
-_v = _floats(sinusoidal_embedding(_torch.tensor([3.0]), 4))
-_want = [_m.sin(3.0), _m.sin(0.03), _m.cos(3.0), _m.cos(0.03)]
-assert all(abs(a - b) < 1e-4 for a, b in zip(_v, _want)) and len(_v) == 4, "values for d_emb=4 are wrong"
+_g.verify()
+_g.assert_close_literal(sinusoidal_embedding(_torch.tensor([3.0]), 4),
+                        [[0.141120008, 0.0299955002, -0.989992497, 0.999550034]], name="d_emb=4 at t=3")
 ### END HIDDEN TESTS
 
 # %% [tests] id=hidden_sinusoidal_values points=4
 # Hidden tests compare your embedding with values computed in float64 (tolerance 1e-4).
 ### BEGIN HIDDEN TESTS
 import torch as _torch
+from course_utils.grading import guard as _g
 
-def _floats(x):
-    assert type(x) is _torch.Tensor, f"expected a torch.Tensor, got {type(x).__name__}"
-    return [float(v) for v in x.detach().to("cpu", _torch.float64).reshape(-1).tolist()]
-
+_g.verify()
 _expected_d8 = [
     [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0],
     [0.841470985, 0.0998334166, 0.00999983333, 0.000999999833, 0.540302306, 0.995004165, 0.99995, 0.9999995],
     [0.937999977, 0.68163876, 0.0749297073, 0.00749992969, 0.346635318, 0.731688869, 0.997188818, 0.999971875],
     [-0.0264607527, -0.589924161, -0.535603335, 0.840930262, 0.999649853, 0.807458658, -0.844469696, 0.541143507],
 ]
-_got = _floats(sinusoidal_embedding(_torch.tensor([0.0, 1.0, 7.5, 999.0]), 8))
-assert len(_got) == 32, "d_emb=8 with 4 timesteps should give 32 numbers"
-for _row in range(4):
-    _err = max(abs(a - b) for a, b in zip(_got[8 * _row: 8 * _row + 8], _expected_d8[_row]))
-    assert _err < 1e-4, f"d_emb=8: row {_row} differs from the float64 reference (max error {_err:.3g})"
+_g.assert_close_literal(sinusoidal_embedding(_torch.tensor([0.0, 1.0, 7.5, 999.0]), 8), _expected_d8,
+                        name="d_emb=8 at t=[0, 1, 7.5, 999]")
 _cols = [0, 1, 5, 40, 100, 127, 128, 129, 200, 255]
 _exp_500 = [-0.46777181, 0.32433414, -0.19720673, 0.15662014, 0.36622331, 0.05370454,
             -0.88384927, 0.94594258, -0.94607927, 0.99855687]
-_g500 = _floats(sinusoidal_embedding(_torch.tensor([500]), 256))
-assert len(_g500) == 256, "d_emb=256 should give 256 numbers per timestep"
-_err = max(abs(_g500[c] - v) for c, v in zip(_cols, _exp_500))
-assert _err < 1e-4, f"d_emb=256, t=500 differs from the float64 reference (max error {_err:.3g})"
+_e500 = sinusoidal_embedding(_torch.tensor([500]), 256)
+_g.assert_shape(_e500, (1, 256), name="d_emb=256 at t=500")
+_g500 = _g.tensor_to_floats(_e500, name="d_emb=256 at t=500")[0]
+_g.assert_close_literal([_g500[c] for c in _cols], _exp_500, name="d_emb=256 at t=500 (selected columns)")
 ### END HIDDEN TESTS
 
 # %% [tests] id=hidden_sinusoidal_inputs points=2
@@ -143,10 +133,12 @@ assert _err < 1e-4, f"d_emb=256, t=500 differs from the float64 reference (max e
 import math as _m
 
 import torch as _torch
+from course_utils.grading import guard as _g
+
+_g.verify()
 
 def _floats(x):
-    assert type(x) is _torch.Tensor, f"expected a torch.Tensor, got {type(x).__name__}"
-    return [float(v) for v in x.detach().to("cpu", _torch.float64).reshape(-1).tolist()]
+    return [v for row in _g.tensor_to_floats(x) for v in row]
 
 def _truth(t, d):
     h = d // 2
@@ -179,10 +171,12 @@ assert tuple(_big.shape) == (128, 256), f"B=128, d_emb=256 must give (128, 256),
 # Hidden tests: the embedding is created on t's device (checked with PyTorch's 'meta' device).
 ### BEGIN HIDDEN TESTS
 import torch as _torch
+from course_utils.grading import guard as _g
 
+_g.verify()
 _tm = _torch.zeros(5, device="meta")
 _out = sinusoidal_embedding(_tm, 32)
-assert type(_out) is _torch.Tensor, "expected a torch.Tensor"
+_g.assert_exact_type(_out, _torch.Tensor)
 assert _out.device.type == "meta", (
     f"with t on device 'meta' the output should be on 'meta', got {_out.device}: create the frequencies on t.device")
 assert tuple(_out.shape) == (5, 32) and _out.dtype == _torch.float32, "wrong shape or dtype on the meta device"

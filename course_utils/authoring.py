@@ -50,6 +50,8 @@ def setup_cell_source(lesson: str, needs_gpu: str, extra: str = "") -> str:
 import importlib.util, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "{PIP_SPEC}"])
+from course_utils.grading import guard as _guard
+_guard.snapshot()  # records the grading environment before any of your code runs
 from course_utils.runtime import setup_lesson
 RUN = setup_lesson(lesson="{lesson}", needs_gpu="{needs_gpu}", seed=0)
 device = RUN.device'''
