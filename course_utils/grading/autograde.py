@@ -27,6 +27,7 @@ from pathlib import Path
 import nbformat
 
 from .course import REPO_ROOT, CourseDirs
+from .integrity import locked_grade_ids, scan_notebook
 from .notebooks import release
 from .submissions import Submission, UnreadableSubmission, file_hashes, find_submissions, stage
 
@@ -82,35 +83,18 @@ def read_scores(dirs: CourseDirs, assignment: str, student: str) -> tuple[float,
         return float(sub.score), float(sub.max_score), cells
 
 
-def secret_paths(dirs: CourseDirs) -> list[Path]:
-    """What learner code must never read: hidden tests, the gradebook, everyone's work."""
-    root = dirs.root
-    paths = [dirs.path("source"), dirs.path("submitted"), dirs.path("autograded"), dirs.path("feedback"),
-             root / "build" / "grading", root / "backups", root / "downloaded"]
-    if dirs.sqlite_file is not None:
-        paths.append(dirs.sqlite_file)
-    return paths
-
-
 def sandbox_available(dirs: CourseDirs, readable_paths: tuple[str, ...] = ()) -> tuple[bool, str]:
-    """Make the secrets private, then probe the sandbox as its own uid: (usable, why not)."""
-    from .sandbox import check_sandbox, make_private
+    """Seal the course's secrets, then probe the sandbox as its own uid: (usable, why not)."""
+    from .sandbox import SandboxUnavailable, require_sandbox
 
-    secrets = secret_paths(dirs)
-    for p in secrets:
-        if p.suffix == "" and not p.exists():
-            p.mkdir(parents=True)
-    make_private(secrets)
     try:
-        report = check_sandbox(secrets, readable_paths=[str(REPO_ROOT / "data"), *readable_paths],
-                               raise_on_failure=False)
-    except Exception as exc:  # the probe itself could not start
-        return False, f"{type(exc).__name__}: {exc}"
-    return report.ok, "; ".join(report.problems)
+        require_sandbox(dirs, [str(REPO_ROOT / "data"), *readable_paths])
+    except SandboxUnavailable as exc:
+        return False, str(exc)
+    return True, ""
 
 
-def require_sandbox(dirs: CourseDirs, readable_paths: tuple[str, ...] = ()) -> None:
-    """Stop with a clear message when the sandbox cannot protect this course."""
+def _require_sandbox(dirs: CourseDirs, readable_paths: tuple[str, ...]) -> None:
     from .sandbox import OPT_OUT_HINT, SandboxUnavailable
 
     ok, why = sandbox_available(dirs, readable_paths)
@@ -188,6 +172,32 @@ def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> tuple[
     return False, "nbgrader could not grade it: " + (errors[0] if errors else text.strip()[-200:])[:300]
 
 
+def _unverified_cells(dirs: CourseDirs, sub: Submission) -> list[str]:
+    """Graded cells that call guard.verify() but did not print its marker (emptied or skipped)."""
+    from .guard import VERIFIED_MARKER
+
+    bad = []
+    for nb_path in (dirs.path("autograded") / sub.student / sub.assignment).glob("*.ipynb"):
+        for cell in nbformat.read(nb_path, as_version=4).cells:
+            meta = cell.get("metadata", {}).get("nbgrader") or {}
+            if meta.get("grade") and ".verify()" in cell.source:
+                text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+                if VERIFIED_MARKER not in text:
+                    bad.append(meta["grade_id"])
+    return bad
+
+
+def _zero_cells(dirs: CourseDirs, sub: Submission, grade_ids: list[str]) -> None:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(dirs.db_url) as gb:
+        for nb in gb.find_submission(sub.assignment, sub.student).notebooks:
+            for grade in nb.grades:
+                if grade.name in grade_ids:
+                    grade.auto_score = 0.0
+        gb.db.commit()
+
+
 def _interrupted_cells(dirs: CourseDirs, sub: Submission) -> int:
     """How many cells of the autograded copy were stopped by the per-cell time limit."""
     n = 0
@@ -204,16 +214,17 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
     before = file_hashes(sub.folder)
     try:
         staged, res.notes = stage(sub, dirs.root / RELEASE_CHECK / sub.assignment, dirs.root / STAGED)
-        try:
-            from .integrity import scan_notebook
-        except ImportError:  # pragma: no cover - the module ships with the package
-            scan_notebook = None
-        if scan_notebook is not None:
-            for nb_path in sorted(staged.glob("*.ipynb")):
-                for f in scan_notebook(nbformat.read(nb_path, as_version=4)):
-                    res.findings.append(f"{nb_path.name}: cell {f.cell_index} line {f.line}: {f.rule}: {f.message}")
+        release_dir = dirs.root / RELEASE_CHECK / sub.assignment
+        for nb_path in sorted(staged.glob("*.ipynb")):
+            locked = locked_grade_ids(nbformat.read(release_dir / nb_path.name, as_version=4))
+            for f in scan_notebook(nbformat.read(nb_path, as_version=4), locked_ids=locked):
+                res.findings.append(f"{nb_path.name}: cell {f.cell_index} line {f.line}: {f.rule}: {f.message}")
         ok, reason = _run_worker(dirs, sub, opts)
         if ok:
+            if (unverified := _unverified_cells(dirs, sub)):
+                _zero_cells(dirs, sub, unverified)
+                res.notes.append("hidden test cells that did not run their checks (scored 0): " + ", ".join(unverified))
+                res.findings.append("hidden tests did not run as written (an input transformer or hook?)")
             res.score, res.max_score, res.cells = read_scores(dirs, sub.assignment, sub.student)
             res.status = "flagged" if res.findings else "graded"
             if (n := _interrupted_cells(dirs, sub)):
@@ -246,7 +257,7 @@ def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = Gra
               students: list[str] | None = None) -> list[SubmissionResult]:
     """Grade every submission of ``assignments`` (optionally only ``students``)."""
     if opts.sandbox:
-        require_sandbox(dirs, opts.readable_paths)
+        _require_sandbox(dirs, opts.readable_paths)
     subs = [s for s in find_submissions(dirs.path("submitted"), assignments)
             if students is None or s.student in students]
     # The gradebook must hold each assignment's source (hidden tests included): refresh

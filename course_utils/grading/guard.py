@@ -73,6 +73,9 @@ _SHELL_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "tr
                   "transform_ast", "showtraceback", "should_run_async")
 
 
+VERIFIED_MARKER = "[grading environment verified]"
+
+
 def _build():  # noqa: C901 - one closure on purpose: the originals live in its cells
     _type, _isinstance, _len, _abs, _float, _int, _str, _id = type, isinstance, len, abs, float, int, str, id
     _tuple, _list, _dict, _set, _zip, _enumerate, _getattr = tuple, list, dict, set, zip, enumerate, getattr
@@ -239,6 +242,9 @@ def _build():  # noqa: C901 - one closure on purpose: the originals live in its 
         if found:
             more = f" (and {_len(found) - 6} more)" if _len(found) > 6 else ""
             raise _AssertionError("grading environment was modified: " + "; ".join(found[:6]) + more)
+        # The grader checks, outside the kernel, that every hidden test cell printed this:
+        # a cell emptied or skipped by an input transformer cannot pass silently.
+        sys.stdout.write(VERIFIED_MARKER + "\n")
 
     def type_name(x) -> str:
         t = _type(x)

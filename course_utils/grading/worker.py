@@ -57,9 +57,15 @@ def main(argv: list[str] | None = None) -> int:
                       cell_timeout_s=int(s["cell_timeout_s"]))
     overrides = {}
     if s.get("sandbox"):
-        from .sandbox import configure_nbgrader_sandbox  # noqa: WPS433
+        from .course import REPO_ROOT
+        from .sandbox import configure_nbgrader_sandbox, course_secret_paths
 
-        overrides.update(configure_nbgrader_sandbox(s["student"], s.get("readable_paths", [])))
+        # Secrets are re-sealed before every kernel starts (nbgrader creates the gradebook
+        # and the autograded copy after the preflight), and the course folders are hidden
+        # from the kernel except for what it needs (the venv, course_utils, data/).
+        overrides.update(configure_nbgrader_sandbox(
+            s["student"], [str(REPO_ROOT / "data"), *s.get("readable_paths", [])],
+            secret_paths=course_secret_paths(dirs), hidden_paths=[str(REPO_ROOT), str(dirs.root)]))
     cfg = nbgrader_config(dirs, **overrides)
     api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
     result = api.autograde(s["assignment"], s["student"], force=True, create=True)
