@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 JOBS ?= 2
 A ?=
 ASSIGNMENT_FLAGS := $(if $(A),--assignment $(A),)
+# nbgrader runs its `alembic` console script by name: the venv's bin must be on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help env solutions notebooks check demo test test-fast autograde feedback report export zip-collect bench clean
 

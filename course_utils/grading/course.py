@@ -10,6 +10,8 @@ instructor's CLI, the Makefile and the tests' temporary courses share one setup.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +59,11 @@ def nbgrader_config(dirs: CourseDirs, **overrides) -> Config:
     ``overrides`` are extra ``Section__trait=value`` settings, e.g.
     ``Execute__timeout=30``.
     """
+    # nbgrader runs its `alembic` console script by name; make the running venv's bin findable
+    # even when it was not activated (e.g. `.venv/bin/python -m course_utils.grading`).
+    bin_dir = os.path.dirname(sys.executable)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(REPO_ROOT)).load_config()
     cd = cfg.CourseDirectory
     cd.root = str(dirs.root)
