@@ -39,6 +39,7 @@ class Lesson:
 
 LESSONS: tuple[Lesson, ...] = (
     Lesson("01_sinusoidal_embedding", "Sinusoidal timestep embedding", 45, "no", 60),
+    Lesson("05_film_score_network_2d", "A FiLM score network on 2D data", 80, "no", 180),
 )
 
 
