@@ -25,6 +25,9 @@ import platform
 import sys
 from pathlib import Path
 
+# Before torch starts its thread pool: idle OpenMP threads sleep instead of spinning. On a
+# shared CPU, spinning threads can make every step several times slower; results are unchanged.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -114,6 +117,7 @@ def run(argv: list[str] | None = None) -> dict:
         "warmup_steps": warmup, "command": "python bench/run.py " + " ".join(
             argv if argv is not None else sys.argv[1:]),
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "environment": {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "MKL_"))},
         "seed_loop": {"s_per_step": seed_s, "s_per_60k_epoch": seed_s * STEPS_PER_60K_EPOCH,
                       "peak_gpu_mib": seed_mem, "precision": "fp32", "compiled": False},
         "course_trainer": {"s_per_step": course_s,

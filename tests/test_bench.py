@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 
@@ -18,7 +20,18 @@ from course_utils.lesson04_errors import ResultsError  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _one_cpu_thread():
+    """Tiny batches run as fast on one thread, and a busy shared CPU cannot make it spin."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _script(name: str):
+    """Import a bench script as a module (its OMP_WAIT_POLICY default must not leak)."""
+    saved = dict(os.environ)
     spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(ROOT / "bench"))
@@ -26,6 +39,8 @@ def _script(name: str):
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(ROOT / "bench"))
+        os.environ.clear()
+        os.environ.update(saved)
     return module
 
 

@@ -18,6 +18,15 @@ TINY = Profile("tiny", n_images=32, epochs=2, batch_size=8, log_every=3)
 FAST = TrainConfig(warmup_steps=0)
 
 
+@pytest.fixture(autouse=True)
+def _one_cpu_thread():
+    """Tiny batches run as fast on one thread, and a busy shared CPU cannot make it spin."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def images() -> torch.Tensor:
     return torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
