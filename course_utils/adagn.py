@@ -16,7 +16,12 @@ __all__ = ["AdaGN"]
 
 
 class AdaGN(nn.Module):
-    """``(1 + gamma(t)) * GroupNorm(x) + beta(t)`` with ``gamma, beta`` shaped ``[B, C, 1, 1]``."""
+    """``(1 + gamma(t)) * GroupNorm(x) + beta(t)`` with ``gamma, beta`` shaped ``[B, C, 1, 1]``.
+
+    GroupNorm's statistics are computed per sample (over each group's channels and
+    pixels), never across the batch, so the layer behaves the same at any batch size.
+    Its only parameters are those of the projection: ``d_emb * 2C + 2C``.
+    """
 
     def __init__(self, num_channels: int, d_emb: int, num_groups: int = 32) -> None:
         super().__init__()
@@ -28,6 +33,7 @@ class AdaGN(nn.Module):
         self.proj = nn.Linear(d_emb, 2 * num_channels)
 
     def forward(self, x: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
+        """``x [B, C, H, W]`` and ``t_emb [B, d_emb]`` -> ``[B, C, H, W]``."""
         if x.dim() != 4 or t_emb.dim() != 2 or x.shape[0] != t_emb.shape[0]:
             raise ValueError(
                 "AdaGN expects x [B, C, H, W] and t_emb [B, d_emb] with the same B, "

@@ -37,6 +37,11 @@ class FiLM(nn.Module):
         self.proj.bias[self.feature_dim :] = 0.0
 
     def forward(self, h: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
+        """Modulate features ``h [B, C, *spatial]`` by ``t_emb [B, time_dim]``; returns ``h``'s shape.
+
+        The same scale and shift apply to every spatial position of a channel (lesson 02
+        shows why ``[B, 1, 1, C]`` instead of ``[B, C, 1, 1]`` is a silent bug).
+        """
         if t_emb.dim() != 2 or h.dim() < 2 or h.shape[0] != t_emb.shape[0]:
             raise ValueError(
                 "FiLM expects h [B, C, ...] and t_emb [B, time_dim] with the same B, "
