@@ -114,7 +114,7 @@ class StepRunner:
                 self.compiled = True
             except Exception as err:  # noqa: BLE001 - any failure means "run eagerly"
                 self._say(f"torch.compile is unavailable ({type(err).__name__}: {err}); "
-                          "training uncompiled, which is slower but gives the same results.")
+                          "training uncompiled, which is slower but trains the same way.")
 
     def _say(self, line: str) -> None:
         if self.verbose:
@@ -140,32 +140,36 @@ class StepRunner:
                             enabled=self.dtype is not None):
             return epsilon_loss(self.forward, x0, self.schedule, generator)
 
+    def _forward_backward(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        loss = self._loss(x0, generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+        return loss
+
     def step(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """One training step on clean images ``x0``; returns the detached loss (no sync)."""
         if self.config.channels_last:
             x0 = x0.contiguous(memory_format=torch.channels_last)
         state = generator.get_state()
         try:
-            loss = self._loss(x0, generator)
+            loss = self._forward_backward(x0, generator)
         except _OOM:
             raise
         except Exception as err:  # noqa: BLE001
             if not self.compiled:
                 raise
-            # torch.compile fails lazily, at the first call: explain, then redo this step
-            # eagerly from the same generator state so that the run stays reproducible.
+            # torch.compile fails lazily, in the first forward or backward: explain, then
+            # redo the step eagerly from the same draws of t and noise (no optimiser step
+            # has been taken yet, and zero_grad runs again before the new backward).
             self._say(f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
-                      "continuing uncompiled, which is slower but gives the same results.")
+                      "continuing uncompiled, which is slower but trains the same way.")
             self.forward, self.compiled = self.model, False
             generator.set_state(state)
-            loss = self._loss(x0, generator)
-        self.optimizer.zero_grad(set_to_none=True)
+            loss = self._forward_backward(x0, generator)
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            loss.backward()
             self.optimizer.step()
         return loss.detach()
 

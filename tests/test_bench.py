@@ -110,3 +110,19 @@ def test_bench_runs_at_tiny_size(tmp_path):
     assert figures["speedup"] == pytest.approx(
         figures["seed_loop"]["s_per_step"] / figures["course_trainer"]["s_per_step"])
     assert json.loads((tmp_path / "b.json").read_text())["model"] == "UNetSimple"
+
+
+def test_a_live_comparison_plots_and_summarises():
+    from course_utils.profiles import PROFILES, TrainConfig
+    from course_utils.trainer import compare_models
+    from course_utils.unets import UNetSimple, UNetSinusoidal
+
+    images = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8)
+    live = compare_models({"UNetSimple": UNetSimple, "UNetSinusoidal": UNetSinusoidal}, images,
+                          PROFILES["smoke"], TrainConfig(warmup_steps=0), device="cpu",
+                          progress=False, verbose=False)
+    ax = lr.plot_results(live, title="This run")
+    assert ax.get_title() == "This run" and len(ax.lines) == 2
+    assert "from one seed" in lr.summarize(live)
+    with pytest.raises(TypeError, match="Lesson04Results or Comparison"):
+        lr.summarize({"not": "results"})
