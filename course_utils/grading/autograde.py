@@ -180,8 +180,11 @@ def _unverified_cells(dirs: CourseDirs, sub: Submission) -> list[str]:
     for nb_path in (dirs.path("autograded") / sub.student / sub.assignment).glob("*.ipynb"):
         for cell in nbformat.read(nb_path, as_version=4).cells:
             meta = cell.get("metadata", {}).get("nbgrader") or {}
+            outputs = cell.get("outputs", [])
+            if any(o.get("output_type") == "error" for o in outputs):
+                continue  # the cell failed an honest check first: nbgrader already scored it 0
             if meta.get("grade") and ".verify()" in cell.source:
-                text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+                text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
                 if VERIFIED_MARKER not in text:
                     bad.append(meta["grade_id"])
     return bad
