@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,9 @@ from .submissions import Submission, UnreadableSubmission, file_hashes, find_sub
 __all__ = ["GradeOptions", "SubmissionResult", "autograde", "read_scores", "STATUS_FILE"]
 
 STATUS_FILE = "build/grading/status.json"
+# CPython 3.11 can corrupt ast's recursion bookkeeping when threads parse at once
+# (python/cpython#106905): the integrity scan runs one submission at a time.
+_SCAN_LOCK = threading.Lock()
 STAGED = "build/grading/staged"
 RELEASE_CHECK = "build/grading/release"
 
@@ -220,7 +224,9 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
         release_dir = dirs.root / RELEASE_CHECK / sub.assignment
         for nb_path in sorted(staged.glob("*.ipynb")):
             locked = locked_grade_ids(nbformat.read(release_dir / nb_path.name, as_version=4))
-            for f in scan_notebook(nbformat.read(nb_path, as_version=4), locked_ids=locked):
+            with _SCAN_LOCK:
+                found = scan_notebook(nbformat.read(nb_path, as_version=4), locked_ids=locked)
+            for f in found:
                 res.findings.append(f"{nb_path.name}: cell {f.cell_index} line {f.line}: {f.rule}: {f.message}")
         ok, reason = _run_worker(dirs, sub, opts)
         if ok:

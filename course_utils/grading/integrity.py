@@ -42,7 +42,7 @@ RULES: dict[str, str] = {
     "magic": "uses an IPython magic other than %matplotlib/%time/%timeit",
 }
 
-REFERENCE_MODULES = ("reference", "sinusoidal", "timestep_mlp", "film", "adagn", "unets", "score2d")
+REFERENCE_MODULES = ("reference", "sinusoidal", "timestep_mlp", "film", "adagn", "unets", "score2d", "vpsde")
 
 _PROTECTED_ROOTS = {"torch", "numpy", "builtins", "course_utils", "math"}
 _SHADOW_NAMES = {"isinstance", "type", "len", "abs", "float", "int", "round", "all", "any", "zip",
