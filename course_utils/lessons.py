@@ -41,6 +41,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("01_sinusoidal_embedding", "Sinusoidal timestep embedding", 45, "no", 60),
     Lesson("02_timestep_mlp_film", "Timestep MLP and FiLM", 55, "no", 60),
     Lesson("03_adaptive_group_norm", "Adaptive group normalization", 50, "no", 60),
+    Lesson("04_mnist_simple_vs_sinusoidal", "MNIST: simple vs sinusoidal conditioning", 70, "recommended", 120),
     Lesson("05_film_score_network_2d", "A FiLM score network on 2D data", 80, "no", 180),
 )
 
