@@ -5,7 +5,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from course_utils.grading.integrity import RULES, Finding, locked_grade_ids, scan_notebook, scan_source, summarize
+from course_utils.grading.integrity import (RULES, Finding, course_code, locked_grade_ids, scan_notebook, scan_source,
+                                           summarize)
 
 # source -> the rule it must raise
 SUSPICIOUS = {
@@ -153,6 +154,23 @@ def test_fake_locked_metadata_does_not_hide_code_when_the_release_is_known():
     assert scan_notebook(submission) == []  # trusting metadata alone is fooled ...
     found = scan_notebook(submission, locked_ids=locked_grade_ids(release))  # ... the release is not
     assert [(f.cell_index, f.rule) for f in found] == [(1, "monkeypatch")]
+
+
+def test_course_code_as_released_is_not_the_learners_but_any_edit_is():
+    demo = "from course_utils.vpsde import sample_reverse_sde\nsamples = sample_reverse_sde(model, sde, 500)"
+    release = _nb([("x = 1", LOCKED), ("raise NotImplementedError()", SOLUTION), (demo, None)])
+    as_given = _nb([("x = 1", LOCKED), ("def answer():\n    return 1", SOLUTION), (demo, None)])
+    assert scan_notebook(as_given) != []  # without the release, the demo cell looks like a cheat ...
+    assert scan_notebook(as_given, locked_ids=locked_grade_ids(release), course_sources=course_code(release)) == []
+    edited = _nb([("x = 1", LOCKED), ("def answer():\n    return 1", SOLUTION),
+                  (demo + "\nfrom course_utils.vpsde import dsm_loss", None)])
+    found = scan_notebook(edited, locked_ids=locked_grade_ids(release), course_sources=course_code(release))
+    # ... an edited one is scanned whole: both of its imports are reported
+    assert [(f.cell_index, f.line, f.rule) for f in found] == [(2, 1, "reference-import"), (2, 3, "reference-import")]
+    moved = _nb([("x = 1", LOCKED), ("from course_utils.vpsde import dsm_loss\n" + "raise NotImplementedError()",
+                                     SOLUTION), (demo, None)])
+    found = scan_notebook(moved, locked_ids=locked_grade_ids(release), course_sources=course_code(release))
+    assert [(f.cell_index, f.rule) for f in found] == [(1, "reference-import")]
 
 
 def test_summary_lists_findings_for_review():

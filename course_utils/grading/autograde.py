@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 
 from .course import REPO_ROOT, CourseDirs
-from .integrity import locked_grade_ids, scan_notebook
+from .integrity import course_code, locked_grade_ids, scan_notebook
 from .notebooks import release
 from .submissions import Submission, UnreadableSubmission, file_hashes, find_submissions, stage
 
@@ -223,9 +223,10 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
         staged, res.notes = stage(sub, dirs.root / RELEASE_CHECK / sub.assignment, dirs.root / STAGED)
         release_dir = dirs.root / RELEASE_CHECK / sub.assignment
         for nb_path in sorted(staged.glob("*.ipynb")):
-            locked = locked_grade_ids(nbformat.read(release_dir / nb_path.name, as_version=4))
+            released = nbformat.read(release_dir / nb_path.name, as_version=4)
             with _SCAN_LOCK:
-                found = scan_notebook(nbformat.read(nb_path, as_version=4), locked_ids=locked)
+                found = scan_notebook(nbformat.read(nb_path, as_version=4), locked_ids=locked_grade_ids(released),
+                                      course_sources=course_code(released))
             for f in found:
                 res.findings.append(f"{nb_path.name}: cell {f.cell_index} line {f.line}: {f.rule}: {f.message}")
         ok, reason = _run_worker(dirs, sub, opts)

@@ -23,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Collection, Iterable
 
-__all__ = ["Finding", "RULES", "REFERENCE_MODULES", "scan_notebook", "scan_source",
+__all__ = ["Finding", "RULES", "REFERENCE_MODULES", "scan_notebook", "scan_source", "course_code",
            "editable_cells", "locked_grade_ids", "summarize"]
 
 RULES: dict[str, str] = {
@@ -128,12 +128,16 @@ def editable_cells(nb: Any, locked_ids: Collection[str] | None = None) -> list[i
 
 
 def scan_notebook(nb: Any, locked_ids: Collection[str] | None = None,
-                  reference_modules: Iterable[str] = REFERENCE_MODULES) -> list[Finding]:
+                  reference_modules: Iterable[str] = REFERENCE_MODULES,
+                  course_sources: Collection[str] = ()) -> list[Finding]:
     """Findings in the cells a learner can edit, in notebook order.
 
     Scanned: code cells without nbgrader metadata and nbgrader solution cells. Skipped:
     locked/grade cells, which nbgrader overwrites from the gradebook; when ``locked_ids``
     (see :func:`locked_grade_ids`) is given, only cells whose grade_id is in it are skipped.
+    ``course_sources`` (see :func:`course_code`): editable cells whose source is exactly
+    one of these are the course's own code as released (a demo cell that imports a
+    helper, say), not the learner's, and are skipped too; any edit makes them scanned.
     """
     if not hasattr(nb, "cells"):
         raise TypeError(f"scan_notebook needs a notebook (nbformat.read(...)), got {type(nb).__name__}")
@@ -143,13 +147,21 @@ def scan_notebook(nb: Any, locked_ids: Collection[str] | None = None,
     for i, cell in enumerate(nb.cells):  # names locked cells import from the grading package
         if i not in editable and cell.get("cell_type") == "code":
             protected |= _grading_imports(_source(cell))
+    given = set(course_sources)
     for i in editable:
         cell = nb.cells[i]
         src = _source(cell)
+        if src in given:
+            continue
         for line, rule, message in scan_source(src, reference_modules, protected):
             snippet = src.splitlines()[line - 1].strip()[:120] if 0 < line <= len(src.splitlines()) else ""
             findings.append(Finding(i, _meta(cell).get("grade_id"), line, rule, message, snippet))
     return findings
+
+
+def course_code(release_nb: Any) -> set[str]:
+    """The source of every code cell of the released notebook (pass as ``course_sources``)."""
+    return {_source(c) for c in release_nb.cells if c.get("cell_type") == "code"}
 
 
 def _source(cell: Any) -> str:
