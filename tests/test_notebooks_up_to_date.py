@@ -1,10 +1,11 @@
 """solutions/ are built from authoring/ and executed; notebooks/ are exactly what nbgrader generates."""
 
+import re
+
 import nbformat
 import pytest
 
-from course_utils.grading.cli import release_drift
-from course_utils.grading.notebooks import solution_drift
+from course_utils.grading.notebooks import release_drift, solution_drift
 from course_utils.lessons import LESSONS
 
 IDS = [l.assignment for l in LESSONS]
@@ -31,17 +32,24 @@ def test_committed_solutions_are_executed_so_readers_see_every_plot(lesson):
 def test_student_notebooks_hold_no_solution_no_hidden_test_no_output(lesson):
     nb = nbformat.read(lesson.student, as_version=4)
     text = "\n".join(c.source for c in nb.cells)
-    code_text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")  # hints may quote lines
+    # Hints (markdown, or comments in a TODO skeleton) may quote an answer; executable code may not.
+    code_text = "\n".join(ln for c in nb.cells if c.cell_type == "code" for ln in c.source.splitlines()
+                          if not ln.strip().startswith("#"))
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
         assert marker not in text
     for c in nb.cells:
         if c.cell_type == "code":
             assert c.outputs == [] and c.execution_count is None
-    sol = nbformat.read(lesson.solution, as_version=4)
-    for c in sol.cells:
-        meta = c.metadata.get("nbgrader") or {}
-        if meta.get("solution"):
-            inside = c.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
-            body = [ln.strip() for ln in inside.splitlines() if ln.strip() and not ln.strip().startswith("#")]
-            leaked = [ln for ln in body if len(ln) > 12 and ln in code_text]
-            assert not leaked, f"solution lines leaked into the student notebook: {leaked[:3]}"
+    # A line of an answer has leaked when the student's code contains it although the
+    # solution notebook only has it inside a BEGIN/END SOLUTION region (every region of
+    # every cell), not in the code it shows everyone.
+    inside, outside = [], []
+    for c in nbformat.read(lesson.solution, as_version=4).cells:
+        if c.cell_type == "code":
+            for i, part in enumerate(re.split(r"### (?:BEGIN|END) SOLUTION", c.source)):
+                (inside if i % 2 else outside).append(part)
+    shown = {ln.strip() for part in outside for ln in part.splitlines()}
+    answer = [ln.strip() for part in inside for ln in part.splitlines()
+              if len(ln.strip()) > 12 and not ln.strip().startswith("#")]
+    leaked = [ln for ln in answer if ln in code_text and ln not in shown]
+    assert not leaked, f"solution lines leaked into the student notebook: {leaked[:3]}"
