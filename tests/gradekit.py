@@ -68,3 +68,22 @@ def hidden_ids(assignment: str) -> set[str]:
     """Grade ids of the test cells that contain hidden tests."""
     return {c.metadata["nbgrader"]["grade_id"] for c in solution_notebook(assignment).cells
             if (c.metadata.get("nbgrader") or {}).get("grade") and "BEGIN HIDDEN TESTS" in c.source}
+
+
+def assert_full_marks(result, total: float) -> None:
+    """Graded (not flagged or failed), ``total`` points, and full marks on every graded cell."""
+    assert result.status == "graded", (result.reason, result.findings, result.notes)
+    assert result.score == result.max_score == total
+    assert all(s == m for s, m in result.cells.values()), result.cells
+
+
+def assert_zero_everywhere(result, total: float) -> None:
+    """Graded (not failed), out of ``total``, and 0 on every graded cell."""
+    assert result.status == "graded", (result.reason, result.findings, result.notes)
+    assert result.score == 0 and result.max_score == total
+    assert all(s == 0 for s, _ in result.cells.values()), result.cells
+
+
+def lost_hidden(result, assignment: str) -> list[str]:
+    """The hidden-test cells on which ``result`` scored less than full points."""
+    return [g for g in hidden_ids(assignment) if result.cells[g][0] < result.cells[g][1]]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gradekit import grade, hidden_ids, solution_source, student_notebook, with_answers
+from gradekit import assert_full_marks, assert_zero_everywhere, grade, lost_hidden, solution_source, student_notebook, with_answers
 
 A = "01_sinusoidal_embedding"
 ID = "sinusoidal_impl"
@@ -75,17 +75,11 @@ def graded(tmp_path_factory):
 
 
 def test_solution_scores_full_marks_on_every_cell(graded):
-    r = graded["solution"]
-    assert r.status == "graded", r.reason
-    assert r.score == r.max_score == 10
-    assert all(s == m for s, m in r.cells.values()), r.cells
+    assert_full_marks(graded["solution"], 10)
 
 
 def test_unchanged_student_notebook_scores_zero_everywhere(graded):
-    r = graded["unchanged"]
-    assert r.status == "graded", r.reason
-    assert r.score == 0 and r.max_score == 10
-    assert all(s == 0 for s, _ in r.cells.values()), r.cells
+    assert_zero_everywhere(graded["unchanged"], 10)
 
 
 def test_hidden_tests_carry_most_of_the_points(graded):
@@ -98,6 +92,5 @@ def test_hidden_tests_carry_most_of_the_points(graded):
 def test_each_learner_mistake_loses_points_on_hidden_tests(graded, mistake):
     r = graded[f"mistake-{mistake.replace('_', '-')}"]
     assert r.status == "graded", r.reason
-    lost_hidden = [g for g in hidden_ids(A) if r.cells[g][0] < r.cells[g][1]]
-    assert lost_hidden, f"{mistake} lost no points on the hidden tests: {r.cells}"
+    assert lost_hidden(r, A), f"{mistake} lost no points on the hidden tests: {r.cells}"
     assert r.score < r.max_score

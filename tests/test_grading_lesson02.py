@@ -2,7 +2,7 @@
 
 import pytest
 
-from gradekit import grade, hidden_ids, solution_source, student_notebook, with_answers
+from gradekit import assert_full_marks, assert_zero_everywhere, grade, lost_hidden, solution_source, student_notebook, with_answers
 
 A = "02_timestep_mlp_film"
 TE = "timestep_embedding_impl"
@@ -78,17 +78,11 @@ TOTAL = 18
 
 
 def test_solution_scores_full_marks_on_every_cell(graded):
-    r = graded["solution"]
-    assert r.status == "graded", r.reason
-    assert r.score == r.max_score == TOTAL
-    assert all(s == m for s, m in r.cells.values()), r.cells
+    assert_full_marks(graded["solution"], TOTAL)
 
 
 def test_unchanged_student_notebook_scores_zero_everywhere(graded):
-    r = graded["unchanged"]
-    assert r.status == "graded", r.reason
-    assert r.score == 0 and r.max_score == TOTAL
-    assert all(s == 0 for s, _ in r.cells.values()), r.cells
+    assert_zero_everywhere(graded["unchanged"], TOTAL)
 
 
 def test_hidden_tests_carry_most_of_the_points(graded):
@@ -101,7 +95,7 @@ def test_hidden_tests_carry_most_of_the_points(graded):
 def test_each_timestep_embedding_mistake_loses_hidden_points(graded, key):
     r = graded[_name("te", key)]
     assert r.status == "graded", r.reason
-    lost = [g for g in hidden_ids(A) if r.cells[g][0] < r.cells[g][1]]
+    lost = lost_hidden(r, A)
     assert any(g.startswith("hidden_timestep") for g in lost), f"{key} lost no points on the hidden tests: {r.cells}"
     assert all(r.cells[g][0] == r.cells[g][1] for g in r.cells if "film" in g), (
         f"{key} (a TimestepEmbedding mistake) should not cost FiLM points: {r.cells}")
@@ -111,7 +105,7 @@ def test_each_timestep_embedding_mistake_loses_hidden_points(graded, key):
 def test_each_film_mistake_loses_hidden_points(graded, key):
     r = graded[_name("film", key)]
     assert r.status == "graded", r.reason
-    lost = [g for g in hidden_ids(A) if r.cells[g][0] < r.cells[g][1]]
+    lost = lost_hidden(r, A)
     assert any(g.startswith("hidden_film") for g in lost), f"{key} lost no points on the hidden tests: {r.cells}"
     assert all(r.cells[g][0] == r.cells[g][1] for g in r.cells if "timestep" in g), (
         f"{key} (a FiLM mistake) should not cost TimestepEmbedding points: {r.cells}")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gradekit import grade, hidden_ids, solution_source, student_notebook, with_answers
+from gradekit import assert_full_marks, assert_zero_everywhere, grade, lost_hidden, solution_source, student_notebook, with_answers
 
 A = "03_adaptive_group_norm"
 ID = "adagn_impl"
@@ -47,17 +47,11 @@ TOTAL = 10
 
 
 def test_solution_scores_full_marks_on_every_cell(graded):
-    r = graded["solution"]
-    assert r.status == "graded", r.reason
-    assert r.score == r.max_score == TOTAL
-    assert all(s == m for s, m in r.cells.values()), r.cells
+    assert_full_marks(graded["solution"], TOTAL)
 
 
 def test_unchanged_student_notebook_scores_zero_everywhere(graded):
-    r = graded["unchanged"]
-    assert r.status == "graded", r.reason
-    assert r.score == 0 and r.max_score == TOTAL
-    assert all(s == 0 for s, _ in r.cells.values()), r.cells
+    assert_zero_everywhere(graded["unchanged"], TOTAL)
 
 
 def test_hidden_tests_carry_most_of_the_points(graded):
@@ -69,6 +63,5 @@ def test_hidden_tests_carry_most_of_the_points(graded):
 def test_each_learner_mistake_loses_points_on_hidden_tests(graded, key):
     r = graded[_name(key)]
     assert r.status == "graded", r.reason
-    lost_hidden = [g for g in hidden_ids(A) if r.cells[g][0] < r.cells[g][1]]
-    assert lost_hidden, f"{key} lost no points on the hidden tests: {r.cells}"
+    assert lost_hidden(r, A), f"{key} lost no points on the hidden tests: {r.cells}"
     assert r.score < r.max_score

@@ -7,7 +7,7 @@ COURSE_GRADING=1, so no training happens; the module takes about a minute with t
 
 import pytest
 
-from gradekit import grade, hidden_ids, solution_source, student_notebook, with_answers
+from gradekit import assert_full_marks, assert_zero_everywhere, grade, hidden_ids, solution_source, student_notebook, with_answers
 
 A = "04_mnist_simple_vs_sinusoidal"
 ID = "unet_sinusoidal_impl"
@@ -64,17 +64,11 @@ def graded(tmp_path_factory):
 
 
 def test_solution_scores_full_marks_on_every_cell(graded):
-    r = graded["solution"]
-    assert r.status == "graded", r.reason  # "flagged" would mean the integrity scan objected
-    assert r.score == r.max_score == 16
-    assert all(s == m for s, m in r.cells.values()), r.cells
+    assert_full_marks(graded["solution"], 16)
 
 
 def test_unchanged_student_notebook_scores_zero_everywhere(graded):
-    r = graded["unchanged"]
-    assert r.status == "graded", r.reason
-    assert r.score == 0 and r.max_score == 16
-    assert all(s == 0 for s, _ in r.cells.values()), r.cells
+    assert_zero_everywhere(graded["unchanged"], 16)
 
 
 def test_hidden_tests_carry_most_of_the_points(graded):
