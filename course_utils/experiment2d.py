@@ -35,20 +35,20 @@ import platform
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
 
+from .cpu_threads import limit_threads
 from .metrics2d import mmd_rbf, sliced_wasserstein
 from .runtime import env_flag
 from .score2d import build_score_network
 from .toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from .vpsde import VPSDE, dsm_loss, gaussian_mixture_score, sample_reverse_sde, sample_probability_flow
 
-__all__ = ["Experiment2DConfig", "smoke_config", "torch_threads", "TrainLog", "train_score_network", "run_experiment",
+__all__ = ["Experiment2DConfig", "smoke_config", "TrainLog", "train_score_network", "run_experiment",
            "load_or_run", "load_results", "results_path", "summarize", "paired_gaps", "loss_curves", "format_table"]
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -105,26 +105,6 @@ def smoke_config() -> Experiment2DConfig:
                               n_loss_eval=512, sample_steps=20)
 
 
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch CPU threads, then restore the previous count (``None``: leave it).
-
-    These networks are too small to gain from intra-op parallelism, and on a busy
-    2-core machine two threads per process can be 100 times slower than one (the
-    threads spin while waiting for each other), so the course trains them on one.
-    """
-    if n is None:
-        yield
-        return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"threads must be a positive int or None, got {n!r}")
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
 
 @dataclasses.dataclass
 class TrainLog:
@@ -143,7 +123,7 @@ def train_score_network(model: torch.nn.Module, data: torch.Tensor, sde: VPSDE, 
 
     The learning rate decays to 0 on a cosine; minibatches, times and noise come from a
     generator seeded with ``seed`` on the model's device. ``threads``: torch CPU threads
-    while training (see :func:`torch_threads`). Returns the loss log.
+    while training (see :func:`course_utils.cpu_threads.limit_threads`). Returns the loss log.
     """
     if data.dim() != 2 or data.shape[0] < batch_size:
         raise ValueError(f"data must be [N, D] with N >= batch_size={batch_size}, got {tuple(data.shape)}")
@@ -157,7 +137,7 @@ def train_score_network(model: torch.nn.Module, data: torch.Tensor, sde: VPSDE, 
     log = TrainLog([], [], float("nan"), 0.0)
     start, block = time.perf_counter(), []
     model.train()
-    with torch_threads(threads):
+    with limit_threads(threads):
         for step in range(1, steps + 1):
             idx = torch.randint(0, data.shape[0], (batch_size,), generator=g, device=device)
             loss = dsm_loss(model, data[idx], sde, generator=g)
@@ -234,9 +214,9 @@ def run_experiment(cfg: Experiment2DConfig, *, device="cpu", command: str | None
                    progress: Callable[[str], None] = print, threads: int | None = 1) -> dict:
     """Run every arm for every seed and return the results dictionary (see the module docstring).
 
-    ``threads``: torch CPU threads for the whole run (see :func:`torch_threads`).
+    ``threads``: torch CPU threads for the whole run (see :func:`course_utils.cpu_threads.limit_threads`).
     """
-    with torch_threads(threads):
+    with limit_threads(threads):
         return _run_all(cfg, device, command, progress)
 
 

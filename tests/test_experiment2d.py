@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from course_utils import experiment2d as ex
+from course_utils.cpu_threads import limit_threads
 from course_utils.metrics2d import mmd_rbf, sliced_wasserstein
 from course_utils.score2d import ScoreNetworkWithFiLM
 from course_utils.toy2d import sample_toy
@@ -18,8 +19,8 @@ from course_utils.vpsde import VPSDE
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_cpu_thread():
-    """Tiny models: one thread is fastest, and immune to a busy machine (see torch_threads)."""
-    with ex.torch_threads(1):
+    """Tiny models: one thread is fastest, and immune to a busy machine (see course_utils.cpu_threads)."""
+    with limit_threads(1):
         yield
 
 # ----------------------------------------------------------------------------- metrics

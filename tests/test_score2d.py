@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.experiment2d import torch_threads
+from course_utils.cpu_threads import limit_threads
 from course_utils.film import FiLM
 from course_utils.reference import ScoreNetworkWithFiLM
 from course_utils.score2d import (
@@ -32,8 +32,8 @@ T = torch.linspace(0.001, 1.0, 8)
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_cpu_thread():
-    """Tiny models: one thread is fastest, and immune to a busy machine (see torch_threads)."""
-    with torch_threads(1):
+    """Tiny models: one thread is fastest, and immune to a busy machine (see course_utils.cpu_threads)."""
+    with limit_threads(1):
         yield
 
 

@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from course_utils.experiment2d import torch_threads
+from course_utils.cpu_threads import limit_threads
 from course_utils.metrics2d import sliced_wasserstein
 from course_utils.toy2d import EIGHT_GAUSSIANS_STD, TOY_DATASETS, eight_gaussians_means, sample_toy
 from course_utils.vpsde import (
@@ -31,8 +31,8 @@ SDE = VPSDE()
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_cpu_thread():
-    """Tiny models: one thread is fastest, and immune to a busy machine (see torch_threads)."""
-    with torch_threads(1):
+    """Tiny models: one thread is fastest, and immune to a busy machine (see course_utils.cpu_threads)."""
+    with limit_threads(1):
         yield
 
 
