@@ -150,16 +150,8 @@ def plot_noising(x0: torch.Tensor, sde, times: Sequence[float] = (0.0, 0.1, 0.25
         xt = sde.perturb(x0, tt, z)
         scatter2d(ax, xt, title=f"t = {t:.2f}, sigma = {float(sde.marginal_std(tt[:1])):.2f}")
 
-    if not interactive:
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, len(times), figsize=(2.6 * len(times), 2.8), squeeze=False)
-        for ax, t in zip(axes[0], times):
-            draw(ax, t)
-        fig.tight_layout()
-        plt.show()
-        return
-    explore(draw, (0.0, 1.0), label="t", snapshots=list(times), slider_step=0.01)
+    explore(draw, (0.0, 1.0), label="t", snapshots=list(times), slider_step=0.01,
+            figsize=(2.6 * len(times), 2.8), interactive=interactive)
 
 
 def plot_snapshots(snapshots: Mapping[float, object], *, data=None, title: str = "",
@@ -223,13 +215,5 @@ def plot_score_field(score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         ax.set_aspect("equal")
         ax.set_title(f"score at t = {t:.2f}\n|s| from {float(mag.min()):.2g} to {float(mag.max()):.2g}")
 
-    if not interactive:
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, len(times), figsize=(3.0 * len(times), 3.2), squeeze=False)
-        for ax, t in zip(axes[0], times):
-            draw(ax, t)
-        fig.tight_layout()
-        plt.show()
-        return
-    explore(draw, (0.0, 1.0), label="t", snapshots=list(times), slider_step=0.01)
+    explore(draw, (0.0, 1.0), label="t", snapshots=list(times), slider_step=0.01,
+            figsize=(3.0 * len(times), 3.2), interactive=interactive)

@@ -31,7 +31,7 @@ def widgets_available() -> bool:
 
 
 def explore(draw: Callable, values: Sequence, *, label: str, snapshots: Sequence,
-            figsize=(12, 3.2), slider_step=1) -> None:
+            figsize=(12, 3.2), slider_step=1, interactive: bool = True) -> None:
     """Show ``draw(ax, value)`` for a few ``snapshots``, then a slider over ``values``.
 
     Args:
@@ -39,15 +39,19 @@ def explore(draw: Callable, values: Sequence, *, label: str, snapshots: Sequence
         values: ``(min, max)`` of the slider.
         label: the slider's name (e.g. ``"t"``).
         snapshots: the values drawn in the static row.
+        interactive: ``False`` draws the static row only, with no slider and no note about one.
     """
     if len(values) != 2 or not values[0] < values[1]:
         raise ValueError(f"values must be (min, max) with min < max, got {values!r}")
     fig, axes = plt.subplots(1, len(snapshots), figsize=figsize, squeeze=False)
     for ax, v in zip(axes[0], snapshots):
         draw(ax, v)
-    fig.suptitle(f"Static snapshots over {label} (the slider below needs a live kernel)")
+    if interactive:
+        fig.suptitle(f"Static snapshots over {label} (the slider below needs a live kernel)")
     fig.tight_layout()
     plt.show()
+    if not interactive:
+        return
     if not widgets_available():
         print(f"(Interactive slider over {label} skipped: no widget frontend here.)")
         return
