@@ -18,11 +18,9 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import nbformat
 
 from ..lessons import LESSONS, by_id
 from .course import REPO_ROOT, CourseDirs
@@ -67,26 +65,8 @@ def cmd_release(args) -> int:
     return 0
 
 
-def release_drift(lessons) -> list[str]:
-    """Lessons whose committed student notebook differs from a fresh generate_assignment."""
-    from .notebooks import release
-
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        shutil.copytree(REPO_ROOT / "solutions", tmp / "solutions")
-        dirs = CourseDirs(root=tmp, db_url=f"sqlite:///{tmp / 'gb.db'}")
-        release(dirs, [l.assignment for l in lessons])
-        drift = []
-        for lesson in lessons:
-            fresh = (tmp / lesson.student).read_text()
-            committed = REPO_ROOT / lesson.student
-            if not committed.exists() or committed.read_text() != fresh:
-                drift.append(lesson.assignment)
-        return drift
-
-
 def cmd_check(args) -> int:
-    from .notebooks import solution_drift
+    from .notebooks import release_drift, solution_drift
 
     lessons = _lessons(args.assignment)
     sol, rel = solution_drift(lessons), release_drift(lessons)

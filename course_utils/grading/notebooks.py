@@ -15,6 +15,8 @@ Three steps, each a Makefile target:
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterable
@@ -25,7 +27,7 @@ from ..authoring import build_notebook
 from ..lessons import LESSONS, Lesson
 from .course import REPO_ROOT, CourseDirs, nbgrader_config
 
-__all__ = ["build_solutions", "solution_drift", "execute_notebook", "release", "strip_outputs"]
+__all__ = ["build_solutions", "solution_drift", "release_drift", "execute_notebook", "release", "strip_outputs"]
 
 
 def _same_cells(a: nbformat.NotebookNode, b: nbformat.NotebookNode) -> bool:
@@ -111,3 +113,20 @@ def release(dirs: CourseDirs, assignments: Iterable[str]) -> None:
         result = api.generate_assignment(assignment, force=True, create=True)
         if not result["success"]:
             raise RuntimeError(f"nbgrader could not generate {assignment}:\n{result.get('error') or result.get('log')}")
+
+
+def release_drift(lessons: Iterable[Lesson] = LESSONS) -> list[str]:
+    """Lessons whose committed student notebook differs from a fresh generate_assignment."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        shutil.copytree(REPO_ROOT / "solutions", tmp / "solutions")
+        dirs = CourseDirs(root=tmp, db_url=f"sqlite:///{tmp / 'gb.db'}")
+        lessons = list(lessons)
+        release(dirs, [l.assignment for l in lessons])
+        drift = []
+        for lesson in lessons:
+            fresh = (tmp / lesson.student).read_text()
+            committed = REPO_ROOT / lesson.student
+            if not committed.exists() or committed.read_text() != fresh:
+                drift.append(lesson.assignment)
+        return drift
