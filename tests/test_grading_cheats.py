@@ -32,11 +32,11 @@ CHEATS = {
     "input-transformer-empties-cells": (
         "def _empty(lines):\n    return ['pass\\n']\n"
         "get_ipython().input_transformers_post.append(_empty)"),
+    # aimed at the course's real gradebook (GRADEBOOK is filled in by the fixture)
     "writes-the-gradebook": (
-        "import sqlite3, glob\n"
-        "for p in glob.glob('/**/gradebook.db', recursive=True)[:3]:\n"
-        "    try:\n        c = sqlite3.connect(p); c.execute('update grade set manual_score = 10'); c.commit()\n"
-        "    except Exception:\n        pass"),
+        "import sqlite3\n"
+        "try:\n    c = sqlite3.connect(GRADEBOOK); c.execute('update grade set manual_score = 10'); c.commit()\n"
+        "except Exception:\n    pass"),
 }
 
 
@@ -54,6 +54,7 @@ def run(tmp_path_factory):
     honest = with_answers(A, {ID: solution_source(A, ID)})
     subs = {"honest": honest, "wrong-baseline": with_answers(A, {ID: WRONG})}
     for name, code in CHEATS.items():
+        code = code.replace("GRADEBOOK", repr(str(root / "gradebook.db")))
         subs[name] = with_answers(A, {ID: WRONG + "\n" + code})
     secrets = [str(root / "submitted" / "honest" / A / f"{A}.ipynb"), str(root / "solutions" / A / f"{A}.ipynb"),
                str(root / "gradebook.db"), str(root / "autograded" / "honest" / A / f"{A}.ipynb")]
