@@ -20,13 +20,7 @@ from course_utils.lesson04_errors import ResultsError  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_cpu_thread():
-    """Tiny batches run as fast on one thread, and a busy shared CPU cannot make it spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # see conftest.py
 
 
 def _script(name: str):

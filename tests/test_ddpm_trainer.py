@@ -18,13 +18,7 @@ TINY = Profile("tiny", n_images=32, epochs=2, batch_size=8, log_every=3)
 FAST = TrainConfig(warmup_steps=0)
 
 
-@pytest.fixture(autouse=True)
-def _one_cpu_thread():
-    """Tiny batches run as fast on one thread, and a busy shared CPU cannot make it spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # see conftest.py
 
 
 @pytest.fixture(scope="module")

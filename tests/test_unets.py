@@ -11,13 +11,7 @@ from course_utils.unets import UNetSimple, UNetSinusoidal, count_parameters
 MODELS = [UNetSimple, UNetSinusoidal]
 
 
-@pytest.fixture(autouse=True)
-def _one_cpu_thread():
-    """Tiny batches run as fast on one thread, and a busy shared CPU cannot make it spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # see conftest.py
 
 
 @pytest.mark.parametrize("cls", MODELS)
