@@ -37,13 +37,15 @@ def format_table(rows: list[dict]) -> str:
     """A fixed-width table for the terminal."""
     if not rows:
         return "No graded submissions yet (put them in submitted/<learner>/<assignment>/ and run make autograde)."
-    head = f"{'learner':<20} {'assignment':<28} {'status':<8} {'score':>11}  detail"
+    wl = max(20, *(len(r["student"]) for r in rows))  # columns as wide as their longest entry
+    wa = max(28, *(len(r["assignment"]) for r in rows))
+    head = f"{'learner':<{wl}} {'assignment':<{wa}} {'status':<8} {'score':>11}  detail"
     lines = [head, "-" * len(head)]
     for r in rows:
         score = f"{_fmt(r['score'])} / {_fmt(r['max_score'])}" if r["score"] is not None else "-"
         detail = r["reason"] or "; ".join(
             ([f"{len(r['findings'])} integrity finding(s) to review"] if r["findings"] else []) + r["notes"])
-        lines.append(f"{r['student']:<20} {r['assignment']:<28} {r['status']:<8} {score:>11}  {detail}")
+        lines.append(f"{r['student']:<{wl}} {r['assignment']:<{wa}} {r['status']:<8} {score:>11}  {detail}")
     n_failed = sum(r["status"] == "failed" for r in rows)
     n_flagged = sum(r["status"] == "flagged" for r in rows)
     lines.append(f"{len(rows)} submission(s): {len(rows) - n_failed - n_flagged} graded, "
