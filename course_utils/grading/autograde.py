@@ -176,22 +176,25 @@ def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> tuple[
     return False, "nbgrader could not grade it: " + (errors[0] if errors else text.strip()[-200:])[:300]
 
 
-def _unverified_cells(dirs: CourseDirs, sub: Submission) -> list[str]:
-    """Graded cells that call guard.verify() but did not print its marker (emptied or skipped)."""
+def _inspect_autograded(dirs: CourseDirs, sub: Submission) -> tuple[list[str], int]:
+    """One pass over the autograded copy: (graded cells that call guard.verify() but did not
+    print its marker, i.e. were emptied or skipped; cells stopped by the per-cell time limit)."""
     from .guard import VERIFIED_MARKER
 
-    bad = []
+    unverified, interrupted = [], 0
     for nb_path in (dirs.path("autograded") / sub.student / sub.assignment).glob("*.ipynb"):
         for cell in nbformat.read(nb_path, as_version=4).cells:
             meta = cell.get("metadata", {}).get("nbgrader") or {}
             outputs = cell.get("outputs", [])
-            if any(o.get("output_type") == "error" for o in outputs):
+            errors = [o for o in outputs if o.get("output_type") == "error"]
+            interrupted += any(o.get("ename") == "KeyboardInterrupt" for o in errors)
+            if errors:
                 continue  # the cell failed an honest check first: nbgrader already scored it 0
             if meta.get("grade") and ".verify()" in cell.source:
                 text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
                 if VERIFIED_MARKER not in text:
-                    bad.append(meta["grade_id"])
-    return bad
+                    unverified.append(meta["grade_id"])
+    return unverified, interrupted
 
 
 def _zero_cells(dirs: CourseDirs, sub: Submission, grade_ids: list[str]) -> None:
@@ -205,23 +208,13 @@ def _zero_cells(dirs: CourseDirs, sub: Submission, grade_ids: list[str]) -> None
         gb.db.commit()
 
 
-def _interrupted_cells(dirs: CourseDirs, sub: Submission) -> int:
-    """How many cells of the autograded copy were stopped by the per-cell time limit."""
-    n = 0
-    for nb_path in (dirs.path("autograded") / sub.student / sub.assignment).glob("*.ipynb"):
-        for cell in nbformat.read(nb_path, as_version=4).cells:
-            n += any(o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt"
-                     for o in cell.get("outputs", []))
-    return n
-
-
 def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> SubmissionResult:
     start = time.perf_counter()
     res = SubmissionResult(sub.student, sub.assignment, "failed")
     before = file_hashes(sub.folder)
     try:
-        staged, res.notes = stage(sub, dirs.root / RELEASE_CHECK / sub.assignment, dirs.root / STAGED)
         release_dir = dirs.root / RELEASE_CHECK / sub.assignment
+        staged, res.notes = stage(sub, release_dir, dirs.root / STAGED)
         for nb_path in sorted(staged.glob("*.ipynb")):
             released = nbformat.read(release_dir / nb_path.name, as_version=4)
             with _SCAN_LOCK:
@@ -231,14 +224,15 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
                 res.findings.append(f"{nb_path.name}: cell {f.cell_index} line {f.line}: {f.rule}: {f.message}")
         ok, reason = _run_worker(dirs, sub, opts)
         if ok:
-            if (unverified := _unverified_cells(dirs, sub)):
+            unverified, interrupted = _inspect_autograded(dirs, sub)
+            if unverified:
                 _zero_cells(dirs, sub, unverified)
                 res.notes.append("hidden test cells that did not run their checks (scored 0): " + ", ".join(unverified))
                 res.findings.append("hidden tests did not run as written (an input transformer or hook?)")
             res.score, res.max_score, res.cells = read_scores(dirs, sub.assignment, sub.student)
             res.status = "flagged" if res.findings else "graded"
-            if (n := _interrupted_cells(dirs, sub)):
-                res.notes.append(f"{n} cell(s) ran longer than {opts.cell_timeout_s} s and were interrupted")
+            if interrupted:
+                res.notes.append(f"{interrupted} cell(s) ran longer than {opts.cell_timeout_s} s and were interrupted")
         else:
             res.reason = reason
     except UnreadableSubmission as exc:
