@@ -9,6 +9,12 @@ and the peak GPU memory of each loop when on a GPU.
 
     python bench/run.py --device auto            # what `make bench` runs
     python bench/run.py --device cpu --steps 4   # a quick check
+    python bench/run.py --variants               # also time the trainer's speed settings
+
+``--variants`` then trains the same model from the same weights with each speed
+setting of the course trainer (fp32 / bf16 / fp16 + GradScaler, eager or
+``torch.compile`` in its default or CUDA-graph mode, channels-last or not), so the
+defaults can be chosen from measurements on the device at hand.
 
 On a CPU the default step count is small and the output is marked "CPU".
 Nothing is estimated: every figure printed comes from the timed steps.
@@ -18,12 +24,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import os
 import platform
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 # Before torch starts its thread pool: idle OpenMP threads sleep instead of spinning. On a
 # shared CPU, spinning threads can make every step several times slower; results are unchanged.
@@ -55,7 +64,26 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--model", choices=sorted(MODELS), default="simple")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
+    p.add_argument("--variants", action="store_true",
+                   help="also time each speed setting of the course trainer (see above)")
     return p.parse_args(argv)
+
+
+# (name, TrainConfig overrides) timed by --variants; CUDA-only settings are skipped on a CPU.
+VARIANTS: tuple[tuple[str, dict], ...] = (
+    ("fp32, eager", {"precision": "fp32", "compile": "off", "cuda_graph": "off"}),
+    ("bf16, eager", {"precision": "bf16", "compile": "off", "cuda_graph": "off"}),
+    ("bf16, compiled", {"precision": "bf16", "compile": "on", "cuda_graph": "off"}),
+    ("bf16, compiled reduce-overhead", {"precision": "bf16", "compile": "on",
+                                        "compile_mode": "reduce-overhead", "cuda_graph": "off"}),
+    ("bf16, eager, CUDA graph", {"precision": "bf16", "compile": "off", "cuda_graph": "on"}),
+    ("bf16, compiled, CUDA graph", {"precision": "bf16", "compile": "on", "cuda_graph": "on"}),
+    ("bf16, compiled, CUDA graph, no channels-last",
+     {"precision": "bf16", "compile": "on", "cuda_graph": "on", "channels_last": False}),
+    ("fp32, compiled, CUDA graph", {"precision": "fp32", "compile": "on", "cuda_graph": "on"}),
+    ("fp16 + GradScaler, eager", {"precision": "fp16", "compile": "off"}),
+    ("fp16 + GradScaler, compiled", {"precision": "fp16", "compile": "on"}),
+)
 
 
 def _course_profile(steps: int, batch: int, n_available: int) -> Profile:
@@ -123,25 +151,76 @@ def run(argv: list[str] | None = None) -> dict:
         "course_trainer": {"s_per_step": course_s,
                            "s_per_60k_epoch": course_s * STEPS_PER_60K_EPOCH,
                            "peak_gpu_mib": course_mem, "precision": result.precision,
-                           "compiled": result.compiled},
+                           "compiled": result.compiled, "cuda_graph": result.cuda_graph},
         "speedup": seed_s / course_s,
     }
     mem = (lambda v: "n/a (CPU)" if v is None else f"{v:,.0f} MiB")
     print(f"{'loop':<58} {'s/step':>8} {'s per 60k epoch':>16} {'peak GPU memory':>16}")
     for name, key in (("seed-style (DataLoader + PIL ToTensor/Normalize, fp32)", "seed_loop"),
                       (f"course trainer ({result.precision}"
-                       f"{', compiled' if result.compiled else ''}, data on device)",
+                       f"{', compiled' if result.compiled else ''}"
+                       f"{', CUDA graph' if result.cuda_graph else ''}, data on device)",
                        "course_trainer")):
         f = figures[key]
         print(f"{name:<58} {f['s_per_step']:>8.4f} {f['s_per_60k_epoch']:>16.1f} "
               f"{mem(f['peak_gpu_mib']):>16}")
     print(f"speed-up of the course trainer: {figures['speedup']:.2f}x "
           f"({'GPU' if on_gpu else 'CPU'}; 60k-epoch figures = s/step x {STEPS_PER_60K_EPOCH})")
+    if args.variants:
+        figures["variants"] = _time_variants(MODELS[args.model], initial, data.images.to(device),
+                                             profile, warmup, device)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figures, indent=1) + "\n")
         print(f"wrote {args.out}")
     return figures
+
+
+def _time_variants(build: Callable[[], torch.nn.Module], initial: dict, images: torch.Tensor,
+                   profile: Profile, warmup: int, device: torch.device) -> list[dict]:
+    """Train a fresh model from ``initial`` once per entry of :data:`VARIANTS`; print a table.
+
+    Each variant gets a model of its own, as in a real run: a model that another
+    runner has already trained (and compiled or captured) is not a fair start.
+    """
+    rows = []
+    for name, overrides in VARIANTS:
+        config = dataclasses.replace(TrainConfig(warmup_steps=warmup), **overrides)
+        if device.type != "cuda" and (config.precision != "fp32" or config.compile == "on"
+                                      or config.cuda_graph == "on"):
+            continue  # mixed precision and graphs are CUDA-only; compiling on a CPU is not timed
+        model = build()
+        model.load_state_dict(initial)
+        _reset_peak(device)
+        start = time.perf_counter()
+        print(f"-- variant: {name}")
+        try:
+            res = train_model(model, images, profile, config, device=device, label=name,
+                              progress=False)
+        except Exception as err:  # noqa: BLE001 - a failing setting is a result too
+            rows.append({"variant": name, "error": f"{type(err).__name__}: {str(err)[:300]}"})
+            continue
+        rows.append({"variant": name, "settings": {k: str(v) for k, v in overrides.items()},
+                     "s_per_step": res.seconds_per_step,
+                     "s_per_60k_epoch": res.seconds_per_step * STEPS_PER_60K_EPOCH,
+                     "wall_s_incl_compile": time.perf_counter() - start,
+                     "peak_gpu_mib": _peak_mib(device), "precision": res.precision,
+                     "compiled": res.compiled, "cuda_graph": res.cuda_graph,
+                     "final_window_loss": res.window_losses[-1]})
+    print(f"\n{'course trainer variant (as run)':<48} {'s/step':>8} {'s/60k ep':>9} {'wall s':>8} "
+          f"{'peak MiB':>9} {'last loss':>9}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['variant']:<48} failed: {r['error']}")
+            continue
+        peak = "n/a" if r["peak_gpu_mib"] is None else f"{r['peak_gpu_mib']:,.0f}"
+        asked = r["settings"]
+        fell_back = (r["compiled"] != (asked["compile"] == "on")
+                     or r["cuda_graph"] != (asked.get("cuda_graph") == "on"))
+        name = r["variant"] + (" (FELL BACK: see its log lines)" if fell_back else "")
+        print(f"{name:<48} {r['s_per_step']:>8.4f} {r['s_per_60k_epoch']:>9.2f} "
+              f"{r['wall_s_incl_compile']:>8.1f} {peak:>9} {r['final_window_loss']:>9.4f}")
+    return rows
 
 
 def main() -> int:

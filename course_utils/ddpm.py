@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DDPMSchedule", "linear_schedule", "q_sample", "epsilon_loss"]
+__all__ = ["DDPMSchedule", "linear_schedule", "q_sample", "draw_t_and_noise", "epsilon_loss_at",
+           "epsilon_loss"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,26 @@ def q_sample(x0: torch.Tensor, t: torch.Tensor, schedule: DDPMSchedule,
     return a_bar.sqrt() * x0 + (1.0 - a_bar).sqrt() * noise
 
 
+def draw_t_and_noise(x0: torch.Tensor, num_timesteps: int,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Algorithm 1's random draws for clean images ``x0``: t ~ U{0..T-1} ``[B]``, then eps ~ N(0, I).
+
+    Always in this order from ``generator`` (on ``x0``'s device), so every code path that
+    uses it sees the same t and noise for the same generator state.
+    """
+    batch = x0.shape[0]
+    t = torch.randint(0, num_timesteps, (batch,), device=x0.device, generator=generator)
+    noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
+    return t, noise
+
+
+def epsilon_loss_at(model: nn.Module, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
+                    schedule: DDPMSchedule) -> torch.Tensor:
+    """The simple loss for given draws: noise ``x0`` to ``x_t``, regress ``noise`` (MSE in float32)."""
+    eps_hat = model(q_sample(x0, t, schedule, noise), t)
+    return F.mse_loss(eps_hat.float(), noise.float())
+
+
 def epsilon_loss(model: nn.Module, x0: torch.Tensor, schedule: DDPMSchedule,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """DDPM's simple loss for one batch: draw t and eps, noise x0, regress eps (MSE).
@@ -67,8 +88,5 @@ def epsilon_loss(model: nn.Module, x0: torch.Tensor, schedule: DDPMSchedule,
     ``generator`` (on ``x0``'s device) makes the draws reproducible without touching
     the global RNG; the loss is computed in float32 even under autocast.
     """
-    batch = x0.shape[0]
-    t = torch.randint(0, schedule.num_timesteps, (batch,), device=x0.device, generator=generator)
-    noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
-    eps_hat = model(q_sample(x0, t, schedule, noise), t)
-    return F.mse_loss(eps_hat.float(), noise.float())
+    t, noise = draw_t_and_noise(x0, schedule.num_timesteps, generator)
+    return epsilon_loss_at(model, x0, t, noise, schedule)

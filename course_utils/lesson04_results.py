@@ -92,6 +92,7 @@ def results_from_comparison(cmp: Comparison, command: str, label: str | None = N
                                    tuple(round(r.seconds, 2) for r in runs))
         config[f"precision[{name}]"] = runs[0].precision
         config[f"compiled[{name}]"] = runs[0].compiled
+        config[f"cuda_graph[{name}]"] = runs[0].cuda_graph
     provenance = {
         "device": cmp.device, "torch": torch.__version__, "python": platform.python_version(),
         "seeds": list(cmp.seeds),

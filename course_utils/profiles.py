@@ -10,7 +10,10 @@ very same objects.
 Profiles: ``gpu`` is the seed's full run (60,000 digits x 10 epochs); ``cpu`` is a
 reduced run that trains both models within about five minutes on two CPU cores;
 ``smoke`` is a few steps for the test-suite (``COURSE_SMOKE=1``); ``cpu_medium``
-is the budget of the shipped CPU results (all 10,000 shipped digits x 2 epochs).
+is the budget of the shipped CPU results (all 10,000 shipped digits x 2 epochs);
+``gpu_shipped`` is the ``gpu`` profile's 4,680 steps per model drawn from the
+10,000 shipped digits (60 passes), for a GPU machine that cannot download the
+60,000 training digits.
 """
 
 from __future__ import annotations
@@ -70,7 +73,12 @@ class Profile:
         line = (f"{self.name} profile: {self.n_images:,} images x {self.epochs} epochs, "
                 f"batch {self.batch_size} ({self.total_steps:,} steps per model)")
         full = FULL_PROFILE
-        if (self.n_images, self.epochs) != (full.n_images, full.epochs):
+        if (self.n_images, self.epochs) == (full.n_images, full.epochs):
+            return line
+        if self.total_steps == full.total_steps:
+            line += (f" - as many steps as the full {full.n_images:,} x {full.epochs}, "
+                     f"over {full.n_images // self.n_images}x fewer distinct digits")
+        else:
             line += f" - reduced from {full.n_images:,} x {full.epochs}"
         return line
 
@@ -81,6 +89,8 @@ PROFILES: dict[str, Profile] = {
     "cpu": Profile("cpu", n_images=6_400, epochs=2, log_every=5),
     "cpu_medium": Profile("cpu_medium", n_images=10_000, epochs=2, log_every=6),
     "smoke": Profile("smoke", n_images=64, epochs=1, batch_size=16, log_every=1),
+    # 78 steps x 60 epochs = 4,680 steps, exactly the gpu profile's 468 x 10.
+    "gpu_shipped": Profile("gpu_shipped", n_images=10_000, epochs=60, log_every=50),
 }
 
 
@@ -93,6 +103,9 @@ class TrainConfig:
     ``precision``: ``"auto"`` (bf16 autocast on GPUs that support it, fp16 with a
     GradScaler on older GPUs such as the T4, fp32 on CPU), or ``"fp32"``/``"bf16"``/``"fp16"``.
     ``compile``: ``"auto"`` (torch.compile on CUDA only), ``"on"`` or ``"off"``.
+    ``cuda_graph``: ``"auto"`` (capture each whole training step in a CUDA graph on
+    CUDA, except fp16 whose GradScaler syncs every step), ``"on"`` or ``"off"``; see
+    :mod:`course_utils.graphed_step`.
     """
 
     lr: float = 2e-4
@@ -103,7 +116,8 @@ class TrainConfig:
     data_seed: int = 0
     precision: str = "auto"
     compile: str = "auto"
-    compile_mode: str = "default"  # "reduce-overhead" adds CUDA graphs
+    compile_mode: str = "default"
+    cuda_graph: str = "auto"
     channels_last: bool = True
     warmup_steps: int = 2  # timed before training to estimate the run time; 0 = skip
 
@@ -112,6 +126,8 @@ class TrainConfig:
             raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {self.precision!r}")
         if self.compile not in ("auto", "on", "off"):
             raise ValueError(f"compile must be auto, on or off, got {self.compile!r}")
+        if self.cuda_graph not in ("auto", "on", "off"):
+            raise ValueError(f"cuda_graph must be auto, on or off, got {self.cuda_graph!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
         for field in ("seed", "data_seed", "warmup_steps"):
@@ -128,13 +144,13 @@ def choose_profile(name: str | None = None, device: torch.device | str | None = 
     """The profile to train with.
 
     Args:
-        name: ``"gpu"``, ``"cpu"``, ``"cpu_medium"`` or ``"smoke"``; ``None`` picks
+        name: a key of :data:`PROFILES` (``"gpu"``, ``"cpu"``, ...); ``None`` picks
             ``smoke`` under ``COURSE_SMOKE=1``, else ``gpu`` on a CUDA device and ``cpu``
             otherwise.
         device: the training device (default: CUDA when available).
 
     Raises:
-        ProfileError: the gpu profile was asked for on a machine without CUDA.
+        ProfileError: a gpu profile was asked for on a machine without CUDA.
     """
     device = torch.device(device) if device is not None else torch.device(
         "cuda" if torch.cuda.is_available() else "cpu")
@@ -142,9 +158,11 @@ def choose_profile(name: str | None = None, device: torch.device | str | None = 
         name = "smoke" if env_flag("COURSE_SMOKE") else ("gpu" if device.type == "cuda" else "cpu")
     if name not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
-    if name == "gpu" and device.type != "cuda":
+    if name.startswith("gpu") and device.type != "cuda":
+        prof = PROFILES[name]
         raise ProfileError(
-            "The gpu profile (60,000 images x 10 epochs, twice) needs a CUDA GPU and this "
+            f"The {name} profile ({prof.n_images:,} images x {prof.epochs} epochs, twice) "
+            "needs a CUDA GPU and this "
             "runtime trains on the CPU. In Colab choose Runtime > Change runtime type > T4 GPU "
             "and run the notebook again, or use choose_profile('cpu') for the reduced run "
             "(the notebook also shows cached results of the full run).")

@@ -27,7 +27,8 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from .ddpm import DDPMSchedule, epsilon_loss, linear_schedule
+from .ddpm import DDPMSchedule, draw_t_and_noise, epsilon_loss_at, linear_schedule
+from .graphed_step import GraphedTrainStep, zero_optimizer_state
 from .lesson04_errors import GPUMemoryError
 from .mnist import DeviceBatches, MnistSplit, to_model_range
 from .profiles import Profile, TrainConfig
@@ -62,6 +63,7 @@ class TrainResult:
     seconds: float  # training time, warm-up excluded
     precision: str
     compiled: bool
+    cuda_graph: bool = False
 
     @property
     def seconds_per_step(self) -> float:
@@ -96,7 +98,7 @@ def _oom_error(device: torch.device, batch_size: int) -> GPUMemoryError:
 
 
 class StepRunner:
-    """One optimiser step of the DDPM loss, with the precision and compile settings resolved."""
+    """One optimiser step of the DDPM loss, with the precision, compile and graph settings resolved."""
 
     def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device,
                  schedule: DDPMSchedule, verbose: bool = True) -> None:
@@ -104,9 +106,11 @@ class StepRunner:
         self.verbose = verbose
         self.dtype, self.precision = self._pick_precision()
         self.scaler = _grad_scaler() if self.dtype == torch.float16 else None
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        use_graph = self._pick_graph()
+        self.optimizer = _adam(model, config.lr, device, capturable=use_graph)
         self.forward: Callable = model
         self.compiled = False
+        self._compile_proven = False  # True once a compiled step has run through
         want = config.compile == "on" or (config.compile == "auto" and device.type == "cuda")
         if want:
             try:
@@ -115,6 +119,18 @@ class StepRunner:
             except Exception as err:  # noqa: BLE001 - any failure means "run eagerly"
                 self._say(f"torch.compile is unavailable ({type(err).__name__}: {err}); "
                           "training uncompiled, which is slower but trains the same way.")
+        self.graphed = (GraphedTrainStep(self.forward, model, self.optimizer, schedule, self.dtype,
+                                         config.channels_last) if use_graph else None)
+
+    @property
+    def cuda_graph(self) -> bool:
+        """Whether steps run as replays of a captured CUDA graph."""
+        return self.graphed is not None
+
+    def describe(self) -> str:
+        """The speed settings in effect, e.g. ``"bf16, compiled, CUDA graph"``."""
+        return ", ".join([self.precision] + (["compiled"] if self.compiled else [])
+                         + (["CUDA graph"] if self.cuda_graph else []))
 
     def _say(self, line: str) -> None:
         if self.verbose:
@@ -135,13 +151,23 @@ class StepRunner:
                              f"{self.device.type}")
         return (torch.bfloat16 if choice == "bf16" else torch.float16), choice
 
-    def _loss(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _pick_graph(self) -> bool:
+        choice = self.config.cuda_graph
+        if choice == "off" or (choice == "auto" and (self.device.type != "cuda" or self.scaler)):
+            return False
+        if self.device.type != "cuda":
+            raise ValueError(f"cuda_graph='on' needs a CUDA device; use 'auto' or 'off' on "
+                             f"{self.device.type}")
+        if self.scaler is not None:
+            raise ValueError("cuda_graph='on' cannot capture fp16 training (its GradScaler checks "
+                             "for overflow on the host every step); use 'auto' or bf16/fp32")
+        return True
+
+    def _forward_backward(self, x0: torch.Tensor, t: torch.Tensor,
+                          noise: torch.Tensor) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=self.dtype or torch.float32,
                             enabled=self.dtype is not None):
-            return epsilon_loss(self.forward, x0, self.schedule, generator)
-
-    def _forward_backward(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        loss = self._loss(x0, generator)
+            loss = epsilon_loss_at(self.forward, x0, t, noise, self.schedule)
         self.optimizer.zero_grad(set_to_none=True)
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         return loss
@@ -150,28 +176,71 @@ class StepRunner:
         """One training step on clean images ``x0``; returns the detached loss (no sync)."""
         if self.config.channels_last:
             x0 = x0.contiguous(memory_format=torch.channels_last)
-        state = generator.get_state()
-        try:
-            loss = self._forward_backward(x0, generator)
-        except _OOM:
-            raise
-        except Exception as err:  # noqa: BLE001
-            if not self.compiled:
-                raise
-            # torch.compile fails lazily, in the first forward or backward: explain, then
-            # redo the step eagerly from the same draws of t and noise (no optimiser step
-            # has been taken yet, and zero_grad runs again before the new backward).
-            self._say(f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
-                      "continuing uncompiled, which is slower but trains the same way.")
-            self.forward, self.compiled = self.model, False
-            generator.set_state(state)
-            loss = self._forward_backward(x0, generator)
+        # The draws come first, outside any graph, so every path sees the same t and noise.
+        t, noise = draw_t_and_noise(x0, self.schedule.num_timesteps, generator)
+        if self.graphed is not None:
+            loss = self._graphed_step(x0, t, noise)
+            if loss is not None:
+                return loss.detach()
+        if not self.compiled or self._compile_proven:
+            loss = self._forward_backward(x0, t, noise)
+        else:
+            loss = self._first_compiled_step(x0, t, noise)
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
         return loss.detach()
+
+    def _graphed_step(self, x0: torch.Tensor, t: torch.Tensor,
+                      noise: torch.Tensor) -> torch.Tensor | None:
+        """Replay the captured step; on a failed capture, undo it and return None (run eagerly)."""
+        if self.graphed.graph is not None:
+            return self.graphed(x0, t, noise)
+        try:
+            return self.graphed(x0, t, noise)
+        except _OOM:
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure means "run without the graph"
+            self.graphed.reset()  # undo the warm-up steps of the failed capture
+            self.optimizer.zero_grad(set_to_none=True)
+            self.graphed = None
+            self._say(f"CUDA graph capture failed ({type(err).__name__}: {str(err)[:200]}); "
+                      "continuing without it, which is slower but trains the same way.")
+            return None
+
+    def _first_compiled_step(self, x0: torch.Tensor, t: torch.Tensor,
+                             noise: torch.Tensor) -> torch.Tensor:
+        """Forward and backward through the compiled model, falling back to eager on failure."""
+        try:
+            loss = self._forward_backward(x0, t, noise)
+            self._compile_proven = True
+            return loss
+        except _OOM:
+            raise
+        except Exception as err:  # noqa: BLE001
+            # torch.compile fails lazily, in the first forward or backward: explain, then
+            # redo the step eagerly with the same t and noise (no optimiser step has been
+            # taken yet, and zero_grad runs again before the new backward).
+            self._say(f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
+                      "continuing uncompiled, which is slower but trains the same way.")
+            self.forward, self.compiled = self.model, False
+            return self._forward_backward(x0, t, noise)
+
+
+def _adam(model: nn.Module, lr: float, device: torch.device,
+          capturable: bool = False) -> torch.optim.Optimizer:
+    """Adam as in the seed; on CUDA its fused kernel (one launch per step, same update rule).
+
+    ``capturable`` keeps Adam's step count on the GPU so the update can sit in a CUDA graph.
+    """
+    if device.type == "cuda":
+        try:
+            return torch.optim.Adam(model.parameters(), lr=lr, fused=True, capturable=capturable)
+        except (RuntimeError, TypeError):  # a torch without fused Adam for this device
+            return torch.optim.Adam(model.parameters(), lr=lr, capturable=capturable)
+    return torch.optim.Adam(model.parameters(), lr=lr)
 
 
 def _grad_scaler():
@@ -196,18 +265,22 @@ def _prepare(model: nn.Module, config: TrainConfig, device: torch.device) -> nn.
 def measure_step_time(runner: StepRunner, images: torch.Tensor, batch_size: int) -> float:
     """Seconds per step, timed on ``runner.config.warmup_steps`` steps after one untimed step.
 
-    The model's weights and BatchNorm statistics are restored afterwards and a
-    throwaway optimiser and generator are used, so the real run is unaffected.
+    The model's weights and BatchNorm statistics are restored afterwards and a throwaway
+    generator is used, so the real run is unaffected. Adam's state is undone as well: a
+    throwaway optimiser is used for eager steps; a CUDA-graph runner keeps its own
+    (captured) optimiser, whose state is zeroed in place afterwards.
     """
     snapshot = copy.deepcopy(runner.model.state_dict())
     real_optimizer, real_scaler = runner.optimizer, runner.scaler
-    runner.optimizer = torch.optim.Adam(runner.model.parameters(), lr=runner.config.lr)
-    runner.scaler = _grad_scaler() if real_scaler is not None else None
+    graphed = runner.cuda_graph
+    if not graphed:
+        runner.optimizer = _adam(runner.model, runner.config.lr, runner.device)
+        runner.scaler = _grad_scaler() if real_scaler is not None else None
     generator = torch.Generator(device=runner.device).manual_seed(12345)
 
     x0 = to_model_range(images[:batch_size])
     try:
-        runner.step(x0, generator)  # compiles / allocates; not timed
+        runner.step(x0, generator)  # compiles / captures / allocates; not timed
         _sync(runner.device)
         start = time.perf_counter()
         for _ in range(runner.config.warmup_steps):
@@ -215,8 +288,12 @@ def measure_step_time(runner: StepRunner, images: torch.Tensor, batch_size: int)
         _sync(runner.device)
         per_step = (time.perf_counter() - start) / max(runner.config.warmup_steps, 1)
     finally:
-        runner.model.load_state_dict(snapshot)
+        runner.model.load_state_dict(snapshot)  # copies in place: a captured graph stays valid
         runner.optimizer, runner.scaler = real_optimizer, real_scaler
+        if graphed:  # also when the capture failed and the steps ran eagerly on this optimiser
+            zero_optimizer_state(real_optimizer)
+            if runner.graphed is None:  # a live graph overwrites its gradients on each replay
+                real_optimizer.zero_grad(set_to_none=True)
     return per_step
 
 
@@ -250,7 +327,8 @@ def _run(runner: StepRunner, batches: DeviceBatches, profile: Profile, label: st
     seconds = time.perf_counter() - start
     bar.close()
     return TrainResult(label, count_parameters(runner.model), tuple(steps), tuple(windows),
-                       tuple(epochs), seconds, runner.precision, runner.compiled)
+                       tuple(epochs), seconds, runner.precision, runner.compiled,
+                       runner.cuda_graph)
 
 
 def _images_for(data: MnistSplit | torch.Tensor, profile: Profile,
@@ -279,12 +357,12 @@ def train_model(model: nn.Module, data: MnistSplit | torch.Tensor, profile: Prof
         schedule = linear_schedule(config.num_timesteps, config.beta_start, config.beta_end,
                                    device)
         runner = StepRunner(_prepare(model, config, device), config, device, schedule, verbose)
-        if config.warmup_steps and verbose:
+        if config.warmup_steps:  # also compiles / captures, so the timed run excludes that
             per_step = measure_step_time(runner, images, profile.batch_size)
-            print(f"{profile.describe()}\n{label}: {per_step:.3f} s/step in the warm-up "
-                  f"-> about {_duration(per_step * profile.total_steps)} on "
-                  f"{describe_device(device)} ({runner.precision}"
-                  f"{', compiled' if runner.compiled else ''})")
+            if verbose:
+                print(f"{profile.describe()}\n{label}: {per_step:.3f} s/step in the warm-up "
+                      f"-> about {_duration(per_step * profile.total_steps)} on "
+                      f"{describe_device(device)} ({runner.describe()})")
         batches = DeviceBatches(images, profile.batch_size, config.data_seed)
         return _run(runner, batches, profile, label, progress)
     except _OOM:
@@ -329,8 +407,7 @@ def compare_models(builders: Mapping[str, Callable[[], nn.Module]],
                         if cfg.warmup_steps else float("nan")
                     total += per_step * profile.total_steps * len(seeds)
                     print(f"  {label}: {count_parameters(runner.model):,} parameters, "
-                          f"{per_step:.3f} s/step in the warm-up ({runner.precision}"
-                          f"{', compiled' if runner.compiled else ''})")
+                          f"{per_step:.3f} s/step in the warm-up ({runner.describe()})")
                 print(f"Estimated training time: about {_duration(total)} for "
                       f"{len(runners)} models x {len(seeds)} seed(s) x {profile.total_steps:,} "
                       f"steps on {result.device}.")

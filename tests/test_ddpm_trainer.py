@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from course_utils import trainer as trainer_mod
-from course_utils.ddpm import epsilon_loss, linear_schedule, q_sample
+from course_utils.ddpm import (draw_t_and_noise, epsilon_loss, epsilon_loss_at, linear_schedule,
+                               q_sample)
 from course_utils.lesson04_errors import GPUMemoryError, ProfileError
 from course_utils.profiles import PROFILES, Profile, TrainConfig, choose_profile
 from course_utils.trainer import StepRunner, compare_models, train_model
@@ -142,10 +143,30 @@ def test_compile_failure_falls_back_reproducibly(images, monkeypatch, capsys):
     assert fallback.window_losses == eager.window_losses
 
 
-def test_gpu_precisions_are_refused_on_cpu():
+def test_gpu_precisions_and_graphs_are_refused_on_cpu():
     with pytest.raises(ValueError, match="for CUDA GPUs"):
         StepRunner(UNetSimple(), TrainConfig(precision="bf16"), torch.device("cpu"),
                    linear_schedule(), verbose=False)
+    with pytest.raises(ValueError, match="cuda_graph='on' needs a CUDA device"):
+        StepRunner(UNetSimple(), TrainConfig(cuda_graph="on"), torch.device("cpu"),
+                   linear_schedule(), verbose=False)
+    with pytest.raises(ValueError, match="cuda_graph must be auto, on or off"):
+        TrainConfig(cuda_graph="yes")
+    runner = StepRunner(UNetSimple(), TrainConfig(), torch.device("cpu"), linear_schedule(),
+                        verbose=False)
+    assert not runner.cuda_graph and runner.describe() == "fp32"
+
+
+def test_the_loss_is_the_same_whether_drawn_inside_or_outside():
+    """StepRunner draws t and noise before the loss; epsilon_loss draws them inside."""
+    model = UNetSimple().eval()
+    x0 = torch.rand(4, 1, 28, 28) * 2 - 1
+    s = linear_schedule()
+    with torch.no_grad():
+        inside = epsilon_loss(model, x0, s, torch.Generator().manual_seed(3))
+        t, noise = draw_t_and_noise(x0, s.num_timesteps, torch.Generator().manual_seed(3))
+        outside = epsilon_loss_at(model, x0, t, noise, s)
+    assert torch.equal(inside, outside) and t.shape == (4,) and noise.shape == x0.shape
 
 
 def test_epsilon_loss_is_reproducible_with_a_generator():
