@@ -15,6 +15,7 @@ import torch
 matplotlib.use("Agg")
 
 from course_utils import lesson04_results as lr  # noqa: E402
+from course_utils.profiles import PROFILES  # noqa: E402
 from course_utils.lesson04_errors import ResultsError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,17 +53,43 @@ def test_shipped_cpu_results_have_schema_and_provenance():
     assert "seed" in lr.summarize(res)
 
 
-def test_gpu_results_are_not_invented():
+def test_shipped_gpu_results_have_schema_and_provenance():
     res = lr.load_results("gpu")
+    assert res.measured and res.label.startswith("GPU results")
+    prov = res.provenance
+    assert prov["device"].startswith("GPU (NVIDIA H100") and prov["seeds"] == [0, 1, 2]
+    assert prov["torch"] and prov["date"] and "test split" in prov["data"]
+    assert prov["command"].startswith("python bench/lesson04_results.py --profile gpu_shipped")
+    # The same number of steps as the seed's full run (60,000 digits x 10 epochs).
+    assert res.profile["total_steps"] == 4680 == PROFILES["gpu"].total_steps
+    for name in ("UNetSimple", "UNetSinusoidal"):
+        assert res.config[f"precision[{name}]"] == "bf16" and res.config[f"cuda_graph[{name}]"]
+        m = res.models[name]
+        assert m.window_losses.shape == (3, len(res.steps)) and m.epoch_losses.shape == (3, 60)
+        assert len(m.seconds) == 3 and all(s > 0 for s in m.seconds)
+    assert res.steps[-1] == 4680
+
+
+def test_a_placeholder_is_shown_as_not_measured(tmp_path):
+    out = tmp_path / "gpu.json"
+    assert _script("lesson04_results").main(["--placeholder", "gpu", "--out", str(out)]) == 0
+    res = lr.load_results(out)
     assert not res.measured and res.status == "not yet measured" and not res.models
     assert "--profile gpu" in res.provenance["command"]
     ax = lr.plot_results(res)
     assert any("not yet measured" in t.get_text() for t in ax.texts)
+    assert lr.summarize(res).endswith("not yet measured.")
 
 
-def test_cached_results_fall_back_to_cpu_visibly(capsys):
+def test_cached_results_fall_back_to_cpu_visibly(tmp_path, monkeypatch, capsys):
+    assert lr.load_cached_results().label.startswith("GPU results")  # measured: used as is
+    out = tmp_path / "gpu.json"
+    _script("lesson04_results").main(["--placeholder", "gpu", "--out", str(out)])
+    real = lr.load_results
+    monkeypatch.setattr(lr, "load_results", lambda which: real(out if which == "gpu" else which))
     res = lr.load_cached_results()
-    assert res.measured and "not yet measured" in capsys.readouterr().out
+    assert res.measured and res.label.startswith("CPU results")
+    assert "not yet measured" in capsys.readouterr().out
     lr.plot_results(res, per="epochs")
 
 
