@@ -1,45 +1,41 @@
-"""Run learner notebooks in kernels that belong to a throw-away, unprivileged identity.
+"""Run learner code as a throw-away, unprivileged identity: the core of the grading sandbox.
 
 With nbgrader's defaults a submission's code runs in a kernel with the grader's own
 rights: it can read the hidden tests, other learners' work and the gradebook, and
 write to all of them (nbgrader's FAQ, "Does nbgrader protect against unsafe code?",
 says as much). This module closes that hole for a grader running as root:
 
-* :class:`SandboxKernelManager` is a ``jupyter_client`` ``AsyncKernelManager``
-  (https://jupyter-client.readthedocs.io, "Kernel managers" / "Kernel provisioning")
-  usable as ``kernel_manager_class`` of ``nbclient.NotebookClient``. It starts
-  ``python -m ipykernel_launcher -f <connection file>`` through util-linux
-  ``setpriv --reuid --regid --clear-groups --no-new-privs`` (setpriv(1)), with a
-  numeric uid/gid taken from a pool (no passwd entry needed; never shared by two
-  running jobs), a fresh 0700 scratch directory as cwd and HOME, a minimal
-  environment and an ``RLIMIT_NPROC`` cap (prlimit(1)). When it stops, every process
-  of that uid is killed and the scratch directory is removed.
-* When the kernel may use a private mount namespace (unshare(1); root with
+* :class:`SandboxJob` is one job's identity and scratch space. :meth:`SandboxJob.wrap`
+  runs a command through util-linux ``setpriv --reuid --regid --clear-groups
+  --no-new-privs`` (setpriv(1)), with a numeric uid/gid taken from a pool (no passwd
+  entry needed; never shared by two running jobs), a fresh 0700 scratch directory as
+  cwd and HOME, a minimal environment and an ``RLIMIT_NPROC`` cap (prlimit(1)). When
+  it closes, every process of that uid is killed and the scratch directory is removed.
+* When the job may use a private mount namespace (unshare(1); root with
   CAP_SYS_ADMIN), ``SandboxConfig.hidden_paths`` (default ``/root`` and ``/home``)
   are covered by empty tmpfs mounts inside it, keeping only what the kernel needs
   (the interpreter, the venv, ``course_utils``, the data paths, its scratch dir).
-  That also makes an interpreter under a private ``/root`` usable.
-* :class:`SandboxedExecute` is nbgrader's ``Execute`` preprocessor using it (plain
-  traitlets config cannot switch ``Execute.kernel_manager_class``: nbgrader's
-  ``Execute.__init__`` passes ``AsyncKernelManager`` as a keyword, which wins over
-  config). :func:`configure_nbgrader_sandbox` returns the config overrides.
-* :func:`check_sandbox` is the preflight: it runs a probe *as a sandbox uid* and
-  reports what the kernel could import, read and write; :func:`make_private`
-  strips group/other permissions from the secret paths.
+  That also makes an interpreter under a private ``/root`` usable; with ``--net``
+  the job gets no network at all.
 
-The kernel talks to the grader over ZeroMQ ``ipc`` sockets inside its 0700 home, so
-no other uid can connect to it or read its output, and with the namespace it gets no
-network at all (``unshare --net``). Limits: no CPU-time or memory caps (use cgroups,
-e.g. ``systemd-run -p MemoryMax=``, or a container); without the namespace, secrets
-are protected by file modes only (:func:`check_sandbox` verifies them) and the
-network stays reachable; leftovers in world-writable directories are removed only
-at the top level of ``SandboxConfig.cleanup_dirs``.
+The rest of the sandbox lives beside it, and every name is also importable from (and
+monkeypatchable in) this module, which loads them on first use (:func:`__getattr__`):
+:mod:`.sandbox_kernel` runs Jupyter kernels in a job (``jupyter_client`` kernel
+manager, nbgrader's ``Execute``); :mod:`.sandbox_check` decides whether grading is
+safe here (the preflight :func:`check_sandbox`, :func:`make_private`).
+
+Limits: no CPU-time or memory caps (use cgroups, e.g. ``systemd-run -p MemoryMax=``,
+or a container); without the namespace, secrets are protected by file modes only
+(:func:`check_sandbox` verifies them) and the network stays reachable; leftovers in
+world-writable directories are removed only at the top level of
+``SandboxConfig.cleanup_dirs``.
 """
 
 from __future__ import annotations
 
 import fcntl
 import grp
+import importlib
 import json
 import os
 import pwd
@@ -52,12 +48,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from jupyter_client.manager import AsyncKernelManager, KernelManager
-from traitlets import Instance
+if TYPE_CHECKING:  # defined beside this module, re-exported lazily by __getattr__ below
+    from .sandbox_check import SandboxReport, check_sandbox, course_secret_paths, make_private, require_sandbox
+    from .sandbox_kernel import SandboxedExecute, SandboxKernelManager, configure_nbgrader_sandbox
 
 __all__ = [
     "OPT_OUT_ENV", "SandboxConfig", "SandboxUnavailable", "SandboxReport", "SandboxJob",
@@ -79,7 +76,7 @@ _PASSTHROUGH = ("COURSE_SMOKE", "COURSE_DEVICE", "NBGRADER_EXECUTION", "OMP_NUM_
 class SandboxUnavailable(RuntimeError):
     """The sandbox cannot be set up here; the message lists what to fix."""
 
-    def __init__(self, problems: str | Sequence[str]):
+    def __init__(self, problems: str | Sequence[str]) -> None:
         self.problems = (problems,) if isinstance(problems, str) else tuple(problems)
         super().__init__("learner code cannot be run in the grading sandbox:\n - "
                          + "\n - ".join(self.problems) + "\n" + OPT_OUT_HINT)
@@ -155,10 +152,12 @@ class SandboxConfig:
 
 
 def _tool(name: str) -> str | None:
+    """Path of the util-linux tool ``name`` (on PATH or in the system dirs), or None."""
     return shutil.which(name) or shutil.which(name, path=_SYS_PATH)
 
 
 def _basic_problems(cfg: SandboxConfig) -> list[str]:
+    """What stops any job from starting here (platform, root, tools, interpreter); [] if nothing."""
     problems = []
     if not sys.platform.startswith("linux"):
         problems.append("the sandbox needs Linux (setpriv, /proc)")
@@ -192,6 +191,7 @@ def _pick_unshare_flags(cfg: SandboxConfig) -> tuple[str, ...]:
 
 
 def _namespace_works(flags: tuple[str, ...] = ("--mount",)) -> bool:
+    """Whether ``unshare <flags> true`` succeeds here (asked once per flag set, cached)."""
     if flags not in _NS_WORKS:
         unshare = _tool("unshare")
         try:
@@ -204,6 +204,7 @@ def _namespace_works(flags: tuple[str, ...] = ("--mount",)) -> bool:
 
 
 def _within(path: str, parent: str) -> bool:
+    """``path`` is ``parent`` or lies below it (plain string test, no symlinks resolved)."""
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
@@ -238,6 +239,7 @@ def _python_info(python: str) -> dict:
 
 
 def _runtime_paths(python: str) -> list[str]:
+    """The directories ``python`` needs to run and import the course packages."""
     return list(_python_info(python)["paths"])
 
 
@@ -293,6 +295,7 @@ def _kill_all(uid: int, gid: int, timeout: float = 10.0) -> int:
 
 
 def _remove_tree(path: str) -> None:
+    """Remove a file or directory tree without following symlinks; missing is fine."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -304,6 +307,7 @@ def _remove_tree(path: str) -> None:
 
 
 def _check_root_dir(path: Path, mode: int) -> None:
+    """Create ``path`` (or accept it) only as a real root-owned dir not writable by others."""
     try:
         os.mkdir(path, mode)
     except FileExistsError:
@@ -328,7 +332,7 @@ class SandboxJob:
     """
 
     def __init__(self, config: SandboxConfig, uid: int, lock_fd: int, job_dir: Path,
-                 unshare_flags: tuple[str, ...] = ()):
+                 unshare_flags: tuple[str, ...] = ()) -> None:
         self.config, self.uid, self.gid = config, uid, uid
         self.job_dir, self.home = job_dir, job_dir / "home"
         self.unshare_flags = unshare_flags
@@ -339,6 +343,7 @@ class SandboxJob:
 
     @classmethod
     def open(cls, config: SandboxConfig | None = None) -> "SandboxJob":
+        """Take a free uid and create its scratch space; raises :class:`SandboxUnavailable`."""
         cfg = config or SandboxConfig()
         problems = _basic_problems(cfg)
         if problems:
@@ -368,6 +373,7 @@ class SandboxJob:
 
     @staticmethod
     def _allocate(cfg: SandboxConfig) -> tuple[int, int]:
+        """The next free uid of the pool (round-robin) and the fd of its held lock."""
         locks = cfg.root / ".locks"
         lo, hi = cfg.uid_range
         guard = os.open(locks / ".alloc", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
@@ -552,6 +558,7 @@ def _seal(paths: Iterable[str]) -> None:
 
 
 def _id_has_entry(uid: int) -> bool:
+    """Whether ``uid`` names a real user or group (then the pool never borrows it)."""
     for lookup in (pwd.getpwuid, grp.getgrgid):
         try:
             lookup(uid)
@@ -570,346 +577,22 @@ def _seed_matplotlib_cache(dst: Path, uid: int) -> None:
             os.chown(dst / f.name, uid, uid)
 
 
-class SandboxKernelManager(AsyncKernelManager):
-    """An ``AsyncKernelManager`` whose kernel runs as a fresh sandbox uid (see module doc).
-
-    Set ``c.SandboxKernelManager.sandbox_config = SandboxConfig(...)`` in the traitlets config
-    of the ``NotebookClient`` (nbclient passes its config on). The kernelspec's argv is
-    ignored: the kernel is always ``<config.python> -m ipykernel_launcher``.
-    """
-
-    sandbox_config = Instance(SandboxConfig, allow_none=True,
-                              help="Sandbox settings (None: SandboxConfig()).").tag(config=True)
-
-    _job: SandboxJob | None = None
-    _imported_cwd = False
-
-    @property
-    def sandbox_job(self) -> SandboxJob | None:
-        """The current job (uid, home) while the kernel runs; None before start / after cleanup."""
-        return self._job
-
-    def _require_job(self) -> SandboxJob:
-        if self._job is None:
-            job = self._job = SandboxJob.open(self.sandbox_config or SandboxConfig())
-            self.connection_file = job.connection_file_path()
-            # ZeroMQ over unix sockets in the 0700 home: other uids cannot connect to (or
-            # subscribe to the output of) this kernel, and it needs no network at all.
-            ipc = str(job.home / ".ipc" / "k")
-            if len(ipc) < 90:
-                self.transport, self.ip = "ipc", ipc
-            elif job.network_isolated:
-                raise SandboxUnavailable(f"the scratch path {job.home} is too long for unix sockets: "
-                                         "set a shorter SandboxConfig.scratch_root")
-        return self._job
-
-    async def _async_pre_start_kernel(self, **kw: Any) -> tuple[list[str], dict[str, Any]]:
-        job = self._require_job()
-        requested_cwd = kw.pop("cwd", None)
-        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
-        if not self._imported_cwd:
-            self._imported_cwd = True
-            skipped = job.import_files(requested_cwd)
-            if skipped:
-                self.log.info("sandbox: not copied into the kernel's cwd: %s", ", ".join(skipped[:20]))
-        job.hand_over(self.connection_file)
-        kw["env"] = job.environment()
-        kw["cwd"] = str(job.home)
-        return kernel_cmd, kw
-
-    pre_start_kernel = _async_pre_start_kernel  # AsyncKernelManager binds the base function
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        job = self._require_job()
-        argv = [job.config.python, "-m", "ipykernel_launcher", "-f", self.connection_file]
-        return job.wrap(argv + list(extra_arguments or []))
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        try:
-            await super()._async_cleanup_resources(restart=restart)
-        finally:
-            if self._job is not None:
-                if restart:
-                    self._job.kill_processes()
-                else:
-                    self._job.close()
-                    self._job = None
-
-    cleanup_resources = _async_cleanup_resources
-
-    def __del__(self) -> None:
-        job, self._job = self._job, None
-        if job is not None:
-            try:
-                job.close()
-            except Exception:  # noqa: BLE001 - best effort at interpreter shutdown
-                pass
-        KernelManager.__del__(self)
+# Names defined in the sibling modules -> module. They stay importable from (and
+# monkeypatchable in) this one; the sibling modules look them up here at call time.
+_MOVED = {
+    **dict.fromkeys(("SandboxKernelManager", "SandboxedExecute", "configure_nbgrader_sandbox",
+                     "_sandboxed_execute_class", "_EXECUTE_CLASS"), "sandbox_kernel"),
+    **dict.fromkeys(("SandboxReport", "check_sandbox", "make_private", "course_secret_paths",
+                     "require_sandbox", "_PROBE", "_judge_probe"), "sandbox_check"),
+}
 
 
-_EXECUTE_CLASS: type | None = None
+def __getattr__(name: str) -> Any:  # lazy: jupyter_client and nbgrader are imported only when asked for
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__package__}.{home}"), name)
 
 
-def _sandboxed_execute_class() -> type:
-    global _EXECUTE_CLASS
-    if _EXECUTE_CLASS is None:
-        from nbgrader.preprocessors import Execute
-
-        class SandboxedExecute(Execute):
-            """nbgrader's ``Execute`` whose kernels run in the sandbox (SandboxKernelManager)."""
-
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                kwargs.setdefault("kernel_manager_class", SandboxKernelManager)
-                super().__init__(*args, **kwargs)
-
-        SandboxedExecute.__module__ = __name__
-        _EXECUTE_CLASS = SandboxedExecute
-    return _EXECUTE_CLASS
-
-
-def __getattr__(name: str) -> Any:  # lazy: nbgrader is imported only when asked for
-    if name == "SandboxedExecute":
-        return _sandboxed_execute_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def configure_nbgrader_sandbox(label: str = "", readable_paths: Iterable[str] = (),
-                               config: SandboxConfig | None = None, hidden_paths: Iterable[str] = (),
-                               secret_paths: Iterable[str | os.PathLike] = ()) -> dict[str, Any]:
-    """Config overrides (``Section__trait`` -> value) that make nbgrader autograde sandboxed.
-
-    Replaces ``Execute`` in ``Autograde.autograde_preprocessors`` by
-    :class:`SandboxedExecute` and sets ``SandboxKernelManager.sandbox_config``.
-    ``label`` (e.g. the learner id) names the scratch dir; ``readable_paths``,
-    ``hidden_paths`` (e.g. the course root: only the venv, ``course_utils`` and the
-    readable paths stay visible in it) and ``secret_paths`` (e.g.
-    :func:`course_secret_paths`; sealed before every kernel) are added to ``config``'s.
-    """
-    from nbgrader.converters.autograde import Autograde
-    from nbgrader.preprocessors import Execute
-
-    base = config or SandboxConfig()
-    cfg = replace(base, label=label or base.label,
-                  readable_paths=tuple(base.readable_paths) + tuple(os.path.abspath(p) for p in readable_paths),
-                  hidden_paths=tuple(base.hidden_paths) + tuple(os.path.abspath(p) for p in hidden_paths),
-                  secret_paths=tuple(base.secret_paths) + tuple(os.path.abspath(p) for p in secret_paths))
-    default = Autograde.class_traits()["autograde_preprocessors"].default()
-    procs = [_sandboxed_execute_class() if p is Execute else p for p in default]
-    return {"Autograde__autograde_preprocessors": procs, "SandboxKernelManager__sandbox_config": cfg}
-
-
-def make_private(paths: Iterable[str | os.PathLike | None]) -> int:
-    """``chmod -R go-rwx`` on each path (symlinks untouched); returns how many modes changed.
-
-    Use it on the secrets learner code must not reach: the source dir with hidden tests,
-    the gradebook, submitted/, autograded/, feedback/. Content is never modified.
-    """
-    changed = 0
-
-    def fix(p: str) -> None:
-        nonlocal changed
-        st = os.lstat(p)
-        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
-            os.chmod(p, stat.S_IMODE(st.st_mode) & ~0o077)
-            changed += 1
-
-    for top in paths:
-        if top is None or not os.path.lexists(top):
-            continue
-        fix(str(top))
-        if os.path.isdir(top) and not os.path.islink(top):
-            for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-                for name in dirnames + filenames:
-                    fix(os.path.join(dirpath, name))
-    return changed
-
-
-def course_secret_paths(course: Any) -> list[Path]:
-    """What learner kernels must not reach in a course laid out like ``CourseDirs``.
-
-    ``course`` needs ``root``, ``path(name)`` and ``sqlite_file`` (see
-    :class:`course_utils.grading.course.CourseDirs`): the nbgrader source (hidden tests),
-    submitted/, autograded/, feedback/, the gradebook and its journal files, backups/,
-    build/; plus, for the repository this package runs from, .git/ (its history holds
-    the solutions), solutions/, authoring/ and tests/.
-    """
-    root = Path(course.root)
-    found = [course.path(n) for n in ("source", "submitted", "autograded", "feedback")]
-    db = course.sqlite_file
-    if db is not None:
-        found += [Path(str(db) + suffix) for suffix in ("", "-journal", "-wal", "-shm")]
-    found += [root / n for n in ("gradebook.db", "backups", "build", ".git", "authoring", "grades.csv")]
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "pyproject.toml").is_file():
-        found += [repo / n for n in (".git", "solutions", "authoring", "tests", "build", "backups",
-                                     "gradebook.db", "submitted", "autograded", "feedback")]
-    return list(dict.fromkeys(p for p in found if os.path.lexists(p)))
-
-
-def require_sandbox(secrets_or_course: Any, readable_paths: Iterable[str] = (),
-                    config: SandboxConfig | None = None, *, privatize: bool = True) -> SandboxReport:
-    """The pipeline's preflight: make the secrets private, then :func:`check_sandbox` (raises).
-
-    ``secrets_or_course``: a list of paths, or a course object (see :func:`course_secret_paths`);
-    for a course, its ``data/`` folder is added to ``readable_paths`` when it exists.
-    ``privatize``: run :func:`make_private` on the secrets first (changes modes, never content).
-    """
-    readable = [str(p) for p in readable_paths]
-    if hasattr(secrets_or_course, "path") and hasattr(secrets_or_course, "root"):
-        secrets_list: list[Any] = course_secret_paths(secrets_or_course)
-        data = Path(secrets_or_course.root) / "data"
-        readable += [str(data)] if data.is_dir() else []
-    else:
-        secrets_list = [p for p in secrets_or_course if p is not None]
-    if privatize and os.geteuid() == 0:
-        make_private(secrets_list)
-    return check_sandbox(secrets_list, readable, config, raise_on_failure=True)
-
-
-@dataclass(frozen=True)
-class SandboxReport:
-    """Outcome of :func:`check_sandbox`: ``problems`` say what to fix; ``passed`` what was verified."""
-
-    ok: bool
-    problems: tuple[str, ...]
-    passed: tuple[str, ...]
-    uid: int | None = None
-    mount_namespace: bool = False
-    network_isolated: bool = False
-
-    def summary(self) -> str:
-        head = "sandbox OK" if self.ok else "sandbox NOT usable"
-        ns = "with" if self.mount_namespace else "without"
-        net = "no network" if self.network_isolated else "network NOT isolated"
-        lines = [f"{head} (probe uid {self.uid}, {ns} private mount namespace, {net})"]
-        lines += [f"  ok: {p}" for p in self.passed] + [f"  PROBLEM: {p}" for p in self.problems]
-        return "\n".join(lines)
-
-    def raise_if_failed(self) -> None:
-        if not self.ok:
-            raise SandboxUnavailable(self.problems)
-
-
-_PROBE = r"""
-import importlib, json, os, sys
-req = json.load(sys.stdin)
-def readable(p):
-    try:
-        if os.path.isdir(p):
-            os.listdir(p)
-        else:
-            with open(p, "rb") as f:
-                f.read(1)
-        return True
-    except OSError:
-        return False
-out = {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
-       "stdlib": os.path.realpath(os.path.dirname(os.__file__)), "version": sys.version,
-       "imports": {}, "readable": {}, "secret": {}}
-for m in req["modules"]:
-    try:
-        importlib.import_module(m)
-        out["imports"][m] = ""
-    except BaseException as e:
-        out["imports"][m] = f"{type(e).__name__}: {e}"
-for p in req["readable"]:
-    out["readable"][p] = readable(p)
-for p in req["secret"]:
-    out["secret"][p] = [readable(p), os.access(p, os.W_OK)]
-print("PROBE" + json.dumps(out))
-"""
-
-
-def check_sandbox(secret_paths: Iterable[str | os.PathLike | None], readable_paths: Iterable[str] = (),
-                  config: SandboxConfig | None = None, *,
-                  modules: Sequence[str] = ("course_utils", "torch", "numpy", "ipykernel"),
-                  raise_on_failure: bool = True, max_entries: int = 20000) -> SandboxReport:
-    """Preflight: verify, as a sandbox uid, what learner kernels can and cannot reach.
-
-    Checks that we are root with setpriv; that the sandbox uid can run ``config.python``
-    and import ``modules``; that ``readable_paths`` (plus ``config.readable_paths``) are
-    readable; and that nothing under each of ``secret_paths`` (walked as root, up to
-    ``max_entries`` entries each) is readable or writable. Raises :class:`SandboxUnavailable`
-    when a check fails, unless ``raise_on_failure=False``.
-    """
-    cfg = config or SandboxConfig()
-    cfg = replace(cfg, readable_paths=tuple(dict.fromkeys(
-        list(cfg.readable_paths) + [os.path.abspath(p) for p in readable_paths])))
-    problems, passed = _basic_problems(cfg), []
-    uid, namespace, net = None, False, False
-    if not problems:
-        secrets_list: list[str] = []
-        for top in secret_paths:
-            if top is None:
-                continue
-            top = os.path.abspath(top)
-            if not os.path.lexists(top):
-                passed.append(f"secret {top} does not exist (nothing to protect)")
-                continue
-            found = [top]
-            for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-                found += [os.path.join(dirpath, n) for n in dirnames + filenames]
-                if len(found) >= max_entries:
-                    passed.append(f"secret {top}: only the first {max_entries} entries were probed")
-                    break
-            secrets_list += found[:max_entries]
-        with SandboxJob.open(cfg) as job:
-            uid, namespace, net = job.uid, job.namespace, job.network_isolated
-            request = {"modules": list(modules), "readable": list(cfg.readable_paths), "secret": secrets_list}
-            proc = job.run([cfg.python, "-c", _PROBE], input=json.dumps(request), timeout=300)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE")]
-        if not lines:
-            closed = sorted({a for a in map(_closed_ancestor, _runtime_paths(cfg.python)) if a})
-            why = (f" The directories {closed} are private (no o+x): install Python and the venv "
-                   "outside them, grant traversal (chmod o+x), or run the grader where "
-                   "`unshare --mount` works so the sandbox can hide and re-expose paths "
-                   "(SandboxConfig.mount_namespace)." if closed and not namespace else "")
-            problems.append(f"the sandbox uid could not run {cfg.python} (exit {proc.returncode}): "
-                            f"{proc.stderr.strip()[-500:]}{why}")
-        else:
-            res = json.loads(lines[-1][5:])
-            want = _python_info(cfg.python)
-            if (res["stdlib"], res["version"]) != (want["stdlib"], want["version"]):
-                closed = sorted({a for a in map(_closed_ancestor, want["paths"]) if a})
-                problems.append(
-                    f"as the sandbox uid, {cfg.python} runs Python {res['version'].split()[0]} with the "
-                    f"standard library of {res['stdlib']}, not {want['version'].split()[0]} from "
-                    f"{want['stdlib']}: the directories {closed} are private (no o+x). Install Python "
-                    "and the venv outside them, grant traversal (chmod o+x), or grade where `unshare "
-                    "--mount` works so the sandbox re-exposes them (SandboxConfig.mount_namespace)")
-            problems += _judge_probe(res, uid, passed)
-    report = SandboxReport(not problems, tuple(problems), tuple(passed), uid, namespace, net)
-    if raise_on_failure:
-        report.raise_if_failed()
-    return report
-
-
-def _judge_probe(res: dict, uid: int | None, passed: list[str]) -> list[str]:
-    problems = []
-    if res["uid"] != uid or res["euid"] != uid or res["gid"] != uid or res["groups"]:
-        problems.append(f"the probe ran as uid {res['uid']}/{res['euid']} gid {res['gid']} groups "
-                        f"{res['groups']}, expected uid=gid={uid} and no groups: check setpriv")
-    else:
-        passed.append(f"kernel identity: uid=gid={uid}, no supplementary groups")
-    for mod, err in res["imports"].items():
-        if err:
-            problems.append(f"the sandbox uid cannot import {mod} ({err}): make the virtual "
-                            "environment and the repo readable by others (chmod -R o+rX <dir>)")
-        else:
-            passed.append(f"import {mod}")
-    for p, ok in res["readable"].items():
-        if ok:
-            passed.append(f"readable: {p}")
-        else:
-            problems.append(f"the sandbox uid cannot read {p}, which the lessons need: "
-                            f"chmod -R o+rX {shlex.quote(p)} (and o+x on its parents)")
-    leaks = [(p, r, w) for p, (r, w) in res["secret"].items() if r or w]
-    for p, r, w in leaks[:20]:
-        what = " and ".join(x for x, flag in (("read", r), ("write", w)) if flag)
-        problems.append(f"learner code could {what} {p}: make the secrets private, e.g. "
-                        "course_utils.grading.sandbox.make_private([...]) (chmod -R go-rwx)")
-    if len(leaks) > 20:
-        problems.append(f"... and {len(leaks) - 20} more secret entries are reachable")
-    if res["secret"] and not leaks:
-        passed.append(f"{len(res['secret'])} secret entries are neither readable nor writable")
-    return problems
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_MOVED))
