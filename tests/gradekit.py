@@ -45,8 +45,11 @@ def with_answers(assignment: str, answers: dict[str, str]) -> nbformat.NotebookN
 
 
 def grade(tmp: Path, assignment: str, submissions: dict[str, nbformat.NotebookNode | bytes],
-          jobs: int = 2, sandbox: bool = False, **opts) -> dict:
-    """Grade ``submissions`` (learner name -> notebook or raw bytes) in a fresh course under ``tmp``."""
+          jobs: int = 2, sandbox: bool = False, db_url: str = "", **opts) -> dict:
+    """Grade ``submissions`` (learner name -> notebook or raw bytes) in a fresh course under ``tmp``.
+
+    ``db_url``: the gradebook (default: SQLite in the course folder).
+    """
     root = tmp / "course"
     if not (root / "solutions" / assignment).exists():
         shutil.copytree(REPO_ROOT / "solutions" / assignment, root / "solutions" / assignment)
@@ -58,7 +61,7 @@ def grade(tmp: Path, assignment: str, submissions: dict[str, nbformat.NotebookNo
             (folder / name).write_bytes(nb)
         else:
             nbformat.write(nb, folder / name)
-    dirs = CourseDirs(root=root)
+    dirs = CourseDirs(root=root, db_url=db_url)
     results = autograde(dirs, [assignment], GradeOptions(jobs=jobs, sandbox=sandbox, **opts),
                         students=list(submissions))
     return {r.student: r for r in results}

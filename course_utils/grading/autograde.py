@@ -32,7 +32,8 @@ from .integrity import course_code, locked_grade_ids, scan_notebook
 from .notebooks import release
 from .submissions import Submission, UnreadableSubmission, file_hashes, find_submissions, stage
 
-__all__ = ["GradeOptions", "SubmissionResult", "autograde", "read_scores", "STATUS_FILE"]
+__all__ = ["GradeOptions", "SubmissionResult", "GradebookError", "autograde", "read_scores",
+           "STATUS_FILE"]
 
 STATUS_FILE = "build/grading/status.json"
 # CPython 3.11 can corrupt ast's recursion bookkeeping when threads parse at once
@@ -40,6 +41,10 @@ STATUS_FILE = "build/grading/status.json"
 _SCAN_LOCK = threading.Lock()
 STAGED = "build/grading/staged"
 RELEASE_CHECK = "build/grading/release"
+
+
+class GradebookError(RuntimeError):
+    """The gradebook cannot be backed up or reached; nothing was graded."""
 
 
 @dataclass(frozen=True)
@@ -104,19 +109,56 @@ def _require_sandbox(dirs: CourseDirs, readable_paths: tuple[str, ...]) -> None:
     ok, why = sandbox_available(dirs, readable_paths)
     if not ok:
         raise SandboxUnavailable(f"cannot grade safely: {why}\n{OPT_OUT_HINT}")
+    if dirs.db_kind != "sqlite" and not _network_isolation_works():
+        raise SandboxUnavailable(
+            "cannot grade safely: the gradebook is a database server, and learner kernels cannot "
+            "be cut off from the network here (`unshare --net` fails), so learner code could "
+            "connect to it. Grade where `unshare --net` works (root, util-linux), or keep the "
+            f"gradebook in SQLite on this machine.\n{OPT_OUT_HINT}")
+
+
+def _network_isolation_works() -> bool:
+    from . import sandbox
+
+    return sandbox._namespace_works(("--mount", "--net"))
 
 
 def _backup_gradebook(dirs: CourseDirs) -> Path | None:
+    """Copy the gradebook to ``backups/`` before a run: SQLite's online backup, or pg_dump."""
+    stamp = datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')
+    backups = dirs.root / "backups"
+    if dirs.db_kind == "postgresql":
+        backups.mkdir(exist_ok=True)
+        return _pg_dump(dirs.db_url, backups / f"gradebook-{stamp}.sql")
     db = dirs.sqlite_file
     if db is None or not db.exists():
         return None
-    backups = dirs.root / "backups"
     backups.mkdir(exist_ok=True)
-    dst = backups / f"gradebook-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}.db"
+    dst = backups / f"gradebook-{stamp}.db"
     import sqlite3
 
     with sqlite3.connect(db) as src, sqlite3.connect(dst) as out:
         src.backup(out)  # consistent copy even while another process reads
+    return dst
+
+
+def _pg_dump(db_url: str, dst: Path) -> Path:
+    """Dump a PostgreSQL gradebook to ``dst`` (plain SQL); the password goes by environment."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    pg_dump = shutil.which("pg_dump")
+    if pg_dump is None:
+        raise GradebookError("cannot back up the PostgreSQL gradebook: pg_dump is not installed. "
+                           "Install PostgreSQL's client programs (Debian: postgresql-client) and "
+                           "grade again; nothing was graded.")
+    env = dict(os.environ, PGPASSWORD=url.password or os.environ.get("PGPASSWORD", ""))
+    target = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
+    proc = subprocess.run([pg_dump, "--no-owner", "--file", str(dst), "--dbname", target],
+                          capture_output=True, text=True, env=env, timeout=600)
+    if proc.returncode != 0:
+        raise GradebookError(f"cannot back up the PostgreSQL gradebook (pg_dump exit "
+                           f"{proc.returncode}: {proc.stderr.strip()[:300]}); nothing was graded.")
     return dst
 
 
@@ -266,9 +308,9 @@ def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = Gra
             if students is None or s.student in students]
     # The gradebook must hold each assignment's source (hidden tests included): refresh
     # it from solutions/, releasing into a scratch folder so notebooks/ is untouched.
+    _backup_gradebook(dirs)  # first: the release below already writes to the gradebook
     release(CourseDirs(root=dirs.root, source=dirs.source, release=RELEASE_CHECK, db_url=dirs.db_url),
             sorted({s.assignment for s in subs}))
-    _backup_gradebook(dirs)
     with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
         results = list(pool.map(lambda s: _grade_one(dirs, s, opts), subs))
     shutil.rmtree(dirs.root / STAGED, ignore_errors=True)

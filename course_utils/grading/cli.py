@@ -26,6 +26,16 @@ from ..lessons import LESSONS, by_id
 from .course import REPO_ROOT, CourseDirs
 
 
+def _dirs(args) -> CourseDirs:
+    """The repository's course, with the gradebook ``--db-url`` (or $COURSE_DB_URL) when given."""
+    from .autograde import GradebookError
+
+    try:
+        return CourseDirs(db_url=getattr(args, "db_url", None) or "")
+    except ValueError as err:  # a malformed --db-url
+        raise GradebookError(str(err)) from None
+
+
 def _lessons(names):
     return [by_id(n) for n in names] if names else list(LESSONS)
 
@@ -96,11 +106,11 @@ def cmd_autograde(args) -> int:
         print("WARNING: grading WITHOUT the sandbox (--no-sandbox): learner code runs with your rights.")
     lessons = _lessons(args.assignment)
     start = time.perf_counter()
-    results = autograde(CourseDirs(), [l.assignment for l in lessons], _options(args),
+    results = autograde(_dirs(args), [l.assignment for l in lessons], _options(args),
                         students=args.student or None)
     print(f"autograded {len(results)} submission(s) in {time.perf_counter() - start:.1f} s "
           f"with {args.jobs} job(s)")
-    rows = [r for r in load_status(CourseDirs()) if any(r["student"] == x.student and r["assignment"] == x.assignment for x in results)]
+    rows = [r for r in load_status(_dirs(args)) if any(r["student"] == x.student and r["assignment"] == x.assignment for x in results)]
     print(format_table(rows))
     return exit_code(rows)
 
@@ -109,7 +119,7 @@ def cmd_feedback(args) -> int:
     from .feedback import write_feedback
     from .report import load_status
 
-    dirs = CourseDirs()
+    dirs = _dirs(args)
     n = 0
     for row in load_status(dirs):
         if row["status"] == "failed" or (args.assignment and row["assignment"] not in args.assignment):
@@ -126,7 +136,7 @@ def cmd_feedback(args) -> int:
 def cmd_report(args) -> int:
     from .report import exit_code, format_table, load_status, write_csv
 
-    rows = load_status(CourseDirs())
+    rows = load_status(_dirs(args))
     if args.assignment:
         rows = [r for r in rows if r["assignment"] in args.assignment]
     print(format_table(rows))
@@ -186,8 +196,20 @@ def main(argv=None) -> int:
                            help="explicit opt-out: run learner code with the grader's rights")
         if name == "report":
             p.add_argument("--csv", help="also export the report to this CSV file")
+        if name in {"autograde", "feedback", "report"}:
+            p.add_argument("--db-url", default=os.environ.get("COURSE_DB_URL", ""),
+                           help="the gradebook as an SQLAlchemy URL, e.g. "
+                                "postgresql+psycopg2://grader@dbhost/course (default: "
+                                "$COURSE_DB_URL, else gradebook.db in the course root)")
     args = ap.parse_args(argv)
-    return args.fn(args)
+    from .autograde import GradebookError
+    from .sandbox import SandboxUnavailable
+
+    try:
+        return args.fn(args)
+    except (SandboxUnavailable, GradebookError) as err:
+        print(f"{type(err).__name__}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -38,12 +38,20 @@ class CourseDirs:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root).resolve())
+        if self.db_url and "://" not in self.db_url:
+            raise ValueError(f"db_url must be an SQLAlchemy URL such as "
+                             f"'postgresql+psycopg2://grader@dbhost/course', got {self.db_url!r}")
         if not self.db_url:
             object.__setattr__(self, "db_url", f"sqlite:///{self.root / 'gradebook.db'}?timeout=60")
 
     def path(self, which: str) -> Path:
         """Absolute path of one of the named folders, e.g. ``path("submitted")``."""
         return self.root / getattr(self, which)
+
+    @property
+    def db_kind(self) -> str:
+        """The gradebook's database: ``"sqlite"``, ``"postgresql"``, or another SQLAlchemy dialect."""
+        return self.db_url.split(":", 1)[0].split("+", 1)[0]
 
     @property
     def sqlite_file(self) -> Path | None:
