@@ -8,10 +8,13 @@ STAMP := $(VENV)/.installed
 JOBS ?= 2
 A ?=
 ASSIGNMENT_FLAGS := $(if $(A),--assignment $(A),)
+# DB_URL=postgresql+psycopg2://grader@dbhost/course: a shared gradebook (see README, "Grading on several machines").
+DB_URL ?=
+DB_FLAGS := $(if $(DB_URL),--db-url '$(DB_URL)',)
 # nbgrader runs its `alembic` console script by name: the venv's bin must be on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help env solutions notebooks check demo test test-fast autograde feedback report export zip-collect bench clean
+.PHONY: help env solutions notebooks check demo test test-fast autograde feedback report export zip-collect bench bench-grading clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -44,16 +47,16 @@ test: env  ## the whole test-suite (the README's test command)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; exit $$rc
 
 autograde: env  ## grade submitted/<learner>/<assignment>/ (JOBS=N in parallel, A=assignment)
-	$(PY) -m course_utils.grading autograde --jobs $(JOBS) $(ASSIGNMENT_FLAGS) $(GRADE_FLAGS)
+	$(PY) -m course_utils.grading autograde --jobs $(JOBS) $(ASSIGNMENT_FLAGS) $(GRADE_FLAGS) $(DB_FLAGS)
 
 feedback: env  ## write feedback/<learner>/<assignment>/*.html (no hidden tests, no expected values)
-	$(PY) -m course_utils.grading feedback $(ASSIGNMENT_FLAGS)
+	$(PY) -m course_utils.grading feedback $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
 
 report: env  ## print the grade table with each submission's status
-	$(PY) -m course_utils.grading report $(ASSIGNMENT_FLAGS)
+	$(PY) -m course_utils.grading report $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
 
 export: env  ## export the grade report, statuses included, to grades.csv
-	$(PY) -m course_utils.grading report --csv grades.csv $(ASSIGNMENT_FLAGS)
+	$(PY) -m course_utils.grading report --csv grades.csv $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
 
 zip-collect: env  ## unpack an LMS zip export (downloaded/<A>/archive/*.zip) into submitted/ (A=assignment)
 	@test -n "$(A)" || { echo "usage: make zip-collect A=<assignment>"; exit 2; }
@@ -63,6 +66,9 @@ zip-collect: env  ## unpack an LMS zip export (downloaded/<A>/archive/*.zip) int
 BENCH_DEPS := $(if $(filter command line,$(origin PY)),,env)
 bench: $(BENCH_DEPS)  ## time the seed-style MNIST loop against the course trainer (lesson 04)
 	$(PY) bench/run.py --device auto $(BENCH_FLAGS)
+
+bench-grading: env  ## lesson 01 submissions autograded per minute, sequential vs parallel (bench/grading.py)
+	$(PY) bench/grading.py --n 20 --jobs 1 $(JOBS)
 
 clean:  ## remove build products (keeps .venv, submissions and the gradebook)
 	rm -rf build .pytest_cache

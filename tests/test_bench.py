@@ -147,3 +147,24 @@ def test_a_live_comparison_plots_and_summarises():
     assert "from one seed" in lr.summarize(live)
     with pytest.raises(TypeError, match="Lesson04Results or Comparison"):
         lr.summarize({"not": "results"})
+
+
+def test_grading_bench_generates_varied_submissions_and_compares_job_counts(tmp_path, capsys):
+    bench = _script("grading")
+    subs = bench.make_submissions(7)
+    assert len(subs) == 7 and len({nbformat_dumps(nb) for nb in subs.values()}) == 5  # 5 kinds
+    out = tmp_path / "g.json"
+    assert bench.main(["--n", "5", "--jobs", "1", "2", "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert [r["jobs"] for r in figures["runs"]] == [1, 2] and figures["sandbox"] is True
+    assert all(r["same_grades_as_first_run"] and r["per_minute"] > 0 for r in figures["runs"])
+    scores = {k.split("-", 2)[2]: v[1] for k, v in figures["grades"].items()}
+    assert scores["correct"] == 10 and scores["untouched"] == 0
+    assert all(0 <= scores[m] < 10 for m in ("cos-first", "exponent-over-d", "no-odd-padding"))
+    assert "submissions/min" in capsys.readouterr().out
+
+
+def nbformat_dumps(nb) -> str:
+    import nbformat
+
+    return nbformat.writes(nb)
