@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from .cpu_threads import limit_threads
+from .datafiles import data_dir, shipped_dir
 from .metrics2d import mmd_rbf, sliced_wasserstein
 from .runtime import env_flag
 from .score2d import build_score_network
@@ -277,10 +278,9 @@ def load_results(path: str | Path) -> dict:
 
 def results_path(cfg: Experiment2DConfig) -> Path:
     """Where ``cfg``'s results live: the shipped file for the default configuration, else a cache file."""
-    root = _REPO if (_REPO / "data").is_dir() else Path.cwd()
     if cfg == Experiment2DConfig():
-        return root / "data" / "lesson05" / "comparison.json"
-    return root / "data" / "cache" / "lesson05" / f"comparison-{cfg.key()}.json"
+        return shipped_dir() / "lesson05" / "comparison.json"
+    return data_dir() / "cache" / "lesson05" / f"comparison-{cfg.key()}.json"
 
 
 def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = False, device="cpu",

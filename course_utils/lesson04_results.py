@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .lesson04_errors import ResultsError
-from .mnist import data_dir
+from .datafiles import shipped_dir
 from .trainer import Comparison
 
 __all__ = ["SCHEMA", "NOT_MEASURED", "ModelCurves", "Lesson04Results", "results_from_comparison",
@@ -173,7 +173,7 @@ def _validate(record: Any, where: str) -> Lesson04Results:
 def load_results(which: str | Path = "gpu") -> Lesson04Results:
     """Load ``"gpu"`` or ``"cpu"`` (the files in ``data/lesson04/``) or a path, validated."""
     path = Path(which) if str(which) not in RESULT_FILES else \
-        data_dir() / "lesson04" / RESULT_FILES[str(which)]
+        shipped_dir() / "lesson04" / RESULT_FILES[str(which)]
     if not path.is_file():
         raise ResultsError(f"No cached results at {path}. Work from a full clone of the course "
                            "repository, or set COURSE_DATA_DIR to its data/ folder.")

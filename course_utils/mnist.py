@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from .datafiles import data_dir, shipped_dir
 from .lesson04_errors import DataError
 
 __all__ = [
@@ -58,20 +58,6 @@ SHIPPED_MD5 = {
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
 _TRAIN_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
-
-
-def data_dir() -> Path:
-    """The course's data folder: ``$COURSE_DATA_DIR``, else the repository's ``data/``.
-
-    When the package is installed away from a clone (e.g. ``pip install`` on Colab),
-    ``./data`` in the working directory is used instead.
-    """
-    if os.environ.get("COURSE_DATA_DIR"):
-        return Path(os.environ["COURSE_DATA_DIR"]).expanduser()
-    repo_data = Path(__file__).resolve().parents[1] / "data"
-    if (repo_data / SHIPPED_DIR).is_dir():
-        return repo_data
-    return Path.cwd() / "data"
 
 
 def _shown(path: Path) -> str:
@@ -184,7 +170,7 @@ def _check_pair(images: torch.Tensor, labels: torch.Tensor, where: str) -> None:
 def load_shipped_split(root: str | Path | None = None, device: str | torch.device = "cpu"
                        ) -> MnistSplit:
     """The 10,000-digit test split shipped in ``<data>/mnist-t10k/``, md5-verified."""
-    folder = Path(root) if root is not None else data_dir() / SHIPPED_DIR
+    folder = Path(root) if root is not None else shipped_dir() / SHIPPED_DIR
     missing = [name for name in SHIPPED_MD5 if not (folder / name).is_file()]
     if missing:
         raise DataError(f"The offline MNIST copy is missing {', '.join(missing)} in {folder}. "
@@ -247,9 +233,10 @@ def load_mnist(device: str | torch.device = "cpu", *, source: str = "auto",
     """
     if source not in ("auto", "torchvision", "shipped"):
         raise ValueError(f"source must be 'auto', 'torchvision' or 'shipped', got {source!r}")
+    shipped = (Path(root) if root is not None else shipped_dir()) / SHIPPED_DIR
     root = Path(root) if root is not None else data_dir()
     if source == "shipped":
-        split = load_shipped_split(root / SHIPPED_DIR, device)
+        split = load_shipped_split(shipped, device)
         if verbose:
             print(f"Loaded the {split.source} (md5 verified).")
         return split
@@ -275,7 +262,7 @@ def load_mnist(device: str | torch.device = "cpu", *, source: str = "auto",
     if source == "torchvision":
         raise DataError(f"MNIST via torchvision failed: {problem}. Check the internet "
                         "connection, or call load_mnist(source='shipped').")
-    split = load_shipped_split(root / SHIPPED_DIR, device)
+    split = load_shipped_split(shipped, device)
     if verbose:
         print(f"MNIST: {problem}; using the shipped 10,000-digit test split instead "
               f"(md5 verified, CC BY-SA 3.0).")
