@@ -3,6 +3,7 @@
 #   bash bench/gpu_session.sh explore OUTDIR   # GPU tests + every speed setting of the trainer
 #   bash bench/gpu_session.sh results OUTDIR   # lesson 04's cached GPU results, the notebook on the GPU
 #   bash bench/gpu_session.sh bench OUTDIR     # make bench (with --variants) for both U-Nets
+#   bash bench/gpu_session.sh profile OUTDIR   # the GPU tests, then one whole gpu-size run timed end to end
 # Uses the machine's own python3 (its torch) with this checkout on PYTHONPATH: no install.
 set -uo pipefail
 stage=${1:?stage: explore or final}
@@ -39,5 +40,14 @@ bench)
   echo "== the same loops for UNetSinusoidal"
   timeout 150 $py bench/run.py --device auto --model sinusoidal --out "$out/bench_sinusoidal.json" 2>&1 \
       | tee "$out/bench_sinusoidal.log"
+  ;;
+profile)
+  echo "== GPU tests"
+  timeout 240 $py -m pytest -q -p no:cacheprovider tests/test_gpu_paths.py 2>&1 | tee "$out/pytest_gpu.log" | tail -3
+  echo "== one seed of the gpu profile's 4,680 steps for both U-Nets, process start to finish"
+  start=$(date +%s.%N)
+  timeout 200 $py bench/lesson04_results.py --profile gpu_shipped --data shipped --seeds 0 \
+      --out "$out/gpu_one_seed.json" --no-progress 2>&1 | tee "$out/gpu_one_seed.log"
+  $py -c "import sys, time; print(f'whole process: {time.time() - float(sys.argv[1]):.1f} s')" "$start"
   ;;
 esac
