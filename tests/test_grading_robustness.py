@@ -156,3 +156,33 @@ def test_feedback_reveals_no_hidden_test(run, tmp_path):
     html = out.read_text()
     assert "_expected_d8" not in html and "HIDDEN" not in html and "0.841470985" not in html
     assert "Score: 10 / 10" in html
+
+
+def test_learners_exist_in_the_gradebook_before_parallel_workers_start(tmp_path, monkeypatch):
+    """Two workers grading one learner's two assignments must not both create the learner."""
+    import shutil
+    from pathlib import Path
+
+    from nbgrader.api import Gradebook
+
+    from course_utils.grading import autograde as ag
+    from course_utils.grading.course import REPO_ROOT
+    from course_utils.lessons import by_id
+
+    root = tmp_path / "course"
+    assignments = ["01_sinusoidal_embedding", "03_adaptive_group_norm"]
+    for a in assignments:
+        shutil.copytree(REPO_ROOT / "solutions" / a, root / "solutions" / a)
+        (root / "submitted" / "ada" / a).mkdir(parents=True)
+        shutil.copy2(REPO_ROOT / by_id(a).solution, root / "submitted" / "ada" / a / Path(by_id(a).solution).name)
+    dirs = CourseDirs(root=root)
+    seen = []
+
+    def fake_grade_one(dirs, sub, opts):
+        with Gradebook(dirs.db_url) as gb:
+            seen.append((sub.assignment, [s.id for s in gb.students]))
+        return ag.SubmissionResult(sub.student, sub.assignment, "graded", score=0.0, max_score=0.0)
+
+    monkeypatch.setattr(ag, "_grade_one", fake_grade_one)
+    ag.autograde(dirs, assignments, ag.GradeOptions(jobs=2, sandbox=False))
+    assert sorted(seen) == [(a, ["ada"]) for a in assignments]

@@ -123,6 +123,20 @@ def _network_isolation_works() -> bool:
     return sandbox._namespace_works(("--mount", "--net"))
 
 
+def _register_students(dirs: CourseDirs, students: list[str]) -> None:
+    """Create every learner's gradebook row before the workers start.
+
+    Each worker's nbgrader run creates its learner when missing; two workers grading
+    the same learner's two assignments at once would both insert the row, and one
+    would fail on the unique key. Created here, one at a time, they only find it.
+    """
+    from nbgrader.api import Gradebook
+
+    with Gradebook(dirs.db_url) as gb:
+        for student in students:
+            gb.update_or_create_student(student)
+
+
 def _backup_gradebook(dirs: CourseDirs) -> Path | None:
     """Copy the gradebook to ``backups/`` before a run: SQLite's online backup, or pg_dump."""
     stamp = datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')
@@ -311,6 +325,7 @@ def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = Gra
     _backup_gradebook(dirs)  # first: the release below already writes to the gradebook
     release(CourseDirs(root=dirs.root, source=dirs.source, release=RELEASE_CHECK, db_url=dirs.db_url),
             sorted({s.assignment for s in subs}))
+    _register_students(dirs, sorted({s.student for s in subs}))
     with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
         results = list(pool.map(lambda s: _grade_one(dirs, s, opts), subs))
     shutil.rmtree(dirs.root / STAGED, ignore_errors=True)
