@@ -199,15 +199,28 @@ class StepRunner:
         if self.graphed.graph is not None:
             return self.graphed(x0, t, noise)
         try:
-            return self.graphed(x0, t, noise)
+            loss = self.graphed(x0, t, noise)
+            self._compile_proven = self.compiled
+            return loss
         except _OOM:
             raise
-        except Exception as err:  # noqa: BLE001 - any failure means "run without the graph"
+        except Exception as err:  # noqa: BLE001 - any failure means "run without it"
             self.graphed.reset()  # undo the warm-up steps of the failed capture
             self.optimizer.zero_grad(set_to_none=True)
+            why = f"{type(err).__name__}: {str(err)[:200]}"
+            if self.compiled and not self._compile_proven:
+                # torch.compile fails lazily, in the capture's first forward: drop it and
+                # capture the eager model instead.
+                self._say(f"torch.compile failed ({why}); continuing uncompiled, which is "
+                          "slower but trains the same way.")
+                self.forward, self.compiled = self.model, False
+                self.graphed = GraphedTrainStep(self.model, self.model, self.optimizer,
+                                                self.schedule, self.dtype,
+                                                self.config.channels_last)
+                return self._graphed_step(x0, t, noise)
             self.graphed = None
-            self._say(f"CUDA graph capture failed ({type(err).__name__}: {str(err)[:200]}); "
-                      "continuing without it, which is slower but trains the same way.")
+            self._say(f"CUDA graph capture failed ({why}); continuing without it, which is "
+                      "slower but trains the same way.")
             return None
 
     def _first_compiled_step(self, x0: torch.Tensor, t: torch.Tensor,
