@@ -164,15 +164,15 @@ def _pg_dump(db_url: str, dst: Path) -> Path:
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
         raise GradebookError("cannot back up the PostgreSQL gradebook: pg_dump is not installed. "
-                           "Install PostgreSQL's client programs (Debian: postgresql-client) and "
-                           "grade again; nothing was graded.")
+                             "Install PostgreSQL's client programs (Debian: postgresql-client) "
+                             "and grade again; nothing was graded.")
     env = dict(os.environ, PGPASSWORD=url.password or os.environ.get("PGPASSWORD", ""))
     target = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
     proc = subprocess.run([pg_dump, "--no-owner", "--file", str(dst), "--dbname", target],
                           capture_output=True, text=True, env=env, timeout=600)
     if proc.returncode != 0:
         raise GradebookError(f"cannot back up the PostgreSQL gradebook (pg_dump exit "
-                           f"{proc.returncode}: {proc.stderr.strip()[:300]}); nothing was graded.")
+                             f"{proc.returncode}: {proc.stderr.strip()[:300]}); nothing was graded.")
     return dst
 
 
