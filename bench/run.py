@@ -157,9 +157,7 @@ def run(argv: list[str] | None = None) -> dict:
     mem = (lambda v: "n/a (CPU)" if v is None else f"{v:,.0f} MiB")
     print(f"{'loop':<58} {'s/step':>8} {'s per 60k epoch':>16} {'peak GPU memory':>16}")
     for name, key in (("seed-style (DataLoader + PIL ToTensor/Normalize, fp32)", "seed_loop"),
-                      (f"course trainer ({result.precision}"
-                       f"{', compiled' if result.compiled else ''}"
-                       f"{', CUDA graph' if result.cuda_graph else ''}, data on device)",
+                      (f"course trainer ({result.describe()}, data on device)",
                        "course_trainer")):
         f = figures[key]
         print(f"{name:<58} {f['s_per_step']:>8.4f} {f['s_per_60k_epoch']:>16.1f} "

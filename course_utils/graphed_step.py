@@ -24,10 +24,9 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .ddpm import DDPMSchedule, q_sample
+from .ddpm import DDPMSchedule, epsilon_loss_at
 
 __all__ = ["GraphedTrainStep", "zero_optimizer_state"]
 
@@ -80,8 +79,7 @@ class GraphedTrainStep:
         # The autocast cache must be off while capturing (PyTorch's CUDA-graph notes).
         with torch.autocast("cuda", dtype=self.dtype or torch.float32,
                             enabled=self.dtype is not None, cache_enabled=False):
-            eps_hat = self.forward(q_sample(s["x0"], s["t"], self.schedule, s["noise"]), s["t"])
-        loss = F.mse_loss(eps_hat.float(), s["noise"].float())
+            loss = epsilon_loss_at(self.forward, s["x0"], s["t"], s["noise"], self.schedule)
         loss.backward()
         self.optimizer.step()
         return loss

@@ -38,8 +38,8 @@ from .unets import count_parameters
 # Older torch (< 2.5) only has the CUDA-specific name.
 _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
-__all__ = ["TrainResult", "Comparison", "StepRunner", "describe_device", "train_model",
-           "compare_models"]
+__all__ = ["TrainResult", "Comparison", "StepRunner", "describe_device", "describe_settings",
+           "train_model", "compare_models"]
 
 
 def describe_device(device: torch.device) -> str:
@@ -49,6 +49,12 @@ def describe_device(device: torch.device) -> str:
     if device.type == "cpu":
         return f"CPU ({torch.get_num_threads()} threads, {os.cpu_count()} cores)"
     return device.type.upper()
+
+
+def describe_settings(precision: str, compiled: bool, cuda_graph: bool) -> str:
+    """``"bf16, compiled, CUDA graph"``: the precision, then the speed options that are on."""
+    return ", ".join([precision] + (["compiled"] if compiled else [])
+                     + (["CUDA graph"] if cuda_graph else []))
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,10 @@ class TrainResult:
     precision: str
     compiled: bool
     cuda_graph: bool = False
+
+    def describe(self) -> str:
+        """The speed settings the run used, e.g. ``"bf16, compiled, CUDA graph"``."""
+        return describe_settings(self.precision, self.compiled, self.cuda_graph)
 
     @property
     def seconds_per_step(self) -> float:
@@ -129,8 +139,7 @@ class StepRunner:
 
     def describe(self) -> str:
         """The speed settings in effect, e.g. ``"bf16, compiled, CUDA graph"``."""
-        return ", ".join([self.precision] + (["compiled"] if self.compiled else [])
-                         + (["CUDA graph"] if self.cuda_graph else []))
+        return describe_settings(self.precision, self.compiled, self.cuda_graph)
 
     def _say(self, line: str) -> None:
         if self.verbose:
@@ -174,14 +183,14 @@ class StepRunner:
 
     def step(self, x0: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """One training step on clean images ``x0``; returns the detached loss (no sync)."""
-        if self.config.channels_last:
-            x0 = x0.contiguous(memory_format=torch.channels_last)
         # The draws come first, outside any graph, so every path sees the same t and noise.
         t, noise = draw_t_and_noise(x0, self.schedule.num_timesteps, generator)
-        if self.graphed is not None:
+        if self.graphed is not None:  # copying into the graph's input sets its memory format
             loss = self._graphed_step(x0, t, noise)
             if loss is not None:
                 return loss.detach()
+        if self.config.channels_last:
+            x0 = x0.contiguous(memory_format=torch.channels_last)
         if not self.compiled or self._compile_proven:
             loss = self._forward_backward(x0, t, noise)
         else:
