@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 import nbformat  # noqa: E402
 
+from course_utils.authoring import solution_answer  # noqa: E402
 from course_utils.grading.autograde import GradeOptions, autograde  # noqa: E402
+from course_utils.grading.submissions import write_submission  # noqa: E402
 from course_utils.grading.course import REPO_ROOT, CourseDirs  # noqa: E402
 from course_utils.lessons import by_id  # noqa: E402
 
@@ -44,20 +46,12 @@ MUTATIONS = {
 }
 
 
-def _answer_source(nb: nbformat.NotebookNode) -> str:
-    for cell in nb.cells:
-        if (cell.metadata.get("nbgrader") or {}).get("grade_id") == ANSWER:
-            return "\n".join(ln for ln in cell.source.splitlines()
-                             if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
-    raise KeyError(f"no cell {ANSWER!r} in lesson 01's solution")
-
-
 def make_submissions(n: int) -> dict[str, nbformat.NotebookNode]:
     """``n`` submissions named ``learner-NN``: correct, the three mutations, untouched, in turn."""
     lesson = by_id(A)
     solution = nbformat.read(REPO_ROOT / lesson.solution, as_version=4)
     student = nbformat.read(REPO_ROOT / lesson.student, as_version=4)
-    correct = _answer_source(solution)
+    correct = solution_answer(solution, ANSWER)
     kinds: list[tuple[str, str | None]] = [("correct", correct)]
     for name, (old, new) in MUTATIONS.items():
         if old not in correct:
@@ -81,11 +75,8 @@ def grade_once(subs: dict[str, nbformat.NotebookNode], jobs: int, sandbox: bool)
     with tempfile.TemporaryDirectory(prefix="grading-bench-") as tmp:
         root = Path(tmp) / "course"
         shutil.copytree(REPO_ROOT / "solutions" / A, root / "solutions" / A)
-        name = Path(by_id(A).solution).name
         for student, nb in subs.items():
-            folder = root / "submitted" / student / A
-            folder.mkdir(parents=True)
-            nbformat.write(nb, folder / name)
+            write_submission(root / "submitted", student, A, nb)
         start = time.perf_counter()
         results = autograde(CourseDirs(root=root), [A], GradeOptions(jobs=jobs, sandbox=sandbox))
         seconds = time.perf_counter() - start

@@ -29,7 +29,8 @@ import nbformat
 
 from .about import PIP_SPEC
 
-__all__ = ["Cell", "parse_source", "build_notebook", "setup_cell_source", "KERNELSPEC"]
+__all__ = ["Cell", "parse_source", "build_notebook", "setup_cell_source", "solution_answer",
+           "KERNELSPEC"]
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 _HEADER = re.compile(r"^# %%(?:\s+\[(?P<kind>[a-z]+)\])?(?P<attrs>(?:\s+[a-z_]+=\S+)*)\s*$")
@@ -115,6 +116,16 @@ def _nbgrader_meta(cell: Cell) -> dict | None:
     elif kind == "tests":
         meta.update(grade=True, points=int(attrs["points"]))
     return meta
+
+
+def solution_answer(nb: nbformat.NotebookNode, grade_id: str) -> str:
+    """The source of solution cell ``grade_id`` in ``nb`` without its BEGIN/END SOLUTION lines:
+    what a learner who solved the exercise would have typed."""
+    for cell in nb.cells:
+        if (cell.metadata.get("nbgrader") or {}).get("grade_id") == grade_id:
+            return "\n".join(ln for ln in cell.source.splitlines()
+                             if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+    raise KeyError(f"no cell with grade_id {grade_id!r} in the notebook")
 
 
 def build_notebook(source_path: Path, lesson: str) -> nbformat.NotebookNode:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils.authoring import solution_answer
 from course_utils.grading.autograde import GradeOptions, autograde
+from course_utils.grading.submissions import write_submission
 from course_utils.grading.course import REPO_ROOT, CourseDirs
 from course_utils.lessons import by_id
 
@@ -24,11 +26,7 @@ def solution_notebook(assignment: str) -> nbformat.NotebookNode:
 
 def solution_source(assignment: str, grade_id: str) -> str:
     """The solution cell's source with its BEGIN/END SOLUTION markers removed."""
-    for cell in solution_notebook(assignment).cells:
-        if (cell.metadata.get("nbgrader") or {}).get("grade_id") == grade_id:
-            return "\n".join(ln for ln in cell.source.splitlines() if "### BEGIN SOLUTION" not in ln
-                             and "### END SOLUTION" not in ln)
-    raise KeyError(grade_id)
+    return solution_answer(solution_notebook(assignment), grade_id)
 
 
 def with_answers(assignment: str, answers: dict[str, str]) -> nbformat.NotebookNode:
@@ -53,14 +51,8 @@ def grade(tmp: Path, assignment: str, submissions: dict[str, nbformat.NotebookNo
     root = tmp / "course"
     if not (root / "solutions" / assignment).exists():
         shutil.copytree(REPO_ROOT / "solutions" / assignment, root / "solutions" / assignment)
-    name = Path(by_id(assignment).solution).name
     for student, nb in submissions.items():
-        folder = root / "submitted" / student / assignment
-        folder.mkdir(parents=True, exist_ok=True)
-        if isinstance(nb, bytes):
-            (folder / name).write_bytes(nb)
-        else:
-            nbformat.write(nb, folder / name)
+        write_submission(root / "submitted", student, assignment, nb)
     dirs = CourseDirs(root=root, db_url=db_url)
     results = autograde(dirs, [assignment], GradeOptions(jobs=jobs, sandbox=sandbox, **opts),
                         students=list(submissions))

@@ -7,9 +7,7 @@ reveals no hidden test.
 
 import copy
 import csv
-import json
 
-import nbformat
 import pytest
 
 from course_utils.grading.course import CourseDirs
@@ -161,20 +159,19 @@ def test_feedback_reveals_no_hidden_test(run, tmp_path):
 def test_learners_exist_in_the_gradebook_before_parallel_workers_start(tmp_path, monkeypatch):
     """Two workers grading one learner's two assignments must not both create the learner."""
     import shutil
-    from pathlib import Path
 
     from nbgrader.api import Gradebook
 
     from course_utils.grading import autograde as ag
     from course_utils.grading.course import REPO_ROOT
+    from course_utils.grading.submissions import write_submission
     from course_utils.lessons import by_id
 
     root = tmp_path / "course"
     assignments = ["01_sinusoidal_embedding", "03_adaptive_group_norm"]
     for a in assignments:
         shutil.copytree(REPO_ROOT / "solutions" / a, root / "solutions" / a)
-        (root / "submitted" / "ada" / a).mkdir(parents=True)
-        shutil.copy2(REPO_ROOT / by_id(a).solution, root / "submitted" / "ada" / a / Path(by_id(a).solution).name)
+        write_submission(root / "submitted", "ada", a, (REPO_ROOT / by_id(a).solution).read_bytes())
     dirs = CourseDirs(root=root)
     seen = []
 

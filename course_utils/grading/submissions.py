@@ -19,7 +19,8 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["Submission", "find_submissions", "file_hashes", "normalise", "stage", "UnreadableSubmission"]
+__all__ = ["Submission", "find_submissions", "file_hashes", "normalise", "stage", "UnreadableSubmission",
+           "write_submission"]
 
 
 class UnreadableSubmission(Exception):
@@ -35,6 +36,22 @@ class Submission:
     @property
     def notebooks(self) -> list[Path]:
         return sorted(self.folder.glob("*.ipynb"))
+
+
+def write_submission(submitted: Path, student: str, assignment: str,
+                     nb: nbformat.NotebookNode | bytes) -> Path:
+    """Put a learner's notebook (or raw bytes, e.g. a broken file) where nbgrader expects it:
+    ``<submitted>/<student>/<assignment>/<the lesson's notebook name>``; returns that path."""
+    from ..lessons import by_id
+
+    folder = submitted / student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / Path(by_id(assignment).solution).name
+    if isinstance(nb, bytes):
+        path.write_bytes(nb)
+    else:
+        nbformat.write(nb, path)
+    return path
 
 
 def find_submissions(submitted: Path, assignments: list[str]) -> list[Submission]:
