@@ -22,3 +22,11 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
 c.Execute.allow_errors = True
+
+# The kernel computes, the grader judges: graded test cells run out of IPython's history
+# and their points come from the judgements in authoring/ (course_utils/grading/judge.py),
+# run here in the grading process. Without this, nbgrader would give full points to any
+# hidden probe that merely ran without an error.
+from course_utils.grading.preprocessors import autograde_preprocessors  # noqa: E402
+
+c.Autograde.autograde_preprocessors = autograde_preprocessors()

@@ -96,91 +96,107 @@ assert _e.abs().max().item() <= 1.0 + 1e-6, "sines and cosines never leave [-1, 
 print("Basic checks passed: shape, dtype, t = 0 and t = 1 look right.")
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_g.assert_close_literal(sinusoidal_embedding(_torch.tensor([3.0]), 4),
-                        [[0.141120008, 0.0299955002, -0.989992497, 0.999550034]], name="d_emb=4 at t=3")
+_o = _Probe("check_sinusoidal_basics")
+_o.call("d4_t3", sinusoidal_embedding, _torch.tensor([3.0]), 4)
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=check_sinusoidal_basics
+_t = obs.tensor("d4_t3", "sinusoidal_embedding(torch.tensor([3.0]), 4)")
+expect_shape(_t, (1, 4), "d_emb=4 at t=3")
+expect_close(_t, [[0.141120008, 0.0299955002, -0.989992497, 0.999550034]], name="d_emb=4 at t=3")
+
+# %% [judgelib]
+def truth(t, d):
+    """The course's embedding of one timestep, in float64 (the reference the judgements use)."""
+    h = d // 2
+    w = [10000.0 ** (-i / h) for i in range(h)]
+    return [math.sin(t * x) for x in w] + [math.cos(t * x) for x in w] + ([0.0] if d % 2 else [])
 
 # %% [tests] id=hidden_sinusoidal_values points=4
 # Hidden tests compare your embedding with values computed in float64 (tolerance 1e-4).
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_expected_d8 = [
-    [0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0],
-    [0.841470985, 0.0998334166, 0.00999983333, 0.000999999833, 0.540302306, 0.995004165, 0.99995, 0.9999995],
-    [0.937999977, 0.68163876, 0.0749297073, 0.00749992969, 0.346635318, 0.731688869, 0.997188818, 0.999971875],
-    [-0.0264607527, -0.589924161, -0.535603335, 0.840930262, 0.999649853, 0.807458658, -0.844469696, 0.541143507],
-]
-_g.assert_close_literal(sinusoidal_embedding(_torch.tensor([0.0, 1.0, 7.5, 999.0]), 8), _expected_d8,
-                        name="d_emb=8 at t=[0, 1, 7.5, 999]")
-_cols = [0, 1, 5, 40, 100, 127, 128, 129, 200, 255]
-_exp_500 = [-0.46777181, 0.32433414, -0.19720673, 0.15662014, 0.36622331, 0.05370454,
-            -0.88384927, 0.94594258, -0.94607927, 0.99855687]
-_e500 = sinusoidal_embedding(_torch.tensor([500]), 256)
-_g.assert_shape(_e500, (1, 256), name="d_emb=256 at t=500")
-_g500 = _g.tensor_to_floats(_e500, name="d_emb=256 at t=500")[0]
-_g.assert_close_literal([_g500[c] for c in _cols], _exp_500, name="d_emb=256 at t=500 (selected columns)")
+_o = _Probe("hidden_sinusoidal_values")
+_o.call("d8", sinusoidal_embedding, _torch.tensor([0.0, 1.0, 7.5, 999.0]), 8)
+_e500 = _o.run("e500", sinusoidal_embedding, _torch.tensor([500]), 256)
+_o.record("e500_cols", lambda: _e500[0, [0, 1, 5, 40, 100, 127, 128, 129, 200, 255]])
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_sinusoidal_values
+_d8 = obs.tensor("d8", "sinusoidal_embedding(t, 8) for t = [0, 1, 7.5, 999]")
+expect_shape(_d8, (4, 8), "d_emb=8 at t=[0, 1, 7.5, 999]")
+expect_close(_d8, [truth(t, 8) for t in (0.0, 1.0, 7.5, 999.0)], name="d_emb=8 at t=[0, 1, 7.5, 999]")
+expect_shape(obs.tensor("e500", "sinusoidal_embedding(t, 256) for t = [500]"), (1, 256), "d_emb=256 at t=500")
+_cols = [0, 1, 5, 40, 100, 127, 128, 129, 200, 255]
+_full = truth(500.0, 256)
+expect_close(obs.tensor("e500_cols", "columns of the embedding at t=500"), [_full[c] for c in _cols],
+             name="d_emb=256 at t=500 (selected columns)")
 
 # %% [tests] id=hidden_sinusoidal_inputs points=2
 # Hidden tests: numbers and 0-d tensors, every dtype gives float32, odd widths, a full batch.
 ### BEGIN HIDDEN TESTS
-import math as _m
-
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-
-def _floats(x):
-    return [v for row in _g.tensor_to_floats(x) for v in row]
-
-def _truth(t, d):
-    h = d // 2
-    w = [10000.0 ** (-i / h) for i in range(h)]
-    return [_m.sin(t * x) for x in w] + [_m.cos(t * x) for x in w] + ([0.0] if d % 2 else [])
-
-for _arg, _tv in [(5, 5.0), (2.5, 2.5), (_torch.tensor(7), 7.0), (_torch.tensor(0.25, dtype=_torch.float64), 0.25)]:
-    _out = sinusoidal_embedding(_arg, 6)
-    assert tuple(_out.shape) == (1, 6), f"a single timestep should give shape (1, 6), got {tuple(_out.shape)}"
-    assert _out.dtype == _torch.float32, f"output must be float32, got {_out.dtype}"
-    assert max(abs(a - b) for a, b in zip(_floats(_out), _truth(_tv, 6))) < 1e-4, "single-timestep values are wrong"
+_o = _Probe("hidden_sinusoidal_inputs")
+for _k, _arg in [("int_5", 5), ("float_2_5", 2.5), ("t0d_int_7", _torch.tensor(7)),
+                 ("t0d_f64", _torch.tensor(0.25, dtype=_torch.float64))]:
+    _o.call(_k, sinusoidal_embedding, _arg, 6)
 for _dt in [_torch.float16, _torch.float64, _torch.int32, _torch.int64]:
-    _t = _torch.tensor([999, 500, 3], dtype=_dt)
-    _out = sinusoidal_embedding(_t, 16)
-    assert _out.dtype == _torch.float32, f"with t of dtype {_dt} the output must be float32, got {_out.dtype}"
-    _vals = _floats(_out)
-    _err = max(abs(a - b) for r, tv in enumerate([999.0, 500.0, 3.0]) for a, b in zip(_vals[16 * r:16 * r + 16], _truth(tv, 16)))
-    assert _err < 1e-4, f"with t of dtype {_dt} the values are off by {_err:.3g}: compute in float32"
+    _o.call("dtype_" + str(_dt).replace("torch.", ""), sinusoidal_embedding,
+            _torch.tensor([999, 500, 3], dtype=_dt), 16)
 for _d in [7, 9, 33]:
-    _out = sinusoidal_embedding(_torch.tensor([1.0, 42.0]), _d)
-    assert tuple(_out.shape) == (2, _d), f"odd d_emb={_d} must give shape (2, {_d}), got {tuple(_out.shape)}"
-    _vals = _floats(_out)
-    assert _vals[_d - 1] == 0.0 and _vals[2 * _d - 1] == 0.0, f"odd d_emb={_d}: the last column must be zeros"
-    assert max(abs(a - b) for a, b in zip(_vals[:_d], _truth(1.0, _d))) < 1e-4, f"odd d_emb={_d}: values are wrong"
-_big = sinusoidal_embedding(_torch.arange(128), 256)
-assert tuple(_big.shape) == (128, 256), f"B=128, d_emb=256 must give (128, 256), got {tuple(_big.shape)}"
+    _o.call(f"odd_{_d}", sinusoidal_embedding, _torch.tensor([1.0, 42.0]), _d)
+_o.run("batch_128", sinusoidal_embedding, _torch.arange(128), 256)
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_sinusoidal_inputs
+for _k, _tv in [("int_5", 5.0), ("float_2_5", 2.5), ("t0d_int_7", 7.0), ("t0d_f64", 0.25)]:
+    _what = {"int_5": "the Python int 5", "float_2_5": "the Python float 2.5", "t0d_int_7": "the 0-d tensor 7",
+             "t0d_f64": "a 0-d float64 tensor"}[_k]
+    _out = obs.tensor(_k, f"sinusoidal_embedding({_what}, 6)")
+    expect_shape(_out, (1, 6), f"a single timestep ({_what})")
+    expect_dtype(_out, "float32", f"the output for {_what}")
+    expect_close(_out, [truth(_tv, 6)], name=f"the embedding of {_what}")
+for _dt in ["float16", "float64", "int32", "int64"]:
+    _out = obs.tensor("dtype_" + _dt, f"sinusoidal_embedding(t, 16) with t of dtype {_dt}")
+    expect_dtype(_out, "float32", f"with t of dtype {_dt} the output")
+    expect_shape(_out, (3, 16), f"with t of dtype {_dt} the output")
+    expect_close(_out, [truth(tv, 16) for tv in (999.0, 500.0, 3.0)],
+                 name=f"with t of dtype {_dt} the values (compute in float32)")
+for _d in [7, 9, 33]:
+    _out = obs.tensor(f"odd_{_d}", f"sinusoidal_embedding(t, {_d})")
+    expect_shape(_out, (2, _d), f"odd d_emb={_d}")
+    expect(_out.rows()[0][-1] == 0.0 and _out.rows()[1][-1] == 0.0, f"odd d_emb={_d}: the last column must be zeros")
+    expect_close(_out, [truth(1.0, _d), truth(42.0, _d)], name=f"odd d_emb={_d}")
+expect_shape(obs.tensor("batch_128", "sinusoidal_embedding(torch.arange(128), 256)"), (128, 256),
+             "B=128, d_emb=256")
 
 # %% [tests] id=hidden_sinusoidal_device points=2
 # Hidden tests: the embedding is created on t's device (checked with PyTorch's 'meta' device).
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_tm = _torch.zeros(5, device="meta")
-_out = sinusoidal_embedding(_tm, 32)
-_g.assert_exact_type(_out, _torch.Tensor)
-assert _out.device.type == "meta", (
-    f"with t on device 'meta' the output should be on 'meta', got {_out.device}: create the frequencies on t.device")
-assert tuple(_out.shape) == (5, 32) and _out.dtype == _torch.float32, "wrong shape or dtype on the meta device"
+_o = _Probe("hidden_sinusoidal_device")
+_o.run("meta", sinusoidal_embedding, _torch.zeros(5, device="meta"), 32)
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_sinusoidal_device
+_out = obs.tensor("meta", "sinusoidal_embedding(t, 32) with t on the 'meta' device")
+expect(_out.type == "Tensor", f"the result should be a plain torch.Tensor, got a {_out.type}")
+expect(_out.device == "meta", f"with t on device 'meta' the output should be on 'meta', got {_out.device}: "
+                              "create the frequencies on t.device")
+expect_shape(_out, (5, 32), "the output on the meta device")
+expect_dtype(_out, "float32", "the output on the meta device")
 
 # %% [markdown]
 # ## 2 · What the embedding looks like

@@ -16,7 +16,14 @@ Cell headers (one per cell, ``# %%`` at the start of a line)::
     # %% [locked] id=NAME                a read-only code cell
     # %% [solution] id=NAME              an answer cell (BEGIN/END SOLUTION markers)
     # %% [tests] id=NAME points=N        a graded, locked test cell (visible checks,
-                                         then BEGIN/END HIDDEN TESTS)
+                                         then BEGIN/END HIDDEN TESTS: the probe)
+    # %% [judge] id=NAME                 the judgement of test cell NAME: runs in the
+                                         grading process, never in a notebook
+                                         (course_utils/grading/judge.py)
+    # %% [judgelib]                      helpers shared by the lesson's judgements
+
+Judge blocks are not cells: :func:`build_notebook` leaves them out of every notebook,
+so they reach neither ``solutions/`` nor ``notebooks/`` nor a learner's kernel.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ __all__ = ["Cell", "parse_source", "build_notebook", "setup_cell_source", "solut
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 _HEADER = re.compile(r"^# %%(?:\s+\[(?P<kind>[a-z]+)\])?(?P<attrs>(?:\s+[a-z_]+=\S+)*)\s*$")
-_KINDS = {"code", "markdown", "setup", "locked", "solution", "tests"}
+_KINDS = {"code", "markdown", "setup", "locked", "solution", "tests", "judge", "judgelib"}
+_NOT_CELLS = {"judge", "judgelib"}  # grading-process code, never in a notebook
 
 
 @dataclass
@@ -137,6 +145,7 @@ def build_notebook(source_path: Path, lesson: str) -> nbformat.NotebookNode:
                    "accelerator": "GPU" if any(c.kind == "setup" and c.attrs.get("needs_gpu") in
                                                {"recommended", "optional"} for c in cells) else "None"}
     ids = set()
+    cells = [c for c in cells if c.kind not in _NOT_CELLS]
     for i, c in enumerate(cells):
         if c.kind == "setup":
             src = setup_cell_source(lesson, c.attrs.get("needs_gpu", "no"), c.source)

@@ -232,36 +232,32 @@ def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> tuple[
     return False, "nbgrader could not grade it: " + (errors[0] if errors else text.strip()[-200:])[:300]
 
 
-def _inspect_autograded(dirs: CourseDirs, sub: Submission) -> tuple[list[str], int]:
-    """One pass over the autograded copy: (graded cells that call guard.verify() but did not
-    print its marker, i.e. were emptied or skipped; cells stopped by the per-cell time limit)."""
-    from .guard import VERIFIED_MARKER
+@dataclass
+class _JudgedRun:
+    """What the autograded copy says beyond the scores (read from the judge's cell metadata)."""
 
-    unverified, interrupted = [], 0
+    environment: list = field(default_factory=list)  # guard findings, for review only
+    judge_errors: list = field(default_factory=list)  # bugs in a judgement: the grade cannot stand
+    interrupted: int = 0  # cells stopped by the per-cell time limit
+
+
+def _inspect_autograded(dirs: CourseDirs, sub: Submission) -> _JudgedRun:
+    """One pass over the autograded copy (the verdicts are written by .preprocessors)."""
+    from .preprocessors import VERDICT_KEY
+
+    run = _JudgedRun()
     for nb_path in (dirs.path("autograded") / sub.student / sub.assignment).glob("*.ipynb"):
         for cell in nbformat.read(nb_path, as_version=4).cells:
-            meta = cell.get("metadata", {}).get("nbgrader") or {}
             outputs = cell.get("outputs", [])
-            errors = [o for o in outputs if o.get("output_type") == "error"]
-            interrupted += any(o.get("ename") == "KeyboardInterrupt" for o in errors)
-            if errors:
-                continue  # the cell failed an honest check first: nbgrader already scored it 0
-            if meta.get("grade") and ".verify()" in cell.source:
-                text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
-                if VERIFIED_MARKER not in text:
-                    unverified.append(meta["grade_id"])
-    return unverified, interrupted
-
-
-def _zero_cells(dirs: CourseDirs, sub: Submission, grade_ids: list[str]) -> None:
-    from nbgrader.api import Gradebook
-
-    with Gradebook(dirs.db_url) as gb:
-        for nb in gb.find_submission(sub.assignment, sub.student).notebooks:
-            for grade in nb.grades:
-                if grade.name in grade_ids:
-                    grade.auto_score = 0.0
-        gb.db.commit()
+            run.interrupted += any(o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt"
+                                   for o in outputs)
+            verdict = cell.get("metadata", {}).get(VERDICT_KEY)
+            if verdict:
+                gid = (cell.metadata.get("nbgrader") or {}).get("grade_id")
+                run.environment += [f"{gid}: {e}" for e in verdict.get("environment", [])]
+                if verdict.get("internal_error"):
+                    run.judge_errors.append(f"{gid}: {verdict['internal_error']}")
+    return run
 
 
 def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> SubmissionResult:
@@ -280,15 +276,18 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
                 res.findings.append(f"{nb_path.name}: cell {f.cell_index} line {f.line}: {f.rule}: {f.message}")
         ok, reason = _run_worker(dirs, sub, opts)
         if ok:
-            unverified, interrupted = _inspect_autograded(dirs, sub)
-            if unverified:
-                _zero_cells(dirs, sub, unverified)
-                res.notes.append("hidden test cells that did not run their checks (scored 0): " + ", ".join(unverified))
-                res.findings.append("hidden tests did not run as written (an input transformer or hook?)")
+            judged = _inspect_autograded(dirs, sub)
+            if judged.environment:  # points never depend on this: the judge decided them
+                res.findings.append("the grading environment was changed by notebook code: "
+                                    + "; ".join(dict.fromkeys(judged.environment))[:600])
             res.score, res.max_score, res.cells = read_scores(dirs, sub.assignment, sub.student)
             res.status = "flagged" if res.findings else "graded"
-            if interrupted:
-                res.notes.append(f"{interrupted} cell(s) ran longer than {opts.cell_timeout_s} s and were interrupted")
+            if judged.judge_errors:
+                res.status, res.reason = "failed", ("a judgement of the course failed (fix the [judge] block, "
+                                                    "then grade again): " + "; ".join(judged.judge_errors)[:400])
+            if judged.interrupted:
+                res.notes.append(f"{judged.interrupted} cell(s) ran longer than {opts.cell_timeout_s} s "
+                                 "and were interrupted")
         else:
             res.reason = reason
     except UnreadableSubmission as exc:

@@ -76,17 +76,20 @@ def cmd_release(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .notebooks import release_drift, solution_drift
+    from .notebooks import judgement_problems, release_drift, solution_drift
 
     lessons = _lessons(args.assignment)
-    sol, rel = solution_drift(lessons), release_drift(lessons)
+    sol, rel, judged = solution_drift(lessons), release_drift(lessons), judgement_problems(lessons)
+    for problem in judged:
+        print(f"JUDGEMENT: {problem}")
     for a in sol:
         print(f"OUT OF DATE: solutions/{a} differs from authoring/{a}.py (run `make solutions`)")
     for a in rel:
         print(f"OUT OF DATE: notebooks/{a} differs from what nbgrader generates (run `make notebooks`)")
-    if not sol and not rel:
-        print(f"solutions/ and notebooks/ are up to date ({len(lessons)} lessons)")
-    return int(bool(sol or rel))
+    if not sol and not rel and not judged:
+        print(f"solutions/ and notebooks/ are up to date and every graded cell has its judgement "
+              f"({len(lessons)} lessons)")
+    return int(bool(sol or rel or judged))
 
 
 def _options(args):

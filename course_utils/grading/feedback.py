@@ -2,9 +2,12 @@
 
 nbgrader's own ``generate_feedback`` renders the autograded notebook, hidden tests
 included. Here each graded cell's source is replaced by the version the learner
-was given (hidden tests already stripped by ``generate_assignment``), tracebacks
-are cut to their last line (the check's own message), and a score summary is put
-on top; the result is rendered to HTML with nbconvert.
+was given (hidden tests already stripped by ``generate_assignment``), any other
+output that quotes a line of a hidden probe is removed (learner code can capture a
+probe's source while it runs, e.g. from an IPython event, and print it later),
+tracebacks are cut to their last line (the check's own message), and a score
+summary is put on top; the result is rendered to HTML with nbconvert. Expected
+values never reach the kernel (:mod:`.judge`), so no output can hold one.
 """
 
 from __future__ import annotations
@@ -16,22 +19,54 @@ import nbformat
 __all__ = ["learner_view", "write_feedback"]
 
 MAX_ERROR_CHARS = 400
+MIN_PROBE_LINE = 8  # shorter hidden lines (")", "else:") are too common to mean a leak
+REMOVED = "[output removed from feedback: it quotes the hidden tests]\n"
 
 
 def _gid(cell):
     return (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
 
 
+def hidden_lines(autograded: nbformat.NotebookNode, released: nbformat.NotebookNode) -> set[str]:
+    """Lines of the graded cells that the learner was not given: the hidden probes."""
+    released_lines = {ln.strip() for c in released.cells for ln in c.source.splitlines()}
+    out = set()
+    for cell in autograded.cells:
+        meta = cell.get("metadata", {}).get("nbgrader") or {}
+        if meta.get("grade") and not meta.get("solution"):
+            out |= {ln.strip() for ln in cell.source.splitlines()
+                    if len(ln.strip()) >= MIN_PROBE_LINE and ln.strip() not in released_lines}
+    return out
+
+
+def _output_text(out: dict) -> str:
+    parts = [out.get("text", ""), out.get("evalue", ""), *out.get("traceback", [])]
+    for value in (out.get("data") or {}).values():
+        parts.append(value if isinstance(value, str) else repr(value))
+    return "\n".join(p if isinstance(p, str) else "".join(p) for p in parts)
+
+
+def _quotes_hidden(out: dict, secret: set[str]) -> bool:
+    text = _output_text(out)
+    # also as printed inside a repr (e.g. of IPython's In list): escaped newlines and quotes
+    unescaped = text.replace("\\n", "\n").replace("\\'", "'").replace('\\"', '"')
+    return any(line in text or line in unescaped for line in secret)
+
+
 def learner_view(autograded: nbformat.NotebookNode, released: nbformat.NotebookNode,
                  cell_scores: dict) -> nbformat.NotebookNode:
     """A copy of ``autograded`` that is safe to return to the learner."""
     released_src = {_gid(c): c.source for c in released.cells if _gid(c)}
+    secret = hidden_lines(autograded, released)
     nb = nbformat.from_dict(autograded)
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader") or {}
         gid = meta.get("grade_id")
         if meta.get("grade") and not meta.get("solution"):
             cell.source = released_src.get(gid, "# (test cell)")
+        if cell.get("cell_type") == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=REMOVED)
+                            if _quotes_hidden(out, secret) else out for out in cell.outputs]
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 evalue = str(out.get("evalue", ""))[:MAX_ERROR_CHARS]

@@ -1,30 +1,27 @@
-"""Make hidden tests hard to fool from inside the kernel they share with learner code.
+"""Notice, for an instructor's review, when notebook code changed the grading environment.
 
-nbgrader runs a submission's cells and the hidden tests in one kernel
-(https://nbgrader.readthedocs.io, "Autograding"), so learner code can replace what
-the tests call (``torch.allclose = lambda *a, **k: True``), patch ``torch.Tensor``,
-or install IPython input/AST transformers and event hooks that rewrite the test
-cells (IPython docs, "Custom input transformation", "IPython events"). This module:
+No grade depends on this module. Hidden tests only *record* observations in the
+kernel (:mod:`.probe`) and are judged outside it (:mod:`.judge`), so patching torch,
+IPython's transformers or this module cannot make a wrong answer pass. What learner
+code changed is still worth a human look, so this module:
 
 * captures, when it is imported, private references to the originals it uses
   itself (from the C type ``torch._C.TensorBase``, which cannot be patched, and from
   ``builtins``/``math``), held in closures rather than module globals;
-* :func:`snapshot` (call it in the notebook's locked setup cell, before any learner
-  code) records the identity of what graders rely on: functions of torch, numpy,
-  math and builtins, the class dicts of ``torch.Tensor`` and ``torch.nn.Module``,
-  IPython's transformers, event callbacks and ``run_cell``, ``sys.settrace`` /
-  ``setprofile`` / ``meta_path`` / ``path_hooks``, torch function/dispatch modes;
-* :func:`verify` (first line of every hidden test) raises
-  ``AssertionError("grading environment was modified: ...")`` when any of it changed;
-* pure-Python comparison helpers (:func:`assert_close_literal`, :func:`assert_shape`,
-  ...) read tensors through the captured originals, insist on exact types, and
-  say what is wrong without printing expected values.
+* :func:`snapshot` (called in the notebook's locked setup cell, before any learner
+  code) records the identity of functions of torch, numpy, math and builtins, the
+  class dicts of ``torch.Tensor`` and ``torch.nn.Module``, IPython's transformers,
+  event callbacks and ``run_cell``, ``sys.settrace`` / ``setprofile`` / ``meta_path`` /
+  ``path_hooks``, torch function/dispatch modes (IPython docs, "Custom input
+  transformation", "IPython events");
+* :func:`changes` lists what differs; every probe sends that list out with its
+  observations and the grader turns it into a ``flagged`` status (review, no points);
+* :func:`verify` raises ``AssertionError`` on any change, and the pure-Python
+  comparison helpers (:func:`assert_close_literal`, ...) remain for notebooks released
+  before the judge existed (a learner may open an older notebook with a newer package).
 
-Honest limit: anything in the kernel's process can in principle be undone by a
-sufficiently targeted cheat (e.g. editing these closures, or replacing this module
-before the setup cell imports it). The integrity scan (:mod:`.integrity`) flags such
-code for review, and the sandbox (:mod:`.sandbox`) keeps hidden tests, the gradebook
-and other learners' work out of reach; this module only raises the bar.
+Honest limit: anything in the kernel's process can be undone by a targeted cheat; that
+is why grades come from the judge, and this module only helps a reviewer.
 """
 
 from __future__ import annotations
@@ -71,9 +68,6 @@ _IPYTHON_OWNED = {"exit", "quit", "get_ipython", "display", "help", "copyright",
                   "input"}  # IPython / ipykernel swap these per cell
 _SHELL_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell",
                   "transform_ast", "showtraceback", "should_run_async")
-
-
-VERIFIED_MARKER = "[grading environment verified]"
 
 
 def _build():  # noqa: C901 - one closure on purpose: the originals live in its cells
@@ -242,9 +236,6 @@ def _build():  # noqa: C901 - one closure on purpose: the originals live in its 
         if found:
             more = f" (and {_len(found) - 6} more)" if _len(found) > 6 else ""
             raise _AssertionError("grading environment was modified: " + "; ".join(found[:6]) + more)
-        # The grader checks, outside the kernel, that every hidden test cell printed this:
-        # a cell emptied or skipped by an input transformer cannot pass silently.
-        sys.stdout.write(VERIFIED_MARKER + "\n")
 
     def type_name(x) -> str:
         t = _type(x)

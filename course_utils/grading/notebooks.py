@@ -130,3 +130,41 @@ def release_drift(lessons: Iterable[Lesson] = LESSONS) -> list[str]:
             if not committed.exists() or committed.read_text() != fresh:
                 drift.append(lesson.assignment)
         return drift
+
+
+def judgement_problems(lessons: Iterable[Lesson] = LESSONS) -> list[str]:
+    """What keeps each graded test cell from being judged outside the kernel (empty: nothing).
+
+    Every graded test cell needs a hidden probe that records for its own id (``Probe("ID")``),
+    with no assertion of its own (judging happens outside the kernel), and exactly one
+    ``[judge] id=ID`` block; every judge block needs its test cell.
+    """
+    import ast
+
+    from ..authoring import parse_source
+    from .judge import load_judgements
+
+    problems = []
+    for lesson in lessons:
+        src = REPO_ROOT / lesson.source
+        try:
+            judges = load_judgements(src)
+        except (ValueError, SyntaxError) as exc:
+            problems.append(f"{lesson.source}: {exc}")
+            continue
+        tests = {c.attrs.get("id"): c.source for c in parse_source(src.read_text()) if c.kind == "tests"}
+        for gid, body in tests.items():
+            where = f"{lesson.source} [tests] id={gid}"
+            hidden = body.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0] \
+                if "### BEGIN HIDDEN TESTS" in body else ""
+            if not hidden:
+                problems.append(f"{where}: no hidden probe (### BEGIN HIDDEN TESTS)")
+            elif f'Probe("{gid}")' not in hidden:
+                problems.append(f'{where}: the probe must record for its own cell: Probe("{gid}")')
+            elif any(isinstance(n, ast.Assert) for n in ast.walk(ast.parse(hidden))):
+                problems.append(f"{where}: the hidden probe asserts; judging belongs in its [judge] block")
+            if gid not in judges:
+                problems.append(f"{where}: no [judge] id={gid} block")
+        problems += [f"{lesson.source} [judge] id={gid}: no [tests] cell with that id" for gid in judges
+                     if gid not in tests]
+    return problems

@@ -126,10 +126,10 @@ def _sandboxed_execute_class() -> type:
     """``SandboxedExecute``, built (importing nbgrader) on the first call and then cached."""
     global _EXECUTE_CLASS
     if _EXECUTE_CLASS is None:
-        from nbgrader.preprocessors import Execute
+        from .preprocessors import CourseExecute
 
-        class SandboxedExecute(Execute):
-            """nbgrader's ``Execute`` whose kernels run in the sandbox (SandboxKernelManager)."""
+        class SandboxedExecute(CourseExecute):
+            """The course's ``Execute`` whose kernels run in the sandbox (SandboxKernelManager)."""
 
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 kwargs.setdefault("kernel_manager_class", _sb.SandboxKernelManager)
@@ -151,21 +151,19 @@ def configure_nbgrader_sandbox(label: str = "", readable_paths: Iterable[str] = 
                                secret_paths: Iterable[str | os.PathLike] = ()) -> dict[str, Any]:
     """Config overrides (``Section__trait`` -> value) that make nbgrader autograde sandboxed.
 
-    Replaces ``Execute`` in ``Autograde.autograde_preprocessors`` by
-    :class:`SandboxedExecute` and sets ``SandboxKernelManager.sandbox_config``.
+    Puts :class:`SandboxedExecute` (and the judge after it, see :mod:`.preprocessors`) in
+    ``Autograde.autograde_preprocessors`` and sets ``SandboxKernelManager.sandbox_config``.
     ``label`` (e.g. the learner id) names the scratch dir; ``readable_paths``,
     ``hidden_paths`` (e.g. the course root: only the venv, ``course_utils`` and the
     readable paths stay visible in it) and ``secret_paths`` (e.g.
     :func:`course_secret_paths`; sealed before every kernel) are added to ``config``'s.
     """
-    from nbgrader.converters.autograde import Autograde
-    from nbgrader.preprocessors import Execute
+    from .preprocessors import autograde_preprocessors
 
     base = config or _sb.SandboxConfig()
     cfg = replace(base, label=label or base.label,
                   readable_paths=tuple(base.readable_paths) + tuple(os.path.abspath(p) for p in readable_paths),
                   hidden_paths=tuple(base.hidden_paths) + tuple(os.path.abspath(p) for p in hidden_paths),
                   secret_paths=tuple(base.secret_paths) + tuple(os.path.abspath(p) for p in secret_paths))
-    default = Autograde.class_traits()["autograde_preprocessors"].default()
-    procs = [_sb._sandboxed_execute_class() if p is Execute else p for p in default]
+    procs = autograde_preprocessors(_sb._sandboxed_execute_class())
     return {"Autograde__autograde_preprocessors": procs, "SandboxKernelManager__sandbox_config": cfg}

@@ -4,7 +4,8 @@ The orchestrator (:mod:`course_utils.grading.autograde`) starts one worker per
 submission, so a notebook that hangs, floods its output or kills its kernel can
 only take its own worker down, and several workers can run in parallel. The worker
 runs nbgrader's autograde (https://nbgrader.readthedocs.io, "autograde") on the
-staged copy, optionally with the sandboxed kernel manager, then trims oversized
+staged copy, optionally with the sandboxed kernel manager, with the judge deciding
+every graded test cell outside the kernel (:mod:`.preprocessors`), then trims oversized
 outputs in the autograded copy. It prints one JSON line: ``{"success": ..., "error": ...}``.
 """
 
@@ -55,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
 
     dirs = CourseDirs(root=Path(s["root"]), submitted=s["submitted"], db_url=s["db_url"],
                       cell_timeout_s=int(s["cell_timeout_s"]))
-    overrides = {}
+    from .preprocessors import autograde_preprocessors
+
+    # The judge decides every graded test cell, sandbox or not (see .preprocessors).
+    overrides = {"Autograde__autograde_preprocessors": autograde_preprocessors()}
     if s.get("sandbox"):
         from .course import REPO_ROOT
         from .sandbox import configure_nbgrader_sandbox, course_secret_paths
