@@ -87,9 +87,6 @@ class TimestepEmbedding(nn.Module):
 
 # %% [tests] id=check_timestep_embedding points=2
 # Visible checks: run this cell. Each message says what is wrong and what you should have seen.
-from course_utils.grading import guard as _g
-
-_g.verify()  # checks that the grading tools are untouched (and prints a marker the grader expects)
 torch.manual_seed(0)
 _te = TimestepEmbedding(256, 512)
 _out = _te(torch.tensor([0, 1, 500, 999]))
@@ -108,118 +105,148 @@ _acts = [type(m).__name__ for m in _te.modules() if type(m).__name__ in {"SiLU",
 assert not _acts, f"the activation should be GELU, found {_acts}"
 print("Basic checks passed: shape, dtype, 394,240 parameters, t changes the output.")
 ### BEGIN HIDDEN TESTS
-import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_torch.manual_seed(0)
-_m = TimestepEmbedding(256, 512)
-_ls = [m for m in _m.modules() if type(m) is _torch.nn.Linear]
-assert len(_ls) == 2 and all(l.bias is not None for l in _ls), "expected two nn.Linear layers, both with a bias"
-assert _g.count_parameters(_m, "TimestepEmbedding(256, 512)") == 394240, (
-    "TimestepEmbedding(256, 512) has the wrong number of parameters")
+_o = _Probe("check_timestep_embedding")
+_m = _h.build(TimestepEmbedding, 256, 512, seed=0)
+_o.call("linears", _h.linear_layout, _m)
+_o.call("params", _h.count_parameters, _m)
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judgelib]
+def expect_linears(key, sizes, owner):
+    """The probe found exactly these Linear layers [(in, out), ...] in ``owner``, each with a bias."""
+    found = obs.texts(key, f"the Linear layers of {owner}")
+    names = [f"Linear({i}, {o})" for i, o in sizes]
+    expect(sorted(found) == sorted(names),
+           f"expected exactly {' and '.join(names)} inside {owner}, each with a bias; found {found or 'none'}")
+
+
+def expect_designed(key, owner):
+    """The probe could give ``owner``'s Linear layers their designed weights."""
+    error = obs.failed(key)
+    expect(error is None, f"the hidden checks could not prepare {owner} with designed weights: {error}")
+    expect(obs.has(key), f"the hidden checks recorded no designed weights for {owner}")
+
+
+def result(key, what, shape):
+    """The tensor recorded under ``key``: a plain torch.Tensor of this shape."""
+    t = obs.tensor(key, what)
+    expect(t.type == "Tensor", f"{what} should be a plain torch.Tensor, got a {t.type}")
+    expect_shape(t, shape, what)
+    return t
+
+
+def at(t, index):
+    """One value of a recorded tensor, by its index (b, c, i, j)."""
+    flat, stride = 0, 1
+    for i, n in reversed(list(zip(index, t.shape))):
+        flat += i * stride
+        stride *= n
+    return t.flat()[flat]
+
+
+def channel_sums(t):
+    """Per-channel sums of a [B, C, H, W] tensor, as [B][C] floats (double precision)."""
+    B, C, H, W = t.shape
+    v = t.flat()
+    return [[sum(v[(b * C + c) * H * W:(b * C + c + 1) * H * W]) for c in range(C)] for b in range(B)]
+
+
+def gelu(x):
+    """The exact GELU, x * Phi(x)."""
+    return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+# %% [judge] id=check_timestep_embedding
+expect_linears("linears", [(256, 512), (512, 512)], "TimestepEmbedding(256, 512)")
+expect(obs.integer("params", "the parameter count of TimestepEmbedding(256, 512)") == 394240,
+       "TimestepEmbedding(256, 512) has the wrong number of parameters")
 
 # %% [tests] id=hidden_timestep_activation points=2
 # Hidden tests: the activation (exact GELU, nothing after the last Linear), checked with designed weights.
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-
-def _two_linears(module, d_in, d_hidden):
-    ls = [m for m in module.modules() if type(m) is _torch.nn.Linear]
-    first = [l for l in ls if l.in_features == d_in and l.out_features == d_hidden]
-    second = [l for l in ls if l.in_features == d_hidden and l.out_features == d_hidden]
-    assert len(ls) == 2 and len(first) == 1 and len(second) == 1, (
-        f"expected exactly Linear({d_in}, {d_hidden}) and Linear({d_hidden}, {d_hidden}) inside TimestepEmbedding")
-    assert first[0].bias is not None and second[0].bias is not None, "both Linear layers need a bias"
-    return first[0], second[0]
-
-_torch.manual_seed(0)
-_m = TimestepEmbedding(256, 512)
-_first, _second = _two_linears(_m, 256, 512)
+_o = _Probe("hidden_timestep_activation")
+_m = _h.build(TimestepEmbedding, 256, 512, seed=0)
 # First layer: weight 0, bias = 512 points spread over [-4, 4]; second layer: the identity.
 # The output is then the activation applied to those points, whatever t is.
-with _torch.no_grad():
-    _first.weight.zero_()
-    _first.bias.copy_(_torch.tensor([-4.0 + 8.0 * j / 511 for j in range(512)]))
-    _second.weight.copy_(_torch.eye(512))
-    _second.bias.zero_()
-_out = _m(_torch.tensor([0, 999]))
-_g.assert_shape(_out, (2, 512), name="TimestepEmbedding(256, 512) on two timesteps")
-_rows = _g.tensor_to_floats(_out, name="TimestepEmbedding(256, 512) on two timesteps")
-_units = [0, 96, 150, 180, 200, 240, 256, 300, 340, 400, 424, 511]
-_want = [-0.000126684967, -0.0156348886, -0.0814296355, -0.14018902, -0.167221298, -0.0980677017,
-         0.00393833894, 0.527379072, 1.19995296, 2.2354425, 2.62696372, 3.99987332]
-_g.assert_close_literal([[r[u] for u in _units] for r in _rows], [_want, _want], atol=2e-5,
-                        name="the output with designed weights (the activation between and after the Linear layers)")
+_o.record("designed", lambda: _h.set_linears(
+    _m, "TimestepEmbedding",
+    (_torch.zeros(512, 256), _torch.tensor([-4.0 + 8.0 * j / 511 for j in range(512)])),
+    (_torch.eye(512), _torch.zeros(512))))
+_o.call("out", _m, _torch.tensor([0, 999]))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_timestep_activation
+expect_designed("designed", "TimestepEmbedding(256, 512)")
+_out = result("out", "TimestepEmbedding(256, 512) on two timesteps", (2, 512))
+_want = [gelu(-4.0 + 8.0 * j / 511) for j in range(512)]
+expect_close(_out, [_want, _want], atol=2e-5,
+             name="the output with designed weights (the activation between and after the Linear layers)")
 
 # %% [tests] id=hidden_timestep_sinusoid points=2
 # Hidden tests: the encoding inside is the course's sinusoidal embedding, checked with designed weights.
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-
-def _two_linears(module, d_in, d_hidden):
-    ls = [m for m in module.modules() if type(m) is _torch.nn.Linear]
-    first = [l for l in ls if l.in_features == d_in and l.out_features == d_hidden]
-    second = [l for l in ls if l.in_features == d_hidden and l.out_features == d_hidden]
-    assert len(ls) == 2 and len(first) == 1 and len(second) == 1, (
-        f"expected exactly Linear({d_in}, {d_hidden}) and Linear({d_hidden}, {d_hidden}) inside TimestepEmbedding")
-    assert first[0].bias is not None and second[0].bias is not None, "both Linear layers need a bias"
-    return first[0], second[0]
-
-_torch.manual_seed(0)
-_m = TimestepEmbedding(256, 512)
-_first, _second = _two_linears(_m, 256, 512)
+_o = _Probe("hidden_timestep_sinusoid")
+_m = _h.build(TimestepEmbedding, 256, 512, seed=0)
 # First layer copies the 256 encoding values into units 0..255; second layer: the identity.
-with _torch.no_grad():
-    _first.weight.copy_(_torch.cat([_torch.eye(256), _torch.zeros(256, 256)], dim=0))
-    _first.bias.zero_()
-    _second.weight.copy_(_torch.eye(512))
-    _second.bias.zero_()
-_out = _m(_torch.tensor([500, 999]))
-_g.assert_shape(_out, (2, 512), name="TimestepEmbedding(256, 512) on two timesteps")
-_rows = _g.tensor_to_floats(_out, name="TimestepEmbedding(256, 512) on two timesteps")
+_o.record("designed", lambda: _h.set_linears(
+    _m, "TimestepEmbedding",
+    (_torch.cat([_torch.eye(256), _torch.zeros(256, 256)], dim=0), _torch.zeros(512)),
+    (_torch.eye(512), _torch.zeros(512))))
+_o.call("out", _m, _torch.tensor([500, 999]))
+_o.emit()
+### END HIDDEN TESTS
+
+# %% [judge] id=hidden_timestep_sinusoid
+expect_designed("designed", "TimestepEmbedding(256, 512)")
+_rows = result("out", "TimestepEmbedding(256, 512) on two timesteps", (2, 512)).rows()
 _cols = [0, 1, 5, 40, 100, 127, 128, 129, 200, 255]
 _want = [[-0.149674765, 0.203408578, -0.0831882849, 0.0880562088, 0.235445249, 0.0280023388,
           -0.166507297, 0.783156327, -0.162776797, 0.839781633],
          [-0.012951081, -0.105303472, -0.113630801, -0.129914996, 0.51216777, 0.0581449394,
           0.840965441, 0.802274224, 0.616958489, 0.835112309]]
-_g.assert_close_literal([[r[c] for c in _cols] for r in _rows], _want, atol=1e-4,
-                        name="the encoding seen through designed weights (is it the course's sinusoidal embedding?)")
-_g.assert_close_literal([r[256:] for r in _rows], [[0.0] * 256] * 2, atol=1e-6,
-                        name="units 256..511 with designed weights")
-### END HIDDEN TESTS
+expect_close([[r[c] for c in _cols] for r in _rows], _want, atol=1e-4,
+             name="the encoding seen through designed weights (is it the course's sinusoidal embedding?)")
+expect_close([r[256:] for r in _rows], [[0.0] * 256] * 2, atol=1e-6, name="units 256..511 with designed weights")
 
 # %% [tests] id=hidden_timestep_seeded points=2
 # Hidden tests: a small TimestepEmbedding with PyTorch's default initialisation after a fixed seed.
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
+_o = _Probe("hidden_timestep_seeded")
+_m = _h.build(TimestepEmbedding, 16, 12, seed=1234)
+_o.call("params", _h.count_parameters, _m)
+_o.call("out", _m, _torch.tensor([0.0, 3.0, 250.0]))
+_o.emit()
+### END HIDDEN TESTS
 
-_torch.manual_seed(1234)
-_m = TimestepEmbedding(16, 12)
-assert _g.count_parameters(_m, "TimestepEmbedding(16, 12)") == 360, "TimestepEmbedding(16, 12) has the wrong number of parameters"
-_out = _m(_torch.tensor([0.0, 3.0, 250.0]))
-_g.assert_dtype(_out, _torch.float32, name="the embedding")
-_want = [
+# %% [judge] id=hidden_timestep_seeded
+expect(obs.integer("params", "the parameter count of TimestepEmbedding(16, 12)") == 360,
+       "TimestepEmbedding(16, 12) has the wrong number of parameters")
+_out = result("out", "TimestepEmbedding(16, 12) on three timesteps", (3, 12))
+expect_dtype(_out, "float32", "the embedding")
+expect_close(_out, [
     [-0.102088829, 0.166312946, -0.231856631, 0.0166258126, -0.0432602788, 0.16255408,
      -0.064919421, 0.276218051, -0.167382758, 0.353728395, 0.0227129883, -0.0324360564],
     [-0.253316295, 0.155013651, -0.354968331, 0.0602031624, 0.0109499448, 0.0359895495,
      -0.0666365846, 0.183956335, -0.137164535, 0.266087948, -0.053143101, -0.0171626844],
     [-0.0137242731, 0.0898823376, -0.349805197, -0.0269019839, 0.0466909791, -0.0426628663,
      -0.108926104, 0.046880548, 0.00903165312, 0.140305014, 0.0676388204, 0.0556504281],
-]
-_g.assert_close_literal(_out, _want, atol=2e-4, name="TimestepEmbedding(16, 12) with the default initialisation")
-### END HIDDEN TESTS
+], atol=2e-4, name="TimestepEmbedding(16, 12) with the default initialisation")
 
 # %% [markdown]
 # ## 2 · Where the 394,240 parameters are
@@ -365,9 +392,6 @@ class FiLM(nn.Module):
 
 # %% [tests] id=check_film points=2
 # Visible checks: run this cell. Each message says what is wrong and what you should have seen.
-from course_utils.grading import guard as _g
-
-_g.verify()  # checks that the grading tools are untouched (and prints a marker the grader expects)
 torch.manual_seed(0)
 _film = FiLM(4, 3)
 _h2, _h4, _te = torch.randn(2, 4), torch.randn(2, 4, 5, 6), torch.randn(2, 3)
@@ -389,102 +413,101 @@ with torch.no_grad():
 assert not torch.allclose(_film(_h2, _te), _h2), "after changing the weights, FiLM should no longer be the identity"
 print("Basic checks passed: shapes, 32 parameters, identity at initialisation.")
 ### BEGIN HIDDEN TESTS
-import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_lin = [m for m in FiLM(6, 5).modules() if type(m) is _torch.nn.Linear]
-assert len(_lin) == 1 and _lin[0].in_features == 5 and _lin[0].out_features == 12, "expected one Linear(5, 12)"
+_o = _Probe("check_film")
+_o.call("linears", _h.linear_layout, _h.build(FiLM, 6, 5))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=check_film
+expect_linears("linears", [(5, 12)], "FiLM(6, 5)")
 
 # %% [tests] id=hidden_film_identity points=2
 # Hidden tests: the identity initialisation, in the weights and in the outputs.
 ### BEGIN HIDDEN TESTS
-import math as _m
+import math as _math
 
-import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-
-def _one_linear(module, d_in, d_out):
-    ls = [m for m in module.modules() if type(m) is _torch.nn.Linear]
-    assert len(ls) == 1 and ls[0].in_features == d_in and ls[0].out_features == d_out, (
-        f"expected exactly one Linear({d_in}, {d_out}) inside FiLM")
-    assert ls[0].bias is not None, "the Linear layer needs a bias"
-    return ls[0]
-
-_torch.manual_seed(0)
-_f = FiLM(6, 5)
-_lin = _one_linear(_f, 5, 12)
-assert _g.count_parameters(_f, "FiLM(6, 5)") == 72, "FiLM(6, 5) should hold only its Linear(5, 12)"
-_g.assert_close_literal(_lin.weight.detach(), [[0.0] * 5] * 12, atol=0.0, name="the initial weight")
-_g.assert_close_literal(_lin.bias.detach(), [1.0] * 6 + [0.0] * 6, atol=0.0, name="the initial bias")
-_t = _torch.tensor([[_m.cos(0.2 + 0.9 * b + 0.5 * j) * 2.0 for j in range(5)] for b in range(3)])
-_h2 = _torch.tensor([[_m.sin(0.3 + 0.7 * b + 1.1 * c) for c in range(6)] for b in range(3)])
-_g.assert_close_literal(_f(_h2, _t), _g.tensor_to_floats(_h2), atol=1e-6, name="a fresh FiLM on [B, C] features")
-_h4 = _torch.tensor([[[[_m.sin(0.2 * b + 0.5 * c + 0.3 * i + 0.7 * j) for j in range(5)] for i in range(4)]
-                      for c in range(6)] for b in range(3)])
-_g.assert_close_literal(_f(_h4, _t), _g.tensor_to_floats(_h4), atol=1e-6, name="a fresh FiLM on [B, C, H, W] features")
+_o = _Probe("hidden_film_identity")
+_f = _h.build(FiLM, 6, 5, seed=0)
+_o.call("linears", _h.linear_layout, _f)
+_o.call("params", _h.count_parameters, _f)
+_o.record("weight", lambda: _h.find_linears(_f, [(5, 12)], "FiLM")[0].weight)
+_o.record("bias", lambda: _h.find_linears(_f, [(5, 12)], "FiLM")[0].bias)
+_t = _h.grid((3, 5), lambda b, j: _math.cos(0.2 + 0.9 * b + 0.5 * j) * 2.0)
+_o.call("out2", _f, _h.grid((3, 6), lambda b, c: _math.sin(0.3 + 0.7 * b + 1.1 * c)), _t)
+_o.call("out4", _f, _h.grid((3, 6, 4, 5), lambda b, c, i, j: _math.sin(0.2 * b + 0.5 * c + 0.3 * i + 0.7 * j)), _t)
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_film_identity
+expect_linears("linears", [(5, 12)], "FiLM(6, 5)")
+expect(obs.integer("params", "the parameter count of FiLM(6, 5)") == 72,
+       "FiLM(6, 5) should hold only its Linear(5, 12)")
+expect_close(obs.tensor("weight", "the Linear's initial weight"), [[0.0] * 5] * 12, atol=0.0,
+             name="the initial weight")
+expect_close(obs.tensor("bias", "the Linear's initial bias"), [1.0] * 6 + [0.0] * 6, atol=0.0,
+             name="the initial bias")
+_h2 = [[math.sin(0.3 + 0.7 * b + 1.1 * c) for c in range(6)] for b in range(3)]
+expect_close(result("out2", "a fresh FiLM on [B, C] features", (3, 6)), _h2, atol=1e-6,
+             name="a fresh FiLM on [B, C] features")
+_h4 = [[[[math.sin(0.2 * b + 0.5 * c + 0.3 * i + 0.7 * j) for j in range(5)] for i in range(4)] for c in range(6)]
+       for b in range(3)]
+expect_close(result("out4", "a fresh FiLM on [B, C, H, W] features", (3, 6, 4, 5)), _h4, atol=1e-6,
+             name="a fresh FiLM on [B, C, H, W] features")
 
 # %% [tests] id=hidden_film_values points=3
 # Hidden tests: scale and shift (order, form, no activation) with designed weights on [B, C] features.
 ### BEGIN HIDDEN TESTS
-import math as _m
+import math as _math
 
-import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-
-def _one_linear(module, d_in, d_out):
-    ls = [m for m in module.modules() if type(m) is _torch.nn.Linear]
-    assert len(ls) == 1 and ls[0].in_features == d_in and ls[0].out_features == d_out, (
-        f"expected exactly one Linear({d_in}, {d_out}) inside FiLM")
-    assert ls[0].bias is not None, "the Linear layer needs a bias"
-    return ls[0]
-
-_torch.manual_seed(0)
-_f = FiLM(3, 4)
-_lin = _one_linear(_f, 4, 6)
-with _torch.no_grad():
-    _lin.weight.copy_(_torch.tensor([[0.5 * _m.sin(1.0 + 0.7 * i + 1.3 * j) for j in range(4)] for i in range(6)]))
-    _lin.bias.copy_(_torch.tensor([0.3 * _m.cos(0.5 + 0.9 * i) for i in range(6)]))
-_h = _torch.tensor([[_m.sin(0.4 + 1.1 * b + 0.6 * c) * 2.0 for c in range(3)] for b in range(2)])
-_t = _torch.tensor([[_m.cos(0.3 + 0.8 * b + 1.7 * j) * 1.5 for j in range(4)] for b in range(2)])
-_g.assert_close_literal(_f(_h, _t), [[1.03866563, 1.75685281, 1.60673347], [-0.315073947, 0.927584165, 1.09027655]],
-                        atol=1e-5, name="FiLM(3, 4) with designed weights on [B, C] features")
+_o = _Probe("hidden_film_values")
+_f = _h.build(FiLM, 3, 4, seed=0)
+_o.record("designed", lambda: _h.set_linears(
+    _f, "FiLM",
+    (_h.grid((6, 4), lambda i, j: 0.5 * _math.sin(1.0 + 0.7 * i + 1.3 * j)),
+     _h.grid((6,), lambda i: 0.3 * _math.cos(0.5 + 0.9 * i)))))
+_o.call("out", _f, _h.grid((2, 3), lambda b, c: _math.sin(0.4 + 1.1 * b + 0.6 * c) * 2.0),
+        _h.grid((2, 4), lambda b, j: _math.cos(0.3 + 0.8 * b + 1.7 * j) * 1.5))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_film_values
+expect_designed("designed", "FiLM(3, 4)")
+expect_close(result("out", "FiLM(3, 4) on [B, C] features", (2, 3)),
+             [[1.03866563, 1.75685281, 1.60673347], [-0.315073947, 0.927584165, 1.09027655]],
+             atol=1e-5, name="FiLM(3, 4) with designed weights on [B, C] features")
 
 # %% [tests] id=hidden_film_broadcast points=3
 # Hidden tests: broadcasting over spatial dims, with shapes where C == W and B == H.
 ### BEGIN HIDDEN TESTS
-import math as _m
+import math as _math
 
-import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
+_o = _Probe("hidden_film_broadcast")
+_f = _h.build(FiLM, 4, 3, seed=0)
+_o.record("designed", lambda: _h.set_linears(
+    _f, "FiLM",
+    (_h.grid((8, 3), lambda i, j: 0.4 * _math.cos(0.2 + 0.9 * i + 0.5 * j)),
+     _h.grid((8,), lambda i: 0.2 * _math.sin(1.0 + 0.6 * i)))))
+_t = _h.grid((3, 3), lambda b, j: _math.sin(0.1 + 1.3 * b + 0.7 * j))
+for _shape in [(3, 4, 3, 4), (2, 4, 5, 6)]:  # (3, 4, 3, 4): C == W and B == H, where a wrong broadcast runs
+    _x = _h.grid(_shape, lambda b, c, i, j: _math.sin(0.3 * b + 0.7 * c + 0.45 * i + 0.25 * j + 0.1 * c * j))
+    _o.call("out_" + "_".join(map(str, _shape)), _f, _x, _t[:_shape[0]])
+_o.emit()
+### END HIDDEN TESTS
 
-def _one_linear(module, d_in, d_out):
-    ls = [m for m in module.modules() if type(m) is _torch.nn.Linear]
-    assert len(ls) == 1 and ls[0].in_features == d_in and ls[0].out_features == d_out, (
-        f"expected exactly one Linear({d_in}, {d_out}) inside FiLM")
-    assert ls[0].bias is not None, "the Linear layer needs a bias"
-    return ls[0]
-
-def _pattern(B, C, H, W):
-    return _torch.tensor([[[[_m.sin(0.3 * b + 0.7 * c + 0.45 * i + 0.25 * j + 0.1 * c * j) for j in range(W)]
-                            for i in range(H)] for c in range(C)] for b in range(B)])
-
-_torch.manual_seed(0)
-_f = FiLM(4, 3)
-_lin = _one_linear(_f, 3, 8)
-with _torch.no_grad():
-    _lin.weight.copy_(_torch.tensor([[0.4 * _m.cos(0.2 + 0.9 * i + 0.5 * j) for j in range(3)] for i in range(8)]))
-    _lin.bias.copy_(_torch.tensor([0.2 * _m.sin(1.0 + 0.6 * i) for i in range(8)]))
-_t = _torch.tensor([[_m.sin(0.1 + 1.3 * b + 0.7 * j) for j in range(3)] for b in range(3)])
+# %% [judge] id=hidden_film_broadcast
+expect_designed("designed", "FiLM(4, 3)")
 _cases = [  # (3, 4, 3, 4): C == W and B == H, where a wrong broadcast runs without an error
     ((3, 4, 3, 4),
      [[2.56778582, 3.87226743, 3.19373392, 3.74894014], [2.55329602, 4.27641063, 5.62549197, 9.67093872],
@@ -495,15 +518,10 @@ _cases = [  # (3, 4, 3, 4): C == W and B == H, where a wrong broadcast runs with
      [0.319509581, 0.372805411, 0.229328611]),
 ]
 for _shape, _sums, _elems in _cases:
-    _out = _f(_pattern(*_shape), _t[:_shape[0]])
-    _g.assert_shape(_out, _shape, name=f"FiLM(4, 3) on features of shape {_shape}")
-    _v = _g.tensor_to_floats(_out, name=f"FiLM(4, 3) on features of shape {_shape}")
-    _got_sums = [[sum(sum(row) for row in _v[b][c]) for c in range(_shape[1])] for b in range(_shape[0])]
-    _g.assert_close_literal(_got_sums, _sums, atol=1e-4, name=f"per-channel sums on features of shape {_shape}")
+    _out = result("out_" + "_".join(map(str, _shape)), f"FiLM(4, 3) on features of shape {_shape}", _shape)
+    expect_close(channel_sums(_out), _sums, atol=1e-4, name=f"per-channel sums on features of shape {_shape}")
     _idx = [(0, 1, 2, 3), (1, 3, 0, 1), (_shape[0] - 1, 2, 1, 0)]
-    _g.assert_close_literal([_v[b][c][i][j] for b, c, i, j in _idx], _elems, atol=1e-5,
-                            name=f"single values on features of shape {_shape}")
-### END HIDDEN TESTS
+    expect_close([at(_out, i) for i in _idx], _elems, atol=1e-5, name=f"single values on features of shape {_shape}")
 
 # %% [markdown]
 # ## 5 · FiLM in the reference note's score MLP, and why it starts as the identity
