@@ -254,10 +254,14 @@ class ScoreNetworkWithFiLM(nn.Module):
         return self.output(h)  # no FiLM here: this is the score itself
         ### END SOLUTION
 
+# %% [judgelib]
+def spread(t):
+    """Largest change of any coordinate between the first row of a 2-D observation and the others."""
+    rows = t.rows()
+    return max(abs(r[d] - rows[0][d]) for r in rows for d in range(len(rows[0])))
+
 # %% [tests] id=check_film_forward points=2
 # Visible checks: run this cell. Each message says what is wrong and what you should have seen.
-from course_utils.grading import guard as _g
-_g.verify()  # checks that torch, numpy and Python's builtins are untouched (prints a marker)
 torch.manual_seed(0)
 _net = ScoreNetworkWithFiLM()
 _x = torch.randn(6, 2)
@@ -289,19 +293,59 @@ assert torch.allclose(_o, torch.tensor([[0.25, -0.5]]).expand(6, 2), atol=1e-6),
     "(0.25, -0.5): nothing may come after self.output(h). Did you apply FiLM or SiLU to the output?")
 print("Basic checks passed: shape, identity FiLM at the start, t matters once FiLM has weights, plain output layer.")
 ### BEGIN HIDDEN TESTS
-_g.verify()  # again: nothing the checks above called may have changed it
+import torch as _torch
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
+
+_o = _Probe("check_film_forward")
+_net = _h.build(ScoreNetworkWithFiLM, seed=0)
+_x = _torch.tensor([[0.5, -1.0], [1.5, 0.25], [-2.0, 0.75], [0.0, 0.3], [-0.25, -1.5], [1.0, 1.0]])
+_t = _torch.linspace(0.05, 1.0, 6)
+_one = _x[:1].expand(6, 2)  # (1, 2) -> (6, 2): one point at six times
+_o.run("out", _net, _x, _t)
+_o.call("fresh", _net, _one, _t)
+_gen = _torch.Generator().manual_seed(1)
+_o.record("film_random", lambda: _h.set_parameters(
+    _net, {f"film{_i}.weight": 0.3 * _torch.randn(256, 32, generator=_gen) for _i in (1, 2, 3)}))
+_o.call("random", _net, _one, _t)
+_o.record("output_set", lambda: _h.set_parameters(
+    _net, {"output.weight": _torch.zeros(2, 128), "output.bias": _torch.tensor([0.25, -0.5])}))
+_o.call("plain_output", _net, _x, _t)
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=check_film_forward
+_out = obs.tensor("out", "ScoreNetworkWithFiLM()(x, t) for x [6, 2] and t [6]")
+expect_shape(_out, (6, 2), "the score for x [6, 2] and t [6]")
+_fresh = obs.tensor("fresh", "the score of a fresh network for one point at six times")
+expect_shape(_fresh, (6, 2), "the score of one point at six times")
+expect(spread(_fresh) < 1e-6,
+       "a freshly built network has identity FiLM layers (scale 1, shift 0 for every t), so its output cannot "
+       "depend on t yet, but yours does. Does t reach the network some other way (concatenated to x, or FiLM "
+       "on the output layer)?")
+expect(obs.integer("film_random", "setting random FiLM weights") == 3 * 256 * 32,
+       "the FiLM layers should keep the shapes the given __init__ builds")
+_random = obs.tensor("random", "the score of one point at six times, with random FiLM weights")
+expect_shape(_random, (6, 2), "the score of one point at six times")
+expect(spread(_random) > 1e-3,
+       "with random FiLM weights the output should change with t, but it does not: "
+       "are you applying scale * h + shift with scale, shift = film(t_emb).chunk(2, dim=-1)?")
+expect(obs.integer("output_set", "setting the output layer") == 2 * 128 + 2,
+       "the output layer should keep the shape the given __init__ builds")
+expect_close(obs.tensor("plain_output", "the score with a zeroed output weight"), [[0.25, -0.5]] * 6, atol=1e-6,
+             name="the score with the output weight set to 0 and its bias to (0.25, -0.5) "
+                  "(nothing may come after self.output(h); no FiLM or SiLU on the output)")
 
 # %% [tests] id=hidden_film_values points=3
 # Hidden tests: a small network with fixed weights, compared with outputs computed in float64.
 ### BEGIN HIDDEN TESTS
-from course_utils.grading import guard as _g
-
-_g.verify()
 import math as _m
 
 import torch as _torch
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
+_o = _Probe("hidden_film_values")
 _order = [("layer1", "weight"), ("layer1", "bias"), ("layer2", "weight"), ("layer2", "bias"),
           ("layer3", "weight"), ("layer3", "bias"), ("output", "weight"), ("output", "bias"),
           ("film1", "weight"), ("film1", "bias"), ("film2", "weight"), ("film2", "bias"),
@@ -317,70 +361,102 @@ def _fill(k, shape):
     return [round(0.6 * _m.sin(1.0 + 0.37 * i + 1.7 * k), 3) for i in range(shape[0])]
 
 
-_small = ScoreNetworkWithFiLM(data_dim=2, hidden_dim=4, time_dim=4)
-_g.assert_exact_type(_small.act, _torch.nn.SiLU, "self.act")
-with _torch.no_grad():
-    for _k, (_name, _attr) in enumerate(_order):
-        _lin = getattr(_small, _name)
-        _g.assert_exact_type(_lin, _torch.nn.Linear, f"self.{_name}")
-        _want = _shapes[_name] if _attr == "weight" else _shapes[_name][:1]
-        _p = getattr(_lin, _attr)
-        assert type(_p) is _torch.nn.Parameter and tuple(_p.shape) == _want, (
-            f"{_name}.{_attr} has shape {tuple(_p.shape)}, not the one the given __init__ builds: keep __init__ as it is")
-        _p.copy_(_torch.tensor(_fill(_k, _want)))
-_g.assert_close_literal(_small.time_embedding(_torch.tensor([0.25])),
-                            [[-0.9705280195, 0.5984721441, 0.2409883053, -0.8011436155]],
-                            atol=1e-4, name="time_embedding (keep the given method)")
+_small = _h.build(ScoreNetworkWithFiLM, data_dim=2, hidden_dim=4, time_dim=4)
+_o.record("types", lambda: _h.attribute_types(_small, ["act", *_shapes]))
+_o.record("params", lambda: _h.parameter_layout(_small, [f"{_n}.{_a}" for _n, _a in _order]))
+_o.record("designed", lambda: _h.set_parameters(_small, {
+    f"{_n}.{_a}": _torch.tensor(_fill(_k, _shapes[_n] if _a == "weight" else _shapes[_n][:1]))
+    for _k, (_n, _a) in enumerate(_order)}))
+_o.call("temb", lambda: _small.time_embedding(_torch.tensor([0.25])))
 _X = _torch.tensor([[0.5, -1.0], [1.5, 0.25], [-2.0, 0.75], [0.0, 0.0], [-0.25, -1.5]])
 _T = _torch.tensor([0.0625, 0.25, 0.5, 0.875, 1.0])
-_got = _small(_X, _T)
-_g.assert_shape(_got, (5, 2), "the score")
-_g.assert_dtype(_got, _torch.float32, "the score")
-_g.assert_close_literal(_got, [[1.9547283, 2.2958702], [0.7628689, 0.9572025], [-0.0332938, 0.3849865],
-                                   [0.9367536, 1.0374379], [0.5249567, 0.6412429]],
-                            atol=1e-4, name="the score of a network with fixed weights")
+_o.call("score", _small, _X, _T)
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_film_values
+_layers = ["layer1", "layer2", "layer3", "output", "film1", "film2", "film3"]
+_types = obs.texts("types", "the layers of ScoreNetworkWithFiLM(data_dim=2, hidden_dim=4, time_dim=4)")
+expect(len(_types) == 8, "the network should have the layers the given __init__ builds")
+expect(_types[0] == "torch.nn.modules.activation.SiLU",
+       f"self.act should be a torch.nn.SiLU (exactly that type), but it is a {_types[0]}")
+for _name, _got in zip(_layers, _types[1:]):
+    expect(_got == "torch.nn.modules.linear.Linear",
+           f"self.{_name} should be a torch.nn.Linear (exactly that type), but it is a {_got}: keep __init__ as it is")
+_shapes = {"layer1": (4, 2), "layer2": (4, 4), "layer3": (4, 4), "output": (2, 4),
+           "film1": (8, 4), "film2": (8, 4), "film3": (8, 4)}
+_want = [f"Parameter {shp}" for n in _layers for shp in (_shapes[n], _shapes[n][:1])]
+_names = [f"{n}.{a}" for n in _layers for a in ("weight", "bias")]
+_got = obs.texts("params", "the parameters of the small network")
+expect(len(_got) == len(_want), "the network should have the parameters the given __init__ builds")
+for _name, _g, _w in zip(_names, _got, _want):
+    expect(_g == _w, f"{_name} is a {_g}, not the parameter the given __init__ builds: keep __init__ as it is")
+expect(obs.integer("designed", "setting the designed weights") == sum(
+    math.prod(_shapes[n]) + _shapes[n][0] for n in _layers), "the designed weights did not fit the network")
+expect_close(obs.tensor("temb", "time_embedding(torch.tensor([0.25]))"),
+             [[-0.9705280195, 0.5984721441, 0.2409883053, -0.8011436155]], atol=1e-4,
+             name="time_embedding (keep the given method)")
+_score = obs.tensor("score", "the score of the small network with fixed weights")
+expect_shape(_score, (5, 2), "the score")
+expect_dtype(_score, "float32", "the score")
+expect_close(_score, [[1.9547283, 2.2958702], [0.7628689, 0.9572025], [-0.0332938, 0.3849865],
+                      [0.9367536, 1.0374379], [0.5249567, 0.6412429]],
+             atol=1e-4, name="the score of a network with fixed weights")
 
 # %% [tests] id=hidden_film_structure points=3
 # Hidden tests: parameter count, no FiLM on the output, t only through the embedding, gradients everywhere.
 ### BEGIN HIDDEN TESTS
-from course_utils.grading import guard as _g
-
-_g.verify()
 import math as _m
 
 import torch as _torch
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
+from course_utils.reference import sinusoidal_embedding as _sinusoidal
 
-_net = ScoreNetworkWithFiLM()
-_n = _g.count_parameters(_net, "ScoreNetworkWithFiLM()")
-assert _n == 59010, f"ScoreNetworkWithFiLM() should keep the given layers only, but it has {_n} parameters"
-with _torch.no_grad():
-    for _j, _f in enumerate((_net.film1, _net.film2, _net.film3)):
-        _g.assert_exact_type(_f, _torch.nn.Linear, "a FiLM layer")
-        _f.weight.copy_(_torch.tensor([[0.2 * _m.sin(0.3 * a + 0.7 * b + _j) for b in range(32)] for a in range(256)]))
+_o = _Probe("hidden_film_structure")
+_net = _h.build(ScoreNetworkWithFiLM, seed=5)
+_o.call("n_params", _h.count_parameters, _net)
+_o.record("film_types", lambda: _h.attribute_types(_net, ["film1", "film2", "film3"]))
+_o.record("film_set", lambda: _h.set_parameters(_net, {
+    f"film{_j + 1}.weight": _h.grid((256, 32), lambda a, b, j=_j: 0.2 * _m.sin(0.3 * a + 0.7 * b + j))
+    for _j in range(3)}))
 _X = _torch.tensor([[0.3, -0.7]] * 5)  # one point at five times
 _T = _torch.tensor([0.01, 0.1, 0.3, 0.6, 1.0])
-_o = _g.tensor_to_floats(_net(_X, _T), "the score")
-_spread = max(abs(_o[i][d] - _o[0][d]) for i in range(5) for d in range(2))
-assert _spread > 1e-3, "with non-zero FiLM weights the score of one point should change with t"
-_frozen = sinusoidal_embedding(_torch.full((5,), 300.0), 32)
-_net.time_embedding = lambda t: _frozen  # every t now gets the same embedding
-_o = _g.tensor_to_floats(_net(_X, _T), "the score")
-del _net.time_embedding
-_spread = max(abs(_o[i][d] - _o[0][d]) for i in range(5) for d in range(2))
-assert _spread < 1e-6, "t must reach the network only through self.time_embedding(t)"
-with _torch.no_grad():
-    _net.output.weight.zero_()
-    _net.output.bias.copy_(_torch.tensor([-0.75, 0.5]))
-_g.assert_close_literal(_net(_torch.tensor([[1.0, 2.0], [-0.5, 0.1]]), _torch.tensor([0.05, 0.95])),
-                            [[-0.75, 0.5], [-0.75, 0.5]], atol=1e-6,
-                            name="the score with a zeroed output layer (nothing may modulate the output)")
-_net2 = ScoreNetworkWithFiLM(identity_init=False)
-_net2(_torch.tensor([[0.5, -0.5], [1.0, 0.2]]), _torch.tensor([0.2, 0.7])).pow(2).sum().backward()
-for _name in ("layer1", "layer2", "layer3", "output", "film1", "film2", "film3"):
-    _grad = getattr(_net2, _name).weight.grad
-    assert _grad is not None and float(_grad.abs().sum()) > 0, f"no gradient reaches {_name}: is it used in forward?"
+_o.call("varied", _net, _X, _T)
+_frozen = _sinusoidal(_torch.full((5,), 300.0), 32)
+_o.record("frozen", lambda: _h.with_attribute(_net, "time_embedding", lambda t: _frozen,  # every t: one embedding
+                                              lambda: _net(_X, _T)))
+_o.record("output_set", lambda: _h.set_parameters(
+    _net, {"output.weight": _torch.zeros(2, 128), "output.bias": _torch.tensor([-0.75, 0.5])}))
+_o.call("plain_output", _net, _torch.tensor([[1.0, 2.0], [-0.5, 0.1]]), _torch.tensor([0.05, 0.95]))
+_net2 = _h.build(ScoreNetworkWithFiLM, identity_init=False, seed=6)
+_o.record("grads", lambda: _h.gradient_sums(
+    lambda: _net2(_torch.tensor([[0.5, -0.5], [1.0, 0.2]]), _torch.tensor([0.2, 0.7])).pow(2).sum(),
+    [_h.parameter(_net2, f"{_n}.weight") for _n in ("layer1", "layer2", "layer3", "output", "film1", "film2", "film3")]))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_film_structure
+_n = obs.integer("n_params", "the number of parameters of ScoreNetworkWithFiLM()")
+expect(_n == 59010, f"ScoreNetworkWithFiLM() should keep the given layers only, but it has {_n} parameters")
+for _name, _got in zip(("film1", "film2", "film3"), obs.texts("film_types", "the FiLM layers")):
+    expect(_got == "torch.nn.modules.linear.Linear",
+           f"self.{_name} should be a torch.nn.Linear (exactly that type), but it is a {_got}")
+expect(obs.integer("film_set", "setting designed FiLM weights") == 3 * 256 * 32,
+       "the FiLM layers should keep the shapes the given __init__ builds")
+_varied = obs.tensor("varied", "the score of one point at five times")
+expect_shape(_varied, (5, 2), "the score of one point at five times")
+expect(spread(_varied) > 1e-3, "with non-zero FiLM weights the score of one point should change with t")
+_frozen = obs.tensor("frozen", "the score with a frozen time embedding")
+expect_shape(_frozen, (5, 2), "the score with a frozen time embedding")
+expect(spread(_frozen) < 1e-6, "t must reach the network only through self.time_embedding(t)")
+expect(obs.integer("output_set", "setting the output layer") == 2 * 128 + 2,
+       "the output layer should keep the shape the given __init__ builds")
+expect_close(obs.tensor("plain_output", "the score with a zeroed output layer"), [[-0.75, 0.5], [-0.75, 0.5]],
+             atol=1e-6, name="the score with a zeroed output layer (nothing may modulate the output)")
+_grads = obs.numbers("grads", "a backward pass through ScoreNetworkWithFiLM(identity_init=False)")
+for _name, _gs in zip(("layer1", "layer2", "layer3", "output", "film1", "film2", "film3"), _grads):
+    expect(_gs > 0, f"no gradient reaches {_name}: is it used in forward?")
 
 # %% [markdown]
 # ### Identity or default initialisation: what does the untrained network do with `t`?
@@ -464,8 +540,6 @@ def dsm_loss(model, x0, sde, t=None, noise=None):
 
 # %% [tests] id=check_dsm_loss points=2
 # Visible checks: run this cell. Each message says what is wrong and what you should have seen.
-from course_utils.grading import guard as _g
-_g.verify()  # checks that torch, numpy and Python's builtins are untouched (prints a marker)
 _x0 = torch.tensor([[1.0, -0.5], [0.25, 2.0], [-1.5, 0.5]])
 _tt = torch.tensor([0.1, 0.5, 0.9])
 _z = torch.tensor([[0.5, -1.0], [1.5, 0.25], [-0.5, 2.0]])
@@ -493,18 +567,56 @@ assert _seen[0].min().item() >= sde.eps and _seen[0].max().item() <= 1.0, (
     f"{_seen[0].max().item():.4g}]. Continuous time, never below eps: sde.eps + (1 - sde.eps) * torch.rand(B)")
 print("Basic checks passed: zero score, a point mass with its exact score, times drawn in [eps, 1].")
 ### BEGIN HIDDEN TESTS
-_g.verify()  # again: nothing the checks above called may have changed it
+import torch as _torch
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
+from course_utils.vpsde import VPSDE as _VPSDE
+
+_o = _Probe("check_dsm_loss")
+_sde = _VPSDE()
+_x0 = _torch.tensor([[1.0, -0.5], [0.25, 2.0], [-1.5, 0.5]])
+_tt = _torch.tensor([0.1, 0.5, 0.9])
+_z = _torch.tensor([[0.5, -1.0], [1.5, 0.25], [-0.5, 2.0]])
+_o.call("zero", dsm_loss, lambda x, t: _torch.zeros_like(x), _x0, _sde, _tt, _z)
+_mu = _torch.tensor([0.5, -1.0])
+_o.call("point_mass", dsm_loss,
+        lambda x, t: -(x - _sde.alpha(t)[:, None] * _mu) / _sde.marginal_std(t)[:, None] ** 2,  # (B,) -> (B, 1)
+        _mu.repeat(3, 1), _sde, _tt, _z)  # (2,) -> (3, 2)
+_spy = _h.Spy()
+_o.run("drawn_loss", dsm_loss, _spy, _torch.zeros(4000, 2), _sde)
+_o.record("calls", lambda: len(_spy.calls))
+_o.run("t_drawn", lambda: _spy.calls[0][1])
+_o.record("t_stats", lambda: _h.value_summary(_spy.calls[0][1]))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=check_dsm_loss
+_zero = obs.tensor("zero", "dsm_loss of a model that always answers 0")
+expect_shape(_zero, (), "the loss (one number, a 0-d tensor)")
+expect_close(_zero, 2.6041667, atol=1e-4,
+             name="the loss of a model that always answers 0 (the residual is sigma * s + z, summed over the 2 "
+                  "coordinates and averaged over the batch)")
+expect_close(obs.tensor("point_mass", "dsm_loss of the exact score of a point mass"), 0.0, atol=1e-5,
+             name="the loss of the exact score of a point mass (x_t = alpha x0 + sigma z, residual sigma * s + z)")
+obs.tensor("drawn_loss", "dsm_loss with t=None")
+expect(obs.integer("calls", "the number of model calls") == 1,
+       "with t=None, dsm_loss should draw a float tensor of times and call the model once with it")
+_td = obs.tensor("t_drawn", "the times dsm_loss drew")
+expect(_td.dtype in ("float16", "bfloat16", "float32", "float64"),
+       f"the drawn times should be floats, got dtype {_td.dtype}")
+expect_shape(_td, (4000,), "the drawn times")
+_lo, _hi = obs.numbers("t_stats", "the drawn times")[:2]
+expect(_lo >= 0.001 and _hi <= 1.0, "drawn times should lie in [sde.eps, 1]: continuous time, never below eps")
 
 # %% [tests] id=hidden_dsm_target points=3
 # Hidden tests: the target, the weighting and the reduction, against values computed in float64.
 ### BEGIN HIDDEN TESTS
-from course_utils.grading import guard as _g
-
-_g.verify()
 import torch as _torch
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 from course_utils.vpsde import VPSDE as _VPSDE
 
+_o = _Probe("hidden_dsm_target")
 _sde = _VPSDE()
 
 
@@ -524,67 +636,84 @@ _gen = _torch.Generator().manual_seed(11)
 _mu = _torch.tensor([0.7, -1.2])
 _t = 0.001 + 0.999 * _torch.rand(256, generator=_gen)
 _z = _torch.randn(256, 2, generator=_gen)
-_l = dsm_loss(_oracle(_mu), _mu.repeat(256, 1), _sde, _t, _z)
-_g.assert_shape(_l, (), "the loss")
-_g.assert_close_literal(_l, 0.0, atol=1e-6, name="the loss of the exact score of a point mass")
+_o.call("exact", dsm_loss, _oracle(_mu), _mu.repeat(256, 1), _sde, _t, _z)
 _x0 = _torch.tensor([[1.0, -0.5], [0.25, 2.0], [-1.5, 0.5], [0.75, 0.75]])
 _t = _torch.tensor([0.05, 0.3, 0.7, 1.0])
 _z = _torch.tensor([[0.5, -1.0], [1.5, 0.25], [-0.5, 2.0], [0.3, -0.7]])
-_l = dsm_loss(lambda x, t: -(x - 0.2) * (1.0 + t[:, None]), _x0, _sde, _t, _z)
-_g.assert_close_literal(_l, 1.3066096668, atol=1e-4, name="the loss of a simple t-dependent model")
+_o.call("t_model", dsm_loss, lambda x, t: -(x - 0.2) * (1.0 + t[:, None]), _x0, _sde, _t, _z)
 _t = _torch.linspace(0.01, 1.0, 64)
-_z = _torch.randn(64, 2, generator=_gen)
-_zf = _g.tensor_to_floats(_z, "noise")
-_l = dsm_loss(lambda x, t: _torch.zeros_like(x), _torch.randn(64, 2, generator=_gen), _sde, _t, _z)
-_g.assert_close_literal(_l, sum(a * a + b * b for a, b in _zf) / 64, atol=1e-4,
-                            name="the loss of a zero score at 64 different times")
+_z = _torch.randn(64, 2, generator=_gen)  # the judge draws the same noise to compute the expected loss
+_o.call("zero", dsm_loss, lambda x, t: _torch.zeros_like(x), _torch.randn(64, 2, generator=_gen), _sde, _t, _z)
 _lin = _torch.nn.Linear(2, 2)
-_l = dsm_loss(lambda x, t: _lin(x), _torch.randn(8, 2, generator=_gen), _sde, _torch.full((8,), 0.5))
-_l.backward()
-assert _lin.weight.grad is not None and float(_lin.weight.grad.abs().sum()) > 0, "the loss must backpropagate into the model"
+_x8 = _torch.randn(8, 2, generator=_gen)
+_o.record("backprop", lambda: _h.gradient_sums(
+    lambda: dsm_loss(lambda x, t: _lin(x), _x8, _sde, _torch.full((8,), 0.5)), [_lin.weight]))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_dsm_target
+import torch
+
+_exact = obs.tensor("exact", "dsm_loss of the exact score of a point mass")
+expect_shape(_exact, (), "the loss")
+expect_close(_exact, 0.0, atol=1e-6, name="the loss of the exact score of a point mass")
+expect_close(obs.tensor("t_model", "dsm_loss of a simple t-dependent model"), 1.3066096668, atol=1e-4,
+             name="the loss of a simple t-dependent model")
+_gen = torch.Generator().manual_seed(11)  # the probe's draws, in its order
+torch.rand(256, generator=_gen), torch.randn(256, 2, generator=_gen)
+_z = torch.randn(64, 2, generator=_gen).double()
+expect_close(obs.tensor("zero", "dsm_loss of a zero score at 64 times"), float(_z.pow(2).sum()) / 64, atol=1e-4,
+             name="the loss of a zero score at 64 different times")
+_bp = obs.numbers("backprop", "backward() through the loss")
+expect(len(_bp) == 1 and _bp[0] > 0, "the loss must backpropagate into the model")
 
 # %% [tests] id=hidden_dsm_sampling points=2
 # Hidden tests: times drawn uniformly from [eps, 1] as floats, standard normal noise, given t passed through.
 ### BEGIN HIDDEN TESTS
-from course_utils.grading import guard as _g
-
-_g.verify()
 import torch as _torch
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 from course_utils.vpsde import VPSDE as _VPSDE
 
+_o = _Probe("hidden_dsm_sampling")
 _sde = _VPSDE()
-_seen = []
-
-
-def _spy(x, t):
-    _seen.append((x, t))
-    return _torch.zeros_like(x)
-
-
+_spy = _h.Spy()
 _torch.manual_seed(0)
-dsm_loss(_spy, _torch.zeros(20000, 2), _sde)
-assert len(_seen) >= 1, "dsm_loss never called the model"
-_xs, _ts = _seen[0]
-_g.assert_shape(_ts, (20000,), "the drawn times")
-_g.assert_dtype(_ts, _torch.float32, "the drawn times")
-_tv = _g.tensor_to_floats(_ts, "the drawn times")
-assert min(_tv) >= 0.001 and max(_tv) <= 1.0, "drawn times must lie in [sde.eps, 1]"
-_mean = sum(_tv) / len(_tv)
-_var = sum((v - _mean) ** 2 for v in _tv) / len(_tv)
-assert abs(_mean - 0.5005) < 0.01 and abs(_var - 0.999 ** 2 / 12) < 0.004, "times must be uniform on [sde.eps, 1]"
-assert len(set(_tv)) > 19000, "times must be continuous draws, not a few discrete steps"
-_xv = _g.tensor_to_floats(_xs, "x_t")
-_la = [-0.25 * v * v * 19.9 - 0.05 * v for v in _tv]
-_zhat = [c / (1.0 - __import__("math").exp(2.0 * l)) ** 0.5 for row, l in zip(_xv, _la) for c in row]
-_zm = sum(_zhat) / len(_zhat)
-_zv = sum((v - _zm) ** 2 for v in _zhat) / len(_zhat)
-assert abs(_zm) < 0.03 and abs(_zv - 1.0) < 0.05, "with x0 = 0, x_t / sigma(t) must be standard normal noise"
-_seen.clear()
-_given = _torch.tensor([0.2, 0.4, 0.6])
-dsm_loss(_spy, _torch.zeros(3, 2), _sde, _given, _torch.ones(3, 2))
-_g.assert_close_literal(_seen[0][1], [0.2, 0.4, 0.6], atol=1e-7, name="the times passed to the model")
+_o.run("loss", dsm_loss, _spy, _torch.zeros(20000, 2), _sde)
+_o.record("calls", lambda: len(_spy.calls))
+_o.run("t_drawn", lambda: _spy.calls[0][1])
+_o.record("t_stats", lambda: _h.value_summary(_spy.calls[0][1]))
+
+
+def _noise_seen():
+    """x_t / sigma(t) for the x_t and t the model received (x0 = 0), sigma written out in float64."""
+    xs, ts = _spy.calls[0][0].double(), _spy.calls[0][1].double()
+    la = -0.25 * ts * ts * 19.9 - 0.05 * ts
+    return xs / (-_torch.expm1(2.0 * la)).sqrt()[:, None]  # (B, 2) / (B, 1)
+
+
+_o.record("z_stats", lambda: _h.value_summary(_noise_seen()))
+_given = _h.Spy()
+_o.run("given_loss", dsm_loss, _given, _torch.zeros(3, 2), _sde, _torch.tensor([0.2, 0.4, 0.6]), _torch.ones(3, 2))
+_o.call("given_t", lambda: _given.calls[0][1])
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_dsm_sampling
+obs.tensor("loss", "dsm_loss(model, x0, sde) with t and noise drawn")
+expect(obs.integer("calls", "the number of model calls") >= 1, "dsm_loss never called the model")
+_td = obs.tensor("t_drawn", "the drawn times")
+expect_shape(_td, (20000,), "the drawn times")
+expect_dtype(_td, "float32", "the drawn times")
+_lo, _hi, _mean, _var, _distinct = obs.numbers("t_stats", "the drawn times")
+expect(_lo >= 0.001 and _hi <= 1.0, "drawn times must lie in [sde.eps, 1]")
+expect(abs(_mean - 0.5005) < 0.01 and abs(_var - 0.999 ** 2 / 12) < 0.004, "times must be uniform on [sde.eps, 1]")
+expect(_distinct > 19000, "times must be continuous draws, not a few discrete steps")
+_zs = obs.numbers("z_stats", "the noise in x_t")
+expect(abs(_zs[2]) < 0.03 and abs(_zs[3] - 1.0) < 0.05, "with x0 = 0, x_t / sigma(t) must be standard normal noise")
+obs.tensor("given_loss", "dsm_loss with given t and noise")
+expect_close(obs.tensor("given_t", "the times passed to the model"), [0.2, 0.4, 0.6], atol=1e-7,
+             name="the times passed to the model")
 
 # %% [markdown]
 # ### Training the network
@@ -697,8 +826,6 @@ def reverse_sde_step(model, x, t, dt, sde, noise):
 
 # %% [tests] id=check_reverse_step points=2
 # Visible checks: run this cell. Each message says what is wrong and what you should have seen.
-from course_utils.grading import guard as _g
-_g.verify()  # checks that torch, numpy and Python's builtins are untouched (prints a marker)
 _zero_score = lambda x, t: torch.zeros_like(x)
 _s = reverse_sde_step(_zero_score, torch.tensor([[1.0, -2.0]]), 0.5, 0.01, sde, torch.zeros(1, 2))
 assert isinstance(_s, torch.Tensor) and tuple(_s.shape) == (1, 2), (
@@ -718,35 +845,47 @@ assert torch.allclose(_s, torch.full((1, 2), 0.3170173), atol=1e-5), (
     f"0.31702 per coordinate; got {_s.tolist()}")
 print("Basic checks passed: drift, score term and noise scale of one step.")
 ### BEGIN HIDDEN TESTS
-_g.verify()  # again: nothing the checks above called may have changed it
+import torch as _torch
+from course_utils.grading.probe import Probe as _Probe
+from course_utils.vpsde import VPSDE as _VPSDE
+
+_o = _Probe("check_reverse_step")
+_sde = _VPSDE()
+_o.call("drift", reverse_sde_step, lambda x, t: _torch.zeros_like(x), _torch.tensor([[1.0, -2.0]]), 0.5, 0.01,
+        _sde, _torch.zeros(1, 2))
+_o.call("score_term", reverse_sde_step, lambda x, t: _torch.ones_like(x) * _torch.tensor([1.0, 0.0]),
+        _torch.zeros(1, 2), 0.5, 0.01, _sde, _torch.zeros(1, 2))
+_o.call("noise", reverse_sde_step, lambda x, t: _torch.zeros_like(x), _torch.zeros(1, 2), 0.5, 0.01, _sde,
+        _torch.ones(1, 2))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=check_reverse_step
+_s = obs.tensor("drift", "one step with a zero score and no noise")
+expect_shape(_s, (1, 2), "the new state")
+expect_close(_s, [[1.05025, -2.1005]], atol=1e-5,
+             name="a step with a zero score and no noise (going back in time pushes points outwards: "
+                  "check the sign in front of the drift)")
+expect_close(obs.tensor("score_term", "one step at x = 0 with score (1, 0)"), [[0.1005, 0.0]], atol=1e-5,
+             name="a step at x = 0 with score (1, 0) and no noise (the score term enters with a + sign)")
+expect_close(obs.tensor("noise", "one step at x = 0 with noise (1, 1)"), [[0.3170173, 0.3170173]], atol=1e-5,
+             name="a step at x = 0 with a zero score and noise (1, 1) (the noise is scaled by sqrt(beta dt))")
 
 # %% [tests] id=hidden_reverse_step points=3
 # Hidden tests: a t-dependent score with noise against float64 values, direction of travel, how t is passed.
 ### BEGIN HIDDEN TESTS
-from course_utils.grading import guard as _g
-
-_g.verify()
 import torch as _torch
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 from course_utils.vpsde import VPSDE as _VPSDE
 
+_o = _Probe("hidden_reverse_step")
 _sde = _VPSDE()
 _xs = _torch.tensor([[1.0, -2.0], [0.5, 0.25], [-1.0, 1.5]])
 _zs = _torch.tensor([[0.3, -0.2], [0.0, 1.0], [-1.2, 0.4]])
-_seen = []
-
-
-def _model(x, t):
-    _seen.append(t)
-    return -(x - _torch.tensor([0.5, -0.25])) * (1.0 + t[:, None])
-
-
-_out = reverse_sde_step(_model, _xs, 0.5, 0.01, _sde, _zs)
-_g.assert_shape(_out, (3, 2), "the new state")
-_g.assert_close_literal(_out, [[1.0699802, -1.90009097], [0.525125, 0.50420485], [-1.20454582, 1.43836944]],
-                            atol=1e-5, name="one reverse step with a t-dependent score and noise")
-_g.assert_shape(_seen[0], (3,), "the times passed to the model")
-_g.assert_close_literal(_seen[0], [0.5, 0.5, 0.5], atol=1e-7, name="the times passed to the model")
+_spy = _h.Spy(lambda x, t: -(x - _torch.tensor([0.5, -0.25])) * (1.0 + t[:, None]))
+_o.call("step", reverse_sde_step, _spy, _xs, 0.5, 0.01, _sde, _zs)
+_o.call("t_passed", lambda: _spy.calls[0][1])
 
 
 def _point_mass_at_zero(x, t):
@@ -754,17 +893,33 @@ def _point_mass_at_zero(x, t):
     return -x / (-_torch.expm1(2.0 * la))[:, None]
 
 
-_x = _torch.randn(200, 2, generator=_torch.Generator().manual_seed(4)) * 2.0
-for _tv, _dt in [(0.3, 0.002), (0.05, 0.001), (0.9, 0.01)]:
-    _new = reverse_sde_step(_point_mass_at_zero, _x, _tv, _dt, _sde, _torch.zeros(200, 2))
-    _a = _g.tensor_to_floats(_new, "the new state")
-    _b = _g.tensor_to_floats(_x, "x")
-    assert all(p[0] ** 2 + p[1] ** 2 < q[0] ** 2 + q[1] ** 2 for p, q in zip(_a, _b)), (
-        "with the exact score of data at a single point, a noise-free reverse step must move every point towards it")
-_out = reverse_sde_step(lambda x, t: _torch.zeros_like(x), _torch.tensor([[2.0, 0.0]]), 1.0, 0.02, _sde,
-                        _torch.tensor([[0.0, -1.0]]))
-_g.assert_close_literal(_out, [[2.4, -0.632455532]], atol=1e-5, name="a step at t = 1 with a zero score")
+_x = _torch.randn(200, 2, generator=_torch.Generator().manual_seed(4)) * 2.0  # the judge draws the same points
+for _k, (_tv, _dt) in enumerate([(0.3, 0.002), (0.05, 0.001), (0.9, 0.01)]):
+    _o.call(f"towards_{_k}", reverse_sde_step, _point_mass_at_zero, _x, _tv, _dt, _sde, _torch.zeros(200, 2))
+_o.call("t_one", reverse_sde_step, lambda x, t: _torch.zeros_like(x), _torch.tensor([[2.0, 0.0]]), 1.0, 0.02, _sde,
+        _torch.tensor([[0.0, -1.0]]))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_reverse_step
+import torch
+
+_out = obs.tensor("step", "one reverse step with a t-dependent score and noise")
+expect_shape(_out, (3, 2), "the new state")
+expect_close(_out, [[1.0699802, -1.90009097], [0.525125, 0.50420485], [-1.20454582, 1.43836944]],
+             atol=1e-5, name="one reverse step with a t-dependent score and noise")
+expect(obs.failed("t_passed") is None, "reverse_sde_step should call the model with a tensor of times")
+_seen = obs.tensor("t_passed", "the times passed to the model")
+expect_shape(_seen, (3,), "the times passed to the model")
+expect_close(_seen, [0.5, 0.5, 0.5], atol=1e-7, name="the times passed to the model")
+_x = (torch.randn(200, 2, generator=torch.Generator().manual_seed(4)) * 2.0).tolist()
+for _k in range(3):
+    _new = obs.tensor(f"towards_{_k}", "a noise-free reverse step with the exact score of a point mass")
+    expect_shape(_new, (200, 2), "the new state")
+    expect(all(p[0] ** 2 + p[1] ** 2 < q[0] ** 2 + q[1] ** 2 for p, q in zip(_new.rows(), _x)),
+           "with the exact score of data at a single point, a noise-free reverse step must move every point towards it")
+expect_close(obs.tensor("t_one", "a step at t = 1 with a zero score"), [[2.4, -0.632455532]], atol=1e-5,
+             name="a step at t = 1 with a zero score")
 
 # %% [markdown]
 # ### Sampling: run the SDE backwards with your step
