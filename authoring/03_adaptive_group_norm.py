@@ -102,9 +102,6 @@ class AdaGN(nn.Module):
 
 # %% [tests] id=check_adagn points=2
 # Visible checks: run this cell. Each message says what is wrong and what you should have seen.
-from course_utils.grading import guard as _g
-
-_g.verify()  # checks that the grading tools are untouched (and prints a marker the grader expects)
 torch.manual_seed(0)
 _ada = AdaGN(64, 512)
 _x = torch.randn(2, 64, 8, 8) * 3.0 + 1.0
@@ -133,155 +130,151 @@ assert not torch.allclose(_ada(_x[:1], _e[:1]), _ada(_x[:1], _e[1:])), (
     "the same x with two different time embeddings should give different outputs")
 print("Basic checks passed: shape, 65,664 parameters, plain GroupNorm at a zero projection, t changes the output.")
 ### BEGIN HIDDEN TESTS
-import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_lin = [m for m in AdaGN(8, 6, 2).modules() if type(m) is _torch.nn.Linear]
-assert len(_lin) == 1 and _lin[0].in_features == 6 and _lin[0].out_features == 16, "expected one Linear(6, 16)"
+_o = _Probe("check_adagn")
+_o.call("linears", _h.linear_layout, _h.build(AdaGN, 8, 6, 2))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judgelib]
+def expect_linears(key, sizes, owner):
+    """The probe found exactly these Linear layers [(in, out), ...] in ``owner``, each with a bias."""
+    found = obs.texts(key, f"the Linear layers of {owner}")
+    names = [f"Linear({i}, {o})" for i, o in sizes]
+    expect(sorted(found) == sorted(names),
+           f"expected exactly {' and '.join(names)} inside {owner}, each with a bias; found {found or 'none'}")
+
+
+def expect_designed(key, owner):
+    """The probe could give ``owner``'s Linear layer its designed weights."""
+    error = obs.failed(key)
+    expect(error is None, f"the hidden checks could not prepare {owner} with designed weights: {error}")
+    expect(obs.has(key), f"the hidden checks recorded no designed weights for {owner}")
+
+
+def result(key, what, shape):
+    """The tensor recorded under ``key``: a plain torch.Tensor of this shape."""
+    t = obs.tensor(key, what)
+    expect(t.type == "Tensor", f"{what} should be a plain torch.Tensor, got a {t.type}")
+    expect_shape(t, shape, what)
+    return t
+
+
+def at(t, index):
+    """One value of a recorded tensor, by its index (b, c, i, j)."""
+    flat, stride = 0, 1
+    for i, n in reversed(list(zip(index, t.shape))):
+        flat += i * stride
+        stride *= n
+    return t.flat()[flat]
+
+
+def channels(t):
+    """The values of a [B, C, H, W] tensor, channel by channel: [B][C] lists of H * W floats."""
+    B, C, H, W = t.shape
+    v = t.flat()
+    return [[v[(b * C + c) * H * W:(b * C + c + 1) * H * W] for c in range(C)] for b in range(B)]
+
+
+def channel_sums(t):
+    """Per-channel sums of a [B, C, H, W] tensor, as [B][C] floats (double precision)."""
+    return [[sum(ch) for ch in sample] for sample in channels(t)]
+
+
+def channel_squares(t):
+    """Per-channel sums of squares of a [B, C, H, W] tensor, as [B][C] floats (double precision)."""
+    return [[sum(x * x for x in ch) for ch in sample] for sample in channels(t)]
+
+# %% [judge] id=check_adagn
+expect_linears("linears", [(6, 16)], "AdaGN(8, 6, 2)")
 
 # %% [tests] id=hidden_adagn_structure points=2
 # Hidden tests: the parameters (only the projection) and the default of 32 groups.
 ### BEGIN HIDDEN TESTS
-import math as _m
-
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-
-def _pattern(B, C, H, W, scale=1.0):
-    return _torch.tensor([[[[scale * ((0.5 + 0.3 * c) * _m.sin(0.9 * b + 1.7 * c + 0.8 * i + 0.55 * j) + 0.25 * c - 0.4 * b)
-                             for j in range(W)] for i in range(H)] for c in range(C)] for b in range(B)])
-
-def _one_linear(module, d_in, d_out):
-    ls = [m for m in module.modules() if type(m) is _torch.nn.Linear]
-    assert len(ls) == 1 and ls[0].in_features == d_in and ls[0].out_features == d_out, (
-        f"expected exactly one Linear({d_in}, {d_out}) inside AdaGN")
-    assert ls[0].bias is not None, "the Linear layer needs a bias"
-    return ls[0]
-
-def _channel_stats(v):  # v: nested [B][C][H][W] floats -> per-channel sums and sums of squares
-    sums = [[sum(sum(row) for row in ch) for ch in sample] for sample in v]
-    squares = [[sum(x * x for row in ch for x in row) for ch in sample] for sample in v]
-    return sums, squares
-
-_torch.manual_seed(0)
-_a = AdaGN(8, 6, num_groups=2)
-_one_linear(_a, 6, 16)
-assert _g.count_parameters(_a, "AdaGN(8, 6, num_groups=2)") == 112, (
-    "AdaGN(8, 6, num_groups=2) should have no parameters besides its Linear(6, 16)")
-_torch.manual_seed(0)
-_a = AdaGN(64, 5)
-_lin = _one_linear(_a, 5, 128)
-with _torch.no_grad():
-    _lin.weight.zero_()
-    _lin.bias.zero_()
-_out = _a(_pattern(1, 64, 2, 2), _torch.ones(1, 5))
-_g.assert_shape(_out, (1, 64, 2, 2), name="AdaGN(64, 5) on x [1, 64, 2, 2]")
-_v = _g.tensor_to_floats(_out, name="AdaGN(64, 5) with a zero projection")
-_sums, _ = _channel_stats(_v)
-_chans = [0, 1, 10, 11, 40, 63]
-_g.assert_close_literal([_sums[0][c] for c in _chans],
-                        [-2.86304003, 2.86304003, -3.59779903, 3.59779903, -3.57820261, 3.63378226], atol=1e-4,
-                        name="AdaGN(64, 5) with a zero projection (plain GroupNorm: default groups, eps)")
-_g.assert_close_literal([_v[0][1][0][1], _v[0][62][1][0]], [1.11761288, -0.880276917], atol=1e-4,
-                        name="AdaGN(64, 5) with a zero projection (plain GroupNorm: default groups, eps)")
+_o = _Probe("hidden_adagn_structure")
+_a = _h.build(AdaGN, 8, 6, num_groups=2, seed=0)
+_o.call("linears", _h.linear_layout, _a)
+_o.call("params", _h.count_parameters, _a)
+_a = _h.build(AdaGN, 64, 5, seed=0)
+_o.record("designed", lambda: _h.set_linears(_a, "AdaGN", (_torch.zeros(128, 5), _torch.zeros(128))))
+_o.call("out", _a, _h.wave_features(1, 64, 2, 2), _torch.ones(1, 5))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_adagn_structure
+expect_linears("linears", [(6, 16)], "AdaGN(8, 6, num_groups=2)")
+expect(obs.integer("params", "the parameter count of AdaGN(8, 6, num_groups=2)") == 112,
+       "AdaGN(8, 6, num_groups=2) should have no parameters besides its Linear(6, 16)")
+expect_designed("designed", "AdaGN(64, 5)")
+_out = result("out", "AdaGN(64, 5) on x [1, 64, 2, 2]", (1, 64, 2, 2))
+_sums = channel_sums(_out)
+expect_close([_sums[0][c] for c in [0, 1, 10, 11, 40, 63]],
+             [-2.86304003, 2.86304003, -3.59779903, 3.59779903, -3.57820261, 3.63378226], atol=1e-4,
+             name="AdaGN(64, 5) with a zero projection (plain GroupNorm: default groups, eps)")
+expect_close([at(_out, (0, 1, 0, 1)), at(_out, (0, 62, 1, 0))], [1.11761288, -0.880276917], atol=1e-4,
+             name="AdaGN(64, 5) with a zero projection (plain GroupNorm: default groups, eps)")
 
 # %% [tests] id=hidden_adagn_values points=4
 # Hidden tests: gamma and beta (order, the 1 +, no activation) and the groups, with designed weights.
 ### BEGIN HIDDEN TESTS
-import math as _m
+import math as _math
 
-import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
+_o = _Probe("hidden_adagn_values")
+_a = _h.build(AdaGN, 8, 6, num_groups=2, seed=0)
+_o.record("designed", lambda: _h.set_linears(
+    _a, "AdaGN",
+    (_h.grid((16, 6), lambda i, j: 0.3 * _math.sin(0.5 + 0.8 * i + 1.1 * j)),
+     _h.grid((16,), lambda i: 0.2 * _math.cos(0.4 + 0.7 * i)))))
+_o.call("out", _a, _h.wave_features(2, 8, 3, 3), _h.grid((2, 6), lambda b, j: 1.2 * _math.cos(0.6 + 1.4 * b + 0.9 * j)))
+_o.emit()
+### END HIDDEN TESTS
 
-def _pattern(B, C, H, W, scale=1.0):
-    return _torch.tensor([[[[scale * ((0.5 + 0.3 * c) * _m.sin(0.9 * b + 1.7 * c + 0.8 * i + 0.55 * j) + 0.25 * c - 0.4 * b)
-                             for j in range(W)] for i in range(H)] for c in range(C)] for b in range(B)])
-
-def _one_linear(module, d_in, d_out):
-    ls = [m for m in module.modules() if type(m) is _torch.nn.Linear]
-    assert len(ls) == 1 and ls[0].in_features == d_in and ls[0].out_features == d_out, (
-        f"expected exactly one Linear({d_in}, {d_out}) inside AdaGN")
-    assert ls[0].bias is not None, "the Linear layer needs a bias"
-    return ls[0]
-
-def _channel_stats(v):  # v: nested [B][C][H][W] floats -> per-channel sums and sums of squares
-    sums = [[sum(sum(row) for row in ch) for ch in sample] for sample in v]
-    squares = [[sum(x * x for row in ch for x in row) for ch in sample] for sample in v]
-    return sums, squares
-
-_torch.manual_seed(0)
-_a = AdaGN(8, 6, num_groups=2)
-_lin = _one_linear(_a, 6, 16)
-with _torch.no_grad():
-    _lin.weight.copy_(_torch.tensor([[0.3 * _m.sin(0.5 + 0.8 * i + 1.1 * j) for j in range(6)] for i in range(16)]))
-    _lin.bias.copy_(_torch.tensor([0.2 * _m.cos(0.4 + 0.7 * i) for i in range(16)]))
-_t = _torch.tensor([[1.2 * _m.cos(0.6 + 1.4 * b + 0.9 * j) for j in range(6)] for b in range(2)])
-_out = _a(_pattern(2, 8, 3, 3), _t)
-_g.assert_shape(_out, (2, 8, 3, 3), name="AdaGN(8, 6, num_groups=2) on x [2, 8, 3, 3]")
-_v = _g.tensor_to_floats(_out, name="AdaGN(8, 6, num_groups=2) with designed weights")
-_sums, _squares = _channel_stats(_v)
-_g.assert_close_literal(_sums, [
+# %% [judge] id=hidden_adagn_values
+expect_designed("designed", "AdaGN(8, 6, num_groups=2)")
+_out = result("out", "AdaGN(8, 6, num_groups=2) on x [2, 8, 3, 3]", (2, 8, 3, 3))
+expect_close(channel_sums(_out), [
     [6.93809807, 9.69644038, -6.53128117, 10.1050273, -5.04482461, -10.0416101, -9.38038028, 6.10446812],
     [-6.35208833, -5.01418406, 0.0404436641, 32.7428798, 4.81028381, -10.705627, -8.11286167, -8.90015881]],
     atol=1e-4, rtol=1e-4, name="per-channel sums of AdaGN's output with designed weights")
-_g.assert_close_literal(_squares, [
+expect_close(channel_squares(_out), [
     [6.53300804, 30.0634076, 11.1070311, 30.2372781, 2.96625645, 11.2341378, 9.84068559, 9.39226496],
     [4.53177942, 4.11621603, 10.1147594, 132.726322, 11.8558043, 14.1543587, 8.22716843, 8.80981477]],
     atol=1e-4, rtol=1e-4, name="per-channel sums of squares of AdaGN's output with designed weights")
-_g.assert_close_literal([_v[0][0][0][0], _v[1][5][2][1], _v[0][7][1][2]],
-                        [-0.0444482543, -1.37994021, 1.39317598], atol=1e-4,
-                        name="single values of AdaGN's output with designed weights")
-### END HIDDEN TESTS
+expect_close([at(_out, (0, 0, 0, 0)), at(_out, (1, 5, 2, 1)), at(_out, (0, 7, 1, 2))],
+             [-0.0444482543, -1.37994021, 1.39317598], atol=1e-4,
+             name="single values of AdaGN's output with designed weights")
 
 # %% [tests] id=hidden_adagn_eps points=2
 # Hidden tests: GroupNorm's eps on features whose std is about 1e-3, where eps matters.
 ### BEGIN HIDDEN TESTS
-import math as _m
-
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-
-def _pattern(B, C, H, W, scale=1.0):
-    return _torch.tensor([[[[scale * ((0.5 + 0.3 * c) * _m.sin(0.9 * b + 1.7 * c + 0.8 * i + 0.55 * j) + 0.25 * c - 0.4 * b)
-                             for j in range(W)] for i in range(H)] for c in range(C)] for b in range(B)])
-
-def _one_linear(module, d_in, d_out):
-    ls = [m for m in module.modules() if type(m) is _torch.nn.Linear]
-    assert len(ls) == 1 and ls[0].in_features == d_in and ls[0].out_features == d_out, (
-        f"expected exactly one Linear({d_in}, {d_out}) inside AdaGN")
-    assert ls[0].bias is not None, "the Linear layer needs a bias"
-    return ls[0]
-
-def _channel_stats(v):  # v: nested [B][C][H][W] floats -> per-channel sums and sums of squares
-    sums = [[sum(sum(row) for row in ch) for ch in sample] for sample in v]
-    squares = [[sum(x * x for row in ch for x in row) for ch in sample] for sample in v]
-    return sums, squares
-
-_torch.manual_seed(0)
-_a = AdaGN(4, 3, num_groups=2)
-_lin = _one_linear(_a, 3, 8)
-with _torch.no_grad():
-    _lin.weight.zero_()
-    _lin.bias.zero_()
-_out = _a(_pattern(1, 4, 3, 3, scale=1e-3), _torch.ones(1, 3))    # features with a std of about 1e-3
-_g.assert_shape(_out, (1, 4, 3, 3), name="AdaGN(4, 3, num_groups=2) on x [1, 4, 3, 3]")
-_v = _g.tensor_to_floats(_out, name="AdaGN on small features")
-_g.assert_close_literal([_v[0][0][0][0], _v[0][1][2][2], _v[0][2][1][0], _v[0][3][0][2]],
-                        [-0.102625586, -0.263187035, -0.234920414, 0.0975121478], atol=1e-4,
-                        name="AdaGN with a zero projection on features of std ~1e-3 (GroupNorm's eps)")
-_, _squares = _channel_stats(_v)
-_g.assert_close_literal(_squares, [[0.0221590663, 0.226358068, 0.387469035, 0.943524594]], atol=1e-4,
-                        name="AdaGN with a zero projection on features of std ~1e-3 (GroupNorm's eps)")
+_o = _Probe("hidden_adagn_eps")
+_a = _h.build(AdaGN, 4, 3, num_groups=2, seed=0)
+_o.record("designed", lambda: _h.set_linears(_a, "AdaGN", (_torch.zeros(8, 3), _torch.zeros(8))))
+_o.call("out", _a, _h.wave_features(1, 4, 3, 3, scale=1e-3), _torch.ones(1, 3))  # features with a std of about 1e-3
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_adagn_eps
+expect_designed("designed", "AdaGN(4, 3, num_groups=2)")
+_out = result("out", "AdaGN(4, 3, num_groups=2) on x [1, 4, 3, 3]", (1, 4, 3, 3))
+expect_close([at(_out, (0, 0, 0, 0)), at(_out, (0, 1, 2, 2)), at(_out, (0, 2, 1, 0)), at(_out, (0, 3, 0, 2))],
+             [-0.102625586, -0.263187035, -0.234920414, 0.0975121478], atol=1e-4,
+             name="AdaGN with a zero projection on features of std ~1e-3 (GroupNorm's eps)")
+expect_close(channel_squares(_out), [[0.0221590663, 0.226358068, 0.387469035, 0.943524594]], atol=1e-4,
+             name="AdaGN with a zero projection on features of std ~1e-3 (GroupNorm's eps)")
 
 # %% [markdown]
 # ## 2 · One feature map, different timesteps

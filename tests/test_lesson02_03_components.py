@@ -2,8 +2,9 @@
 
 * parity: the solution cells of the committed solution notebooks, executed on their own, give the
   same outputs as :mod:`course_utils.reference` with the same weights, on random inputs;
-* the hidden tests' literal numbers: every graded cell passes when the reference classes stand in
-  for the learner's (so the literals are the reference's values, not only the solution's);
+* the judgements' expected values: every graded cell's probe, run with the reference classes standing
+  in for the learner's, passes its ``[judge]`` block (so the expected values are the reference's, not
+  only the solution's), and no graded cell still judges in the kernel;
 * the lesson helpers: :mod:`course_utils.time_checks`, :mod:`course_utils.mlp_conditioning`,
   :mod:`course_utils.conv_conditioning`, :mod:`course_utils.cpu_threads`.
 """
@@ -22,6 +23,7 @@ from course_utils.conv_conditioning import (METHODS, ConditionedConvBlock, Cross
                                             compare_block_costs, format_costs,
                                             single_token_attention_is_additive)
 from course_utils.cpu_threads import limit_threads
+from course_utils.grading.course import REPO_ROOT
 from course_utils.mlp_conditioning import (QUICK_STEPS, compare_mlp_conditioning, format_comparison,
                                            true_score_change)
 from course_utils.time_checks import output_change_with_t, variance_split
@@ -110,16 +112,27 @@ def _graded_cells(assignment):
     (L02, {"TimestepEmbedding": reference.TimestepEmbedding, "FiLM": reference.FiLM}),
     (L03, {"AdaGN": reference.AdaGN}),
 ])
-def test_every_graded_cell_passes_with_the_reference_classes(assignment, classes):
-    from course_utils.grading import guard
+def test_every_graded_cell_passes_with_the_reference_classes(assignment, classes, monkeypatch):
+    import IPython.display
 
-    guard.snapshot()  # what the setup cell does; a no-op when this process already took one
+    from course_utils.grading.judge import judge_outputs, load_judgements
+    from course_utils.lessons import by_id
+
+    records = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: records.append(obj))
     cells = _graded_cells(assignment)
-    assert cells and all("### BEGIN HIDDEN TESTS" in src and "_g.verify()" in src for _, src in cells)
+    assert cells and all("### BEGIN HIDDEN TESTS" in src and f'Probe("{gid}")' in src for gid, src in cells)
+    assert not any("_g.verify()" in src or "grading import guard" in src for _, src in cells), (
+        "graded cells no longer judge in the kernel: no guard, no verified marker")
+    judgements = load_judgements(REPO_ROOT / by_id(assignment).source)
+    assert sorted(judgements) == sorted(gid for gid, _ in cells)
     ns = _namespace(**classes)
     for grade_id, src in cells:
+        records.clear()
         with contextlib.redirect_stdout(io.StringIO()):
-            exec(src, ns)  # raises on the first failing assertion, naming the cell in the traceback
+            exec(src, ns)  # the visible checks raise on the first failing assertion
+        verdict = judge_outputs(judgements[grade_id], [{"output_type": "display_data", "data": r} for r in records])
+        assert verdict.passed, (grade_id, verdict.message, verdict.internal_error)
 
 
 def test_output_change_and_variance_split():
