@@ -226,3 +226,35 @@ def test_block_costs_table_and_thread_limit():
     with pytest.raises(ValueError):
         with limit_threads(0):
             pass
+
+
+def test_probe_helpers_build_find_and_design():
+    from course_utils.grading import probe_helpers as h
+
+    class Boom(nn.Module):
+        def __init__(self):
+            raise NotImplementedError("not yet")
+
+    broken = h.build(Boom)
+    assert isinstance(broken, h.Broken)
+    for use in (lambda: broken(1), lambda: h.linear_layout(broken), lambda: h.count_parameters(broken)):
+        with pytest.raises(NotImplementedError, match="not yet"):
+            use()
+    a, b = h.build(nn.Linear, 3, 4, seed=7), h.build(nn.Linear, 3, 4, seed=7)
+    torch.testing.assert_close(a.weight, b.weight, atol=0, rtol=0)  # the seed is applied before building
+    mlp = nn.Sequential(nn.Linear(3, 5), nn.GELU(), nn.Linear(5, 5, bias=False))
+    assert h.linear_layout(mlp) == ["Linear(3, 5)", "Linear(5, 5, bias=False)"]
+    assert h.count_parameters(mlp) == 3 * 5 + 5 + 25
+    with pytest.raises(ValueError, match="every Linear layer needs a bias"):
+        h.find_linears(mlp, [(3, 5), (5, 5)], "the MLP")
+    with pytest.raises(ValueError, match=r"expected exactly one Linear\(3, 5\) inside the MLP"):
+        h.find_linears(mlp, [(3, 5)], "the MLP")
+    mlp[2] = nn.Linear(5, 5)
+    h.set_linears(mlp, "the MLP", (torch.eye(5), torch.zeros(5)), (torch.ones(5, 3), torch.arange(5.0)))
+    torch.testing.assert_close(mlp[0].weight, torch.ones(5, 3), atol=0, rtol=0)  # found by size, not order
+    torch.testing.assert_close(mlp[2].bias, torch.zeros(5), atol=0, rtol=0)
+    g = h.grid((2, 3), lambda i, j: 10 * i + j + 0.1)
+    assert g.dtype == torch.float32 and g.tolist() == torch.tensor([[0.1, 1.1, 2.1], [10.1, 11.1, 12.1]]).tolist()
+    w = h.wave_features(2, 4, 3, 5, scale=1e-3)
+    assert w.shape == (2, 4, 3, 5)
+    assert w[1, 3, 2, 4].item() == pytest.approx(1e-3 * (1.4 * math.sin(0.9 + 5.1 + 1.6 + 2.2) + 0.75 - 0.4), rel=1e-6)
