@@ -252,38 +252,74 @@ print(f"UNetSinusoidal: {sum(p.numel() for p in _net.parameters()):,} parameters
       f"(UNetSimple: {sum(p.numel() for p in UNetSimple().parameters()):,})")
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_torch.manual_seed(3)
-_m = UNetSinusoidal()
-_o = _m(_torch.zeros(2, 1, 28, 28), _torch.tensor([1, 2]))
-_g.assert_exact_type(_o, _torch.Tensor, "the output of forward")
-_g.assert_dtype(_o, _torch.float32, "the output of forward")
+_o = _Probe("check_unet_sinusoidal")
+_m = _h.build(UNetSinusoidal, seed=3)
+_o.run("out", _m, _torch.zeros(2, 1, 28, 28), _torch.tensor([1, 2]))
+_o.record("keys", lambda: sorted(_h.unwrap(_m).state_dict()))
+_xi = _torch.randn(1, 1, 28, 28, generator=_torch.Generator().manual_seed(4))
+_h.attempt(lambda: _m.eval())
+with _torch.no_grad():
+    _o.call("t10", _m, _xi, _torch.tensor([10]))
+    _o.call("t900", _m, _xi, _torch.tensor([900]))
+_h.attempt(lambda: _m.train())
+_o.record("backward", lambda: _m(_xi.expand(2, 1, 28, 28), _torch.tensor([0, 999])).square().mean().backward())
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=check_unet_sinusoidal
+from course_utils.reference import TimestepEmbedding
+from course_utils.unets import UNetSimple
+
+_out = obs.tensor("out", "UNetSinusoidal()(x, t) for 2 images")
+expect(_out.type == "Tensor", f"the output of forward should be a torch.Tensor (exactly that type), but it is a {_out.type}")
+expect_dtype(_out, "float32", "the output of forward")
+expect_shape(_out, (2, 1, 28, 28), "the output for 2 images of [1, 28, 28]")
+_want = {k for k in UNetSimple().state_dict() if not k.startswith("time_embed.")}
+_want |= {"time_embed." + k for k in TimestepEmbedding(256, 512).state_dict()}
+_want |= {"time_proj.weight", "time_proj.bias"}
+_keys = set(obs.texts("keys", "the weight names of UNetSinusoidal()"))
+expect(not _want - _keys, "some weights of the specification are missing (check the layer names and sizes)")
+expect(not _keys - _want, "some weights are not in the specification (check the layer names and sizes)")
+_a = obs.tensor("t10", "the output for one image at t = 10").flat()
+_b = obs.tensor("t900", "the output for the same image at t = 900").flat()
+expect(len(_a) == len(_b) and any(abs(u - v) > 1e-8 + 1e-5 * abs(v) for u, v in zip(_a, _b)),
+       "the same image with t = 10 and t = 900 gives the same output: is t used?")
+_err = obs.failed("backward")
+expect(_err is None, f"backward() failed ({_err}). Did you add the time vector in place (b[...] = ..., b += ...)? "
+                     "Use b = b + ....")
 
 # %% [tests] id=hidden_unet_shape_params points=2
 # Hidden tests: output shape for several batch sizes, output type, and the parameter count.
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_torch.manual_seed(11)
-_m = UNetSinusoidal()
-assert isinstance(_m, _torch.nn.Module), "UNetSinusoidal() should be an nn.Module"
-_n = _g.count_parameters(_m, "UNetSinusoidal()")
-assert _n == 2343713, (
-    f"UNetSinusoidal() has {_n:,} parameters, which does not match the specified architecture: "
-    "check every layer's width, TimestepEmbedding(256, 512) and Linear(512, 256)")
+_o = _Probe("hidden_unet_shape_params")
+_m = _h.build(UNetSinusoidal, seed=11)
+_o.record("is_module", lambda: isinstance(_h.unwrap(_m), _torch.nn.Module))
+_o.call("n_params", _h.count_parameters, _m)
 _gen = _torch.Generator().manual_seed(12)
-_m.eval()
+_h.attempt(lambda: _m.eval())
 with _torch.no_grad():
     for _bs in (1, 3, 5):
-        _o = _m(_torch.randn(_bs, 1, 28, 28, generator=_gen), _torch.randint(0, 1000, (_bs,), generator=_gen))
-        _g.assert_shape(_o, (_bs, 1, 28, 28), f"the output for a batch of {_bs}")
-        _g.assert_dtype(_o, _torch.float32, "the output")
+        _o.run(f"batch_{_bs}", _m, _torch.randn(_bs, 1, 28, 28, generator=_gen),
+               _torch.randint(0, 1000, (_bs,), generator=_gen))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_unet_shape_params
+expect(obs.flag("is_module", "UNetSinusoidal()"), "UNetSinusoidal() should be an nn.Module")
+_n = obs.integer("n_params", "the parameters of UNetSinusoidal()")
+expect(_n == 2343713, f"UNetSinusoidal() has {_n:,} parameters, which does not match the specified architecture: "
+                      "check every layer's width, TimestepEmbedding(256, 512) and Linear(512, 256)")
+for _bs in (1, 3, 5):
+    _out = obs.tensor(f"batch_{_bs}", f"the output for a batch of {_bs}")
+    expect_shape(_out, (_bs, 1, 28, 28), f"the output for a batch of {_bs}")
+    expect_dtype(_out, "float32", "the output")
 
 # %% [tests] id=hidden_unet_time_embedding points=3
 # Hidden tests: the time path contains the sinusoidal + MLP block (Linear(256, 512), exact GELU,
@@ -292,193 +328,199 @@ with _torch.no_grad():
 import math as _math
 
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_torch.manual_seed(21)
-_m = UNetSinusoidal()
-
-def _find_time_block(model):
-    for _name, _mod in model.named_modules():
-        if _mod is model:
-            continue
-        _lins = [l for l in _mod.modules() if type(l) is _torch.nn.Linear]
-        _first = [l for l in _lins if (l.in_features, l.out_features) == (256, 512)]
-        _second = [l for l in _lins if (l.in_features, l.out_features) == (512, 512)]
-        if len(_first) == 1 and len(_second) == 1:
-            return _mod, _first[0], _second[0]
-    return None, None, None
-
-_blk, _l1, _l2 = _find_time_block(_m)
-assert _blk is not None, (
-    "no submodule holds the sinusoidal + MLP time embedding (Linear(256, 512) and Linear(512, 512)): "
-    "use self.time_embed = TimestepEmbedding(256, 512)")
-_gelus = [a for a in _blk.modules() if type(a) is _torch.nn.GELU]
-assert len(_gelus) == 1 and _gelus[0].approximate == "none", "the time embedding should use one exact GELU"
+_o = _Probe("hidden_unet_time_embedding")
+_m = _h.build(UNetSinusoidal, seed=21)
+_found = _h.attempt(_h.find_block, _m, [(256, 512), (512, 512)])  # (block, [Linear(256, 512), Linear(512, 512)])
+_o.record("found", lambda: _h.unwrap(_found) is not None)
+_o.record("gelus", lambda: [_a.approximate for _a in _h.modules_of_type(_found[0], _torch.nn.GELU)])
 _gen = _torch.Generator().manual_seed(2024)
-with _torch.no_grad():
-    for _l in (_l1, _l2):
-        _s = 1.0 / _math.sqrt(_l.in_features)
-        _l.weight.copy_((_torch.rand(_l.weight.shape, generator=_gen) * 2 - 1) * _s)
-        _l.bias.copy_((_torch.rand(_l.bias.shape, generator=_gen) * 2 - 1) * _s)
-    _e = _blk(_torch.tensor([0, 7, 500, 999]))
-_g.assert_shape(_e, (4, 512), "the time embedding of 4 timesteps")
-_cols = [0, 1, 2, 100, 255, 256, 400, 511]
-_vals = _g.tensor_to_floats(_e, "the time embedding")
-_picked = [[_row[c] for c in _cols] for _row in _vals]
-_expected = [
+
+
+def _design():
+    with _torch.no_grad():
+        for _l in _found[1]:
+            _s = 1.0 / _math.sqrt(_l.in_features)
+            _l.weight.copy_((_torch.rand(_l.weight.shape, generator=_gen) * 2 - 1) * _s)
+            _l.bias.copy_((_torch.rand(_l.bias.shape, generator=_gen) * 2 - 1) * _s)
+    return len(_found[1])
+
+
+_o.record("designed", _design)
+_e = _o.run("emb", lambda: _found[0](_torch.tensor([0, 7, 500, 999])))
+_o.record("emb_cols", lambda: _e[:, [0, 1, 2, 100, 255, 256, 400, 511]])
+_o.emit()
+### END HIDDEN TESTS
+
+# %% [judge] id=hidden_unet_time_embedding
+expect(obs.flag("found", "searching UNetSinusoidal() for its time embedding"),
+       "no submodule holds the sinusoidal + MLP time embedding (Linear(256, 512) and Linear(512, 512)): "
+       "use self.time_embed = TimestepEmbedding(256, 512)")
+_gelus = obs.texts("gelus", "the activations of the time embedding")
+expect(len(_gelus) == 1 and _gelus[0] == "none", "the time embedding should use one exact GELU")
+expect(obs.integer("designed", "setting designed weights") == 2, "the time embedding's two Linear layers")
+expect_shape(obs.tensor("emb", "the time embedding of 4 timesteps"), (4, 512), "the time embedding of 4 timesteps")
+expect_close(obs.tensor("emb_cols", "columns of the time embedding"), [
     [0.1709334, 0.0651523, -0.0772225, -0.1015886, -0.1169928, 0.0949234, 0.129451, -0.0497577],
     [0.1797685, 0.0493466, -0.1013032, -0.1079226, -0.1080862, 0.0780073, 0.2390069, 0.0819578],
     [0.1153497, -0.0039508, -0.1384336, 0.1377759, 0.196281, -0.0931515, 0.092613, -0.2262639],
     [-0.0595416, 0.164506, 0.1034085, 0.1013796, 0.2037818, 0.1299343, 0.1404299, 0.0097279],
-]
-_g.assert_close_literal(_picked, _expected, atol=1e-4, name="the time embedding for fixed weights")
-### END HIDDEN TESTS
+], atol=1e-4, name="the time embedding for fixed weights")
 
 # %% [tests] id=hidden_unet_all_channels points=2
 # Hidden tests: the time vector reaches every one of the 256 bottleneck channels.
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_torch.manual_seed(31)
-_m = UNetSinusoidal().eval()
-_ups = [u for u in _m.modules() if type(u) is _torch.nn.ConvTranspose2d and u.in_channels == 256]
-assert len(_ups) == 1, "expected exactly one ConvTranspose2d that upsamples the 256-channel bottleneck"
-_seen = []
-_hook = _ups[0].register_forward_pre_hook(lambda mod, args: _seen.append(args[0].detach().clone()))
-try:
-    _x = _torch.randn(2, 1, 28, 28, generator=_torch.Generator().manual_seed(32))
+_o = _Probe("hidden_unet_all_channels")
+_m = _h.build(UNetSinusoidal, seed=31)
+_h.attempt(lambda: _m.eval())
+_ups = _h.attempt(_h.modules_of_type, _m, _torch.nn.ConvTranspose2d, in_channels=256)
+_o.record("n_up", lambda: len(_h.unwrap(_ups)))
+_x = _torch.randn(2, 1, 28, 28, generator=_torch.Generator().manual_seed(32))
+
+
+def _two_passes():
     with _torch.no_grad():
         _m(_x, _torch.tensor([5, 5]))
         _m(_x, _torch.tensor([905, 905]))
-finally:
-    _hook.remove()
-assert len(_seen) == 2, "the bottleneck upsampling layer should run once per forward pass"
-_g.assert_shape(_seen[0], (2, 256, 7, 7), "the bottleneck (input of the upsampling layer)")
-_change = (_seen[0] - _seen[1]).abs().amax(dim=(0, 2, 3))   # [256]: largest change per channel
-_per_channel = _g.tensor_to_floats(_change, "the change per channel")
-_still = sum(1 for v in _per_channel if not v > 1e-6)
-assert _still == 0, (
-    f"{_still} of the 256 bottleneck channels do not change when t changes: "
-    "the time vector must be added to every channel")
+
+
+_seen = _h.attempt(lambda: _h.capture_inputs(_ups[0], _two_passes))  # the bottleneck, once per pass
+_o.record("n_seen", lambda: len(_h.unwrap(_seen)))
+_o.run("bottleneck", lambda: _seen[0])
+_o.record("change", lambda: (_seen[0] - _seen[1]).abs().amax(dim=(0, 2, 3)))  # [256]: largest change per channel
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_unet_all_channels
+expect(obs.integer("n_up", "the ConvTranspose2d layers of UNetSinusoidal()") == 1,
+       "expected exactly one ConvTranspose2d that upsamples the 256-channel bottleneck")
+expect(obs.integer("n_seen", "running UNetSinusoidal twice") == 2,
+       "the bottleneck upsampling layer should run once per forward pass")
+expect_shape(obs.tensor("bottleneck", "the bottleneck"), (2, 256, 7, 7),
+             "the bottleneck (input of the upsampling layer)")
+_change = obs.tensor("change", "the change of each bottleneck channel")
+expect_shape(_change, (256,), "the change per channel")
+_still = sum(1 for v in _change.flat() if not v > 1e-6)
+expect(_still == 0, f"{_still} of the 256 bottleneck channels do not change when t changes: "
+                    "the time vector must be added to every channel")
 
 # %% [tests] id=hidden_unet_gradients points=2
 # Hidden tests: backward() works and the gradient reaches the time embedding and the projection.
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_torch.manual_seed(41)
-_m = UNetSinusoidal().train()
+_o = _Probe("hidden_unet_gradients")
+_m = _h.build(UNetSinusoidal, seed=41)
+_h.attempt(lambda: _m.train())
 _gen = _torch.Generator().manual_seed(42)
 _x = _torch.randn(4, 1, 28, 28, generator=_gen)
 _t = _torch.randint(0, 1000, (4,), generator=_gen)
-try:
-    _out = _m(_x, _t)
-except Exception as _err:
-    raise AssertionError(f"the forward pass of UNetSinusoidal failed ({type(_err).__name__})") from None
-try:
-    _out.square().mean().backward()
-except RuntimeError:
-    raise AssertionError("backward() failed on UNetSinusoidal (an in-place operation on a saved tensor?)") from None
-_lins = [l for l in _m.modules() if type(l) is _torch.nn.Linear]
-_want = {(256, 512): "Linear(256, 512)", (512, 512): "Linear(512, 512)", (512, 256): "Linear(512, 256)"}
-for _shape, _label in _want.items():
-    _found = [l for l in _lins if (l.in_features, l.out_features) == _shape]
-    assert len(_found) == 1, f"expected exactly one {_label} in the time path"
-    _grad = _found[0].weight.grad
-    assert _grad is not None, f"no gradient reaches the {_label} of the time path (is it detached or unused?)"
-    _gsum = sum(abs(v) for _r in _g.tensor_to_floats(_grad, "a gradient") for v in _r)
-    assert _gsum > 0, f"the gradient of the {_label} of the time path is zero"
+_out = _o.run("forward", _m, _x, _t)
+_o.record("backward", lambda: _out.square().mean().backward())
+_sizes = [(256, 512), (512, 512), (512, 256)]
+_o.record("n_linear", lambda: [len(_h.modules_of_type(_m, _torch.nn.Linear, in_features=_a, out_features=_b))
+                               for _a, _b in _sizes])
+_o.record("grads", lambda: _h.grad_sums(
+    [_h.modules_of_type(_m, _torch.nn.Linear, in_features=_a, out_features=_b)[0].weight for _a, _b in _sizes]))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_unet_gradients
+_err = obs.failed("forward")
+expect(_err is None, f"the forward pass of UNetSinusoidal failed ({_err})")
+_err = obs.failed("backward")
+expect(_err is None, "backward() failed on UNetSinusoidal (an in-place operation on a saved tensor?)")
+_labels = ["Linear(256, 512)", "Linear(512, 512)", "Linear(512, 256)"]
+for _label, _count in zip(_labels, obs.numbers("n_linear", "the Linear layers of UNetSinusoidal()")):
+    expect(_count == 1, f"expected exactly one {_label} in the time path")
+for _label, _gs in zip(_labels, obs.numbers("grads", "the gradients of the time path")):
+    expect(_gs >= 0, f"no gradient reaches the {_label} of the time path (is it detached or unused?)")
+    expect(_gs > 0, f"the gradient of the {_label} of the time path is zero")
 
 # %% [tests] id=hidden_unet_uses_t points=1
 # Hidden tests: different t give different outputs, and each image uses its own t.
 ### BEGIN HIDDEN TESTS
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_torch.manual_seed(51)
-_m = UNetSinusoidal().eval()
+_o = _Probe("hidden_unet_uses_t")
+_m = _h.build(UNetSinusoidal, seed=51)
+_h.attempt(lambda: _m.eval())
 _x = _torch.randn(2, 1, 28, 28, generator=_torch.Generator().manual_seed(52))
 with _torch.no_grad():
-    _lo = _g.tensor_to_floats(_m(_x, _torch.tensor([20, 20])), "the output")
-    _hi = _g.tensor_to_floats(_m(_x, _torch.tensor([980, 980])), "the output")
-    _mix = _g.tensor_to_floats(_m(_x, _torch.tensor([20, 980])), "the output")
-
-def _flat(v):
-    return [a for b in v for c in b for d in c for a in d]
-
-_d = max(abs(a - b) for a, b in zip(_flat(_lo), _flat(_hi)))
-assert _d > 1e-4, "the output does not change when t changes"
-_g.assert_close_literal(_mix[0], _lo[0], atol=1e-5, name="image 0 of a batch with mixed timesteps")
-_g.assert_close_literal(_mix[1], _hi[1], atol=1e-5, name="image 1 of a batch with mixed timesteps")
+    _o.call("lo", _m, _x, _torch.tensor([20, 20]))
+    _o.call("hi", _m, _x, _torch.tensor([980, 980]))
+    _o.call("mix", _m, _x, _torch.tensor([20, 980]))
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_unet_uses_t
+_lo = obs.tensor("lo", "the output at t = 20")
+_hi = obs.tensor("hi", "the output at t = 980")
+_mix = obs.tensor("mix", "the output for a batch with mixed timesteps")
+for _out in (_lo, _hi, _mix):
+    expect_shape(_out, (2, 1, 28, 28), "the output for 2 images")
+expect(max(abs(a - b) for a, b in zip(_lo.flat(), _hi.flat())) > 1e-4, "the output does not change when t changes")
+_half = 784
+expect_close(_mix.flat()[:_half], _lo.flat()[:_half], atol=1e-5, name="image 0 of a batch with mixed timesteps")
+expect_close(_mix.flat()[_half:], _hi.flat()[_half:], atol=1e-5, name="image 1 of a batch with mixed timesteps")
 
 # %% [tests] id=hidden_unet_values points=2
 # Hidden tests: with every weight set to fixed values, the whole network gives the expected outputs.
 ### BEGIN HIDDEN TESTS
-import math as _math
-
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_torch.manual_seed(61)
-_m = UNetSinusoidal()
-_sd = _m.state_dict()
-_gen = _torch.Generator().manual_seed(62)
-_fixed = {}
-for _k in sorted(_sd):
-    _v = _sd[_k]
-    if not _v.is_floating_point():
-        _fixed[_k] = _v.clone()
-    elif _k.endswith("running_var"):
-        _fixed[_k] = 0.5 + _torch.rand(_v.shape, generator=_gen)
-    elif _v.dim() >= 2:
-        _fixed[_k] = (_torch.rand(_v.shape, generator=_gen) * 2 - 1) * _math.sqrt(6.0 / _v[0].numel())
-    elif _k.endswith("weight"):
-        _fixed[_k] = 1.0 + (_torch.rand(_v.shape, generator=_gen) * 2 - 1) * 0.1
-    else:
-        _fixed[_k] = (_torch.rand(_v.shape, generator=_gen) * 2 - 1) * 0.1
-try:
-    _m.load_state_dict(_fixed, strict=True)
-except RuntimeError:
-    raise AssertionError("the weights do not fit: use the layer names and sizes of the specification") from None
-_m.eval()
+_o = _Probe("hidden_unet_values")
+_m = _h.build(UNetSinusoidal, seed=61)
+_fixed = _h.attempt(_h.designed_state_dict, _m, 62)
+
+
+def _load():
+    _h.unwrap(_m).load_state_dict(_h.unwrap(_fixed), strict=True)
+
+
+_o.record("loaded", _load)
+_h.attempt(lambda: _m.eval())
 _x = _torch.randn(3, 1, 28, 28, generator=_torch.Generator().manual_seed(63))
 with _torch.no_grad():
-    _o = _m(_x, _torch.tensor([0, 250, 999]))
-_g.assert_shape(_o, (3, 1, 28, 28), "the output")
-_vals = _g.tensor_to_floats(_o, "the output")
-_pix = [(0, 0), (3, 17), (7, 7), (13, 14), (20, 5), (27, 27)]
-_picked = [[_vals[i][0][r][c] for r, c in _pix] for i in range(3)]
-_means = [sum(sum(row) for row in _vals[i][0]) / 784 for i in range(3)]
-_expected = [
+    _out = _o.run("out", _m, _x, _torch.tensor([0, 250, 999]))
+_o.record("pixels", lambda: _out[:, 0, [0, 3, 7, 13, 20, 27], [0, 17, 7, 14, 5, 27]])  # 6 pixels of each image
+_o.record("means", lambda: _out.double().mean(dim=(1, 2, 3)))
+_o.emit()
+### END HIDDEN TESTS
+
+# %% [judge] id=hidden_unet_values
+expect(obs.failed("loaded") is None, "the weights do not fit: use the layer names and sizes of the specification")
+expect_shape(obs.tensor("out", "the output for fixed weights"), (3, 1, 28, 28), "the output")
+expect_close(obs.tensor("pixels", "pixels of the output"), [
     [-1.6498001, -1.3989947, -2.776361, 0.7828345, -3.0236404, -0.5226791],
     [-1.4088221, -3.0087867, -4.0384264, -1.9949392, -0.2670447, -0.4993284],
     [-0.6650597, -3.2323313, -2.7152143, -2.2249358, 0.9102927, -0.2110891],
-]
-_g.assert_close_literal(_picked, _expected, atol=2e-4, rtol=1e-3, name="the output for fixed weights")
-_g.assert_close_literal(_means, [-1.7462994, -1.7340376, -1.6806151], atol=2e-4, rtol=1e-3, name="the mean output for fixed weights")
-### END HIDDEN TESTS
+], atol=2e-4, rtol=1e-3, name="the output for fixed weights")
+expect_close(obs.tensor("means", "the mean output"), [-1.7462994, -1.7340376, -1.6806151], atol=2e-4, rtol=1e-3,
+             name="the mean output for fixed weights")
 
 # %% [tests] id=hidden_unet_trains points=2
 # Hidden tests: a few optimiser steps on a fixed tiny batch run without error and lower the loss.
 ### BEGIN HIDDEN TESTS
-import math as _math
-
 import torch as _torch
-from course_utils.grading import guard as _g
+from course_utils.grading import probe_helpers as _h
+from course_utils.grading.probe import Probe as _Probe
 
-_g.verify()
-_torch.manual_seed(71)
-_m = UNetSinusoidal().train()
+_o = _Probe("hidden_unet_trains")
+_m = _h.build(UNetSinusoidal, seed=71)
+_h.attempt(lambda: _m.train())
 _gen = _torch.Generator().manual_seed(72)
 _x0 = _torch.rand(2, 1, 28, 28, generator=_gen) * 2 - 1
 _t = _torch.randint(0, 1000, (2,), generator=_gen)
@@ -490,20 +532,31 @@ for _b in _betas:
     _abar.append(_p)
 _a = _torch.tensor([_abar[i] for i in _t.tolist()]).view(2, 1, 1, 1)   # [2] -> [2, 1, 1, 1]
 _xt = _a.sqrt() * _x0 + (1 - _a).sqrt() * _eps
-_opt = _torch.optim.Adam(_m.parameters(), lr=1e-3)
-_losses = []
-try:
-    for _step in range(6):
-        _loss = ((_m(_xt, _t) - _eps) ** 2).mean()
-        _opt.zero_grad()
-        _loss.backward()
-        _opt.step()
-        _losses.append(_g.tensor_to_floats(_loss.detach(), "the loss"))
-except RuntimeError:
-    raise AssertionError("training UNetSinusoidal for a few steps raised an error (try backward() yourself)") from None
-assert all(_math.isfinite(v) for v in _losses), "the training loss became NaN or infinite"
-assert _losses[-1] < 0.7 * _losses[0], "the loss on a fixed batch should fall clearly within 6 Adam steps"
+
+
+def _train():
+    """Six Adam steps on the fixed batch; the loss before each step."""
+    opt = _torch.optim.Adam(_h.unwrap(_m).parameters(), lr=1e-3)
+    losses = []
+    for _ in range(6):
+        loss = ((_m(_xt, _t) - _eps) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+_o.record("losses", _train)
+_o.emit()
 ### END HIDDEN TESTS
+
+# %% [judge] id=hidden_unet_trains
+_err = obs.failed("losses")
+expect(_err is None, f"training UNetSinusoidal for a few steps raised an error ({_err}; try backward() yourself)")
+_losses = obs.numbers("losses", "the training losses")
+expect(len(_losses) == 6 and all(math.isfinite(v) for v in _losses), "the training loss became NaN or infinite")
+expect(_losses[-1] < 0.7 * _losses[0], "the loss on a fixed batch should fall clearly within 6 Adam steps")
 
 # %% [markdown]
 # ### Where the extra parameters are
