@@ -620,14 +620,9 @@ _o = _Probe("hidden_dsm_target")
 _sde = _VPSDE()
 
 
-def _alpha_sigma(t):  # the VP SDE with beta in [0.1, 20], written out here
-    la = -0.25 * t * t * 19.9 - 0.05 * t
-    return _torch.exp(la), _torch.sqrt(-_torch.expm1(2.0 * la))
-
-
 def _oracle(mu):
     def score(x, t):
-        a, s = _alpha_sigma(t)
+        a, s = _h.vp_alpha_sigma(t)
         return -(x - a[:, None] * mu) / (s[:, None] ** 2)
     return score
 
@@ -686,10 +681,9 @@ _o.record("t_stats", lambda: _h.value_summary(_spy.calls[0][1]))
 
 
 def _noise_seen():
-    """x_t / sigma(t) for the x_t and t the model received (x0 = 0), sigma written out in float64."""
+    """x_t / sigma(t) for the x_t and t the model received (x0 = 0), in float64."""
     xs, ts = _spy.calls[0][0].double(), _spy.calls[0][1].double()
-    la = -0.25 * ts * ts * 19.9 - 0.05 * ts
-    return xs / (-_torch.expm1(2.0 * la)).sqrt()[:, None]  # (B, 2) / (B, 1)
+    return xs / _h.vp_alpha_sigma(ts)[1][:, None]  # (B, 2) / (B, 1)
 
 
 _o.record("z_stats", lambda: _h.value_summary(_noise_seen()))
@@ -889,8 +883,7 @@ _o.call("t_passed", lambda: _spy.calls[0][1])
 
 
 def _point_mass_at_zero(x, t):
-    la = -0.25 * t * t * 19.9 - 0.05 * t
-    return -x / (-_torch.expm1(2.0 * la))[:, None]
+    return -x / _h.vp_alpha_sigma(t)[1][:, None] ** 2  # the exact score of data at 0: -x / sigma^2
 
 
 _x = _torch.randn(200, 2, generator=_torch.Generator().manual_seed(4)) * 2.0  # the judge draws the same points
