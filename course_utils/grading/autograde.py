@@ -2,12 +2,14 @@
 
 For each ``submitted/<learner>/<assignment>``: hash the files, stage a normalised
 copy (:mod:`.submissions`), scan it (:mod:`.integrity`), autograde it in a worker
-process with a wall-clock limit (:mod:`.worker`), read the scores back from the
+process with a wall-clock limit (:mod:`.worker`; every graded cell is decided by its
+judgement outside the kernel, :mod:`.preprocessors`), read the scores back from the
 gradebook and check that the submitted files were not modified. The gradebook is
 backed up before each run; re-running gives the same grades (nbgrader's
 ``--force`` re-grades from scratch). Statuses: ``graded``, ``flagged`` (graded, and
-the integrity scan found something to review) and ``failed`` (with the reason);
-a failed submission is never reported as a plain zero.
+the integrity scan or the kernel's guard found something to review; the score is
+the judge's either way) and ``failed`` (with the reason, e.g. a kernel that died or a
+judgement that crashed); a failed submission is never reported as a plain zero.
 """
 
 from __future__ import annotations

@@ -167,7 +167,7 @@ class Observations:
             raise Fail(f"{label}: your code raised {v['type']}: {v['message']}")
         kinds = (kind,) if isinstance(kind, str) else kind
         if v["kind"] not in kinds:
-            raise Fail(f"{label}: expected a {' or '.join(kinds)}, your code gave a {_kind_name(v)}")
+            raise Fail(f"{label}: expected {' or '.join(kinds)}, your code gave {_kind_name(v)}")
         return v
 
     def has(self, key: str) -> bool:

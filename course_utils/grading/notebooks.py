@@ -132,7 +132,7 @@ def release_drift(lessons: Iterable[Lesson] = LESSONS) -> list[str]:
         return drift
 
 
-def judgement_problems(lessons: Iterable[Lesson] = LESSONS) -> list[str]:
+def judgement_problems(lessons: Iterable[Lesson] = LESSONS, root: Path = REPO_ROOT) -> list[str]:
     """What keeps each graded test cell from being judged outside the kernel (empty: nothing).
 
     Every graded test cell needs a hidden probe that records for its own id (``Probe("ID")``),
@@ -146,7 +146,7 @@ def judgement_problems(lessons: Iterable[Lesson] = LESSONS) -> list[str]:
 
     problems = []
     for lesson in lessons:
-        src = REPO_ROOT / lesson.source
+        src = Path(root) / lesson.source
         try:
             judges = load_judgements(src)
         except (ValueError, SyntaxError) as exc:

@@ -119,13 +119,15 @@ class Probe:
 
         ``values=False`` keeps only a tensor's type, shape, dtype and device.
         """
+        if key in self.observations:  # a probe's own bug: say so loudly
+            raise ValueError(f"observation {key!r} recorded twice in cell {self.cell_id!r}")
         try:
             if callable(value):
                 value = value()
-            self._put(key, _encode(value, values))
+            obs = _encode(value, values)
         except Exception as exc:  # the learner's code or its result: the judge reports it
-            if key not in self.observations:
-                self._put(key, _error(exc))
+            obs = _error(exc)
+        self._put(key, obs)
 
     def run(self, key: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn(*args, **kwargs)``; record the result without values; return it (or FAILED)."""
