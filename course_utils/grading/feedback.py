@@ -4,7 +4,10 @@ nbgrader's own ``generate_feedback`` renders the autograded notebook, hidden tes
 included. Here each graded cell's source is replaced by the version the learner
 was given (hidden tests already stripped by ``generate_assignment``), tracebacks
 are cut to their last line (the check's own message), and a score summary is put
-on top; the result is rendered to HTML with nbconvert.
+on top; the result is rendered to HTML with nbconvert, whose sanitiser
+(``HTMLExporter.sanitize_html``: bleach with nbconvert's allow-list, "Sanitizing
+HTML" in the nbconvert docs) removes learner scripts, iframes and event handlers
+from markdown cells and from HTML, markdown, SVG and JavaScript outputs.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def write_feedback(autograded_path: Path, released_path: Path, cell_scores: dict
 
     nb = learner_view(nbformat.read(autograded_path, as_version=4),
                       nbformat.read(released_path, as_version=4), cell_scores)
-    body, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    body, _ = HTMLExporter(template_name="classic", sanitize_html=True).from_notebook_node(nb)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(body)
     return out_html
