@@ -22,3 +22,6 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
 c.Execute.allow_errors = True
+# `make zip-collect`: LMS exports (Canvas's flat <name>_<userid>_<fileid>_<file>.ipynb, with or
+# without _late; Moodle's folder per learner), learner ids checked: course_utils/grading/zipcollect.py.
+c.ZipCollectApp.collector_plugin = "course_utils.grading.zipcollect.CourseCollector"
