@@ -115,15 +115,15 @@ def sandbox_available(dirs: CourseDirs, readable_paths: tuple[str, ...] = ()) ->
 def _require_sandbox(dirs: CourseDirs, readable_paths: tuple[str, ...]) -> None:
     from .sandbox import OPT_OUT_HINT, SandboxUnavailable
 
-    ok, why = sandbox_available(dirs, readable_paths)
-    if not ok:
-        raise SandboxUnavailable(f"cannot grade safely: {why}\n{OPT_OUT_HINT}")
     if dirs.db_kind != "sqlite" and not _network_isolation_works():
         raise SandboxUnavailable(
             "cannot grade safely: the gradebook is a database server, and learner kernels cannot "
             "be cut off from the network here (`bwrap --unshare-net` fails), so learner code could "
             "connect to it. Grade where bubblewrap can make namespaces (root), or keep the "
             f"gradebook in SQLite on this machine.\n{OPT_OUT_HINT}")
+    ok, why = sandbox_available(dirs, readable_paths)
+    if not ok:
+        raise SandboxUnavailable(f"cannot grade safely: {why}\n{OPT_OUT_HINT}")
 
 
 def _network_isolation_works() -> bool:

@@ -159,7 +159,11 @@ def cmd_zip_collect(args) -> int:
     if not args.assignment or len(args.assignment) != 1:
         print("usage: zip-collect --assignment <assignment>", file=sys.stderr)
         return 2
-    collected, log = zip_collect(REPO_ROOT, args.assignment[0])
+    try:
+        collected, log = zip_collect(REPO_ROOT, args.assignment[0])
+    except (RuntimeError, ValueError) as err:  # e.g. an archive member that would land outside
+        print(f"zip-collect: {for_terminal(err)}", file=sys.stderr)
+        return 1
     refused = [ln for ln in log.splitlines() if "refused learner id" in ln or "no LMS file-name pattern" in ln]
     for line in refused:
         print(for_terminal(line.strip()))

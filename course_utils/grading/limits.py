@@ -179,16 +179,17 @@ def describe_exit(code: int | None) -> str:
 # a fork refused by RLIMIT_NPROC is EAGAIN from fork/clone: "Resource temporarily unavailable").
 _OUTPUT_LIMITS = (
     ("memory", re.compile(r"^(MemoryError|_ArrayMemoryError)$|can't allocate memory|Cannot allocate memory")),
-    ("file size", re.compile(r"\[Errno 27\]|File too large")),
-    ("open files", re.compile(r"\[Errno 24\]|Too many open files")),
-    ("processes", re.compile(r"can't start new thread|\[Errno 11\] Resource temporarily unavailable")),
+    ("file-size", re.compile(r"\[Errno 27\]|File too large")),
+    ("open-file", re.compile(r"\[Errno 24\]|Too many open files")),
+    ("process", re.compile(r"can't start new thread|\[Errno 11\] Resource temporarily unavailable")),
 )
 
 
 def _limit_value(limits: Limits, name: str, cgroup: bool) -> str:
     return {"memory": f"{limits.memory_gb:g} GiB" + ("" if cgroup else " of address space"),
-            "CPU-time": f"{limits.cpu_seconds} s", "file size": f"{limits.file_size_mb} MB",
-            "open files": str(limits.open_files), "processes": str(limits.max_processes)}[name]
+            "CPU-time": f"{limits.cpu_seconds} s", "file-size": f"{limits.file_size_mb} MB",
+            "open-file": f"{limits.open_files} per process",
+            "process": f"{limits.max_processes} processes and threads"}[name]
 
 
 def limit_exceeded(limits: Limits, exit_code: int | None, oom_kills: int, cgroup: bool,
