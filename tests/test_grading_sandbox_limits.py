@@ -165,3 +165,38 @@ def test_nothing_is_left_after_time_outs_and_double_forks(run):
     assert left == []
     scratch = [p.name for p in sb.SandboxConfig().root.glob("job-*") if mine.fullmatch(p.name)]
     assert scratch == []
+
+
+INTERRUPTED = r'''
+import sys
+sys.path.insert(0, TESTS)
+from gradekit import grade, solution_source, with_answers
+import nbformat
+nb = with_answers(A, {"sinusoidal_impl": solution_source(A, "sinusoidal_impl") + "\n" + DOUBLE_FORK})
+nb.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(300)"))
+grade(TMP, A, {"interrupted": nb}, jobs=1, sandbox=True)
+'''
+
+
+def test_an_interrupted_grader_leaves_no_kernel_or_scratch_folder(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (f"from pathlib import Path\nTESTS, TMP, A = {str(Path(__file__).parent)!r}, Path({str(tmp_path)!r}), {A!r}\n"
+            f"DOUBLE_FORK = {DOUBLE_FORK!r}\n" + INTERRUPTED)
+    grader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    root = sb.SandboxConfig().root
+    mine = re.compile(r"job-(\d+)-interrupted-[0-9a-f]{8}-[0-9a-f]{8}")
+    deadline, jobs = time.monotonic() + 240, []
+    while not jobs and time.monotonic() < deadline and grader.poll() is None:
+        time.sleep(1)
+        jobs = [m for p in root.glob("job-*") if (m := mine.fullmatch(p.name))]
+    assert jobs, grader.communicate()[0][-2000:]
+    uid = int(jobs[0].group(1))
+    time.sleep(8)  # the kernel starts, runs the double fork and sleeps
+    grader.send_signal(signal.SIGINT)
+    out = grader.communicate(timeout=120)[0].decode(errors="replace")
+    assert "KeyboardInterrupt" in out, out[-2000:]
+    assert sb.processes_of(uid) == [] and not [p for p in root.glob("job-*") if mine.fullmatch(p.name)]
