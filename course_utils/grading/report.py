@@ -54,8 +54,10 @@ def format_table(rows: list[dict]) -> str:
                      f"{for_terminal(detail)}")
     n_failed = sum(r["status"] == "failed" for r in rows)
     n_flagged = sum(r["status"] == "flagged" for r in rows)
+    n_killed = sum(any("process(es)" in n and "killed" in n for n in r["notes"]) for r in rows)
     lines.append(f"{len(rows)} submission(s): {len(rows) - n_failed - n_flagged} graded, "
-                 f"{n_flagged} flagged, {n_failed} failed")
+                 f"{n_flagged} flagged, {n_failed} failed"
+                 + (f"; {n_killed} left processes running that had to be killed" if n_killed else ""))
     return "\n".join(lines)
 
 
