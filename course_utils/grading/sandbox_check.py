@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
