@@ -41,7 +41,7 @@ def course_secret_paths(course: Any) -> list[Path]:
     ``course`` needs ``root``, ``path(name)`` and ``sqlite_file`` (see
     :class:`course_utils.grading.course.CourseDirs`): the nbgrader source (hidden tests),
     submitted/, autograded/, feedback/, the gradebook and its journal files, backups/,
-    build/; plus, for the repository this package runs from, .git/ (its history holds
+    build/, downloaded/ (LMS exports); plus, for the repository this package runs from, .git/ (its history holds
     the solutions), solutions/, authoring/ and tests/.
     """
     root = Path(course.root)
@@ -49,11 +49,12 @@ def course_secret_paths(course: Any) -> list[Path]:
     db = course.sqlite_file
     if db is not None:
         found += [Path(str(db) + suffix) for suffix in ("", "-journal", "-wal", "-shm")]
-    found += [root / n for n in ("gradebook.db", "backups", "build", ".git", "authoring", "grades.csv")]
+    found += [root / n for n in ("gradebook.db", "backups", "build", ".git", "authoring", "grades.csv",
+                                 "downloaded")]
     repo = Path(__file__).resolve().parents[2]
     if (repo / "pyproject.toml").is_file():
         found += [repo / n for n in (".git", "solutions", "authoring", "tests", "build", "backups",
-                                     "gradebook.db", "submitted", "autograded", "feedback")]
+                                     "gradebook.db", "submitted", "autograded", "feedback", "downloaded")]
     return list(dict.fromkeys(p for p in found if os.path.lexists(p)))
 
 
