@@ -286,3 +286,15 @@ def test_course_secret_paths_cover_hidden_tests_gradebook_and_history(tmp_path):
     assert {tmp_path / n for n in ("solutions", "submitted", "autograded", "feedback", "backups",
                                    "gradebook.db")} <= found
     assert tmp_path / "data" not in found and ROOT / ".git" in found
+
+
+def test_a_sys_path_entry_holding_a_hidden_path_is_left_out_of_the_box(cfg, monkeypatch):
+    """An old-style editable install puts the repository root on sys.path: the box keeps only
+    course_utils from it, and a readable path holding a secret still stops the job."""
+    info = dict(sb._python_info(cfg.python))
+    monkeypatch.setitem(sb._PY_INFO, cfg.python, {**info, "paths": info["paths"] + [str(ROOT)]})
+    binds = sb._binds_for(replace(cfg, hidden_paths=(str(ROOT),)))
+    assert str(ROOT) not in binds and str(ROOT / "course_utils") in binds
+    with pytest.raises(sb.SandboxUnavailable, match="hidden or secret"):
+        sb._bwrap_args(replace(cfg, hidden_paths=(str(ROOT),), readable_paths=(str(ROOT),)),
+                       Path("/nonexistent/job"), Path("/nonexistent/job/home"))

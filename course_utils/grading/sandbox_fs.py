@@ -90,8 +90,13 @@ def _system_paths() -> list[str]:
 
 def _binds_for(cfg: "_sb.SandboxConfig") -> list[str]:
     """The read-only binds of a job besides the system: the interpreter, the venv and
-    ``course_utils``, the readable paths (nested ones dropped)."""
-    keeps = _sb._runtime_paths(cfg.python) + [os.path.realpath(p) for p in cfg.readable_paths]
+    ``course_utils``, the readable paths (nested ones dropped). An entry of the
+    interpreter's ``sys.path`` that holds a hidden or secret path (e.g. the repository
+    root added by an old-style editable install) is left out: ``course_utils`` itself
+    is bound from where Python finds it."""
+    private = [os.path.realpath(h) for h in cfg.hidden_paths + cfg.secret_paths]
+    runtime = [p for p in _sb._runtime_paths(cfg.python) if not any(_sb._within(h, p) for h in private)]
+    keeps = runtime + [os.path.realpath(p) for p in cfg.readable_paths]
     system = _system_paths()
     keeps = [p for p in keeps if p != "/" and os.path.exists(p) and not any(_sb._within(p, s) for s in system)]
     return _sb._minimal(keeps)
