@@ -91,6 +91,11 @@ def test_each_limit_is_named(exit_code, oom, errors, words):
     assert all(w in reason for w in words) and bool(reason) == bool(words), reason
 
 
+def test_a_sigkill_too_early_to_be_the_cpu_limit_is_not_called_one():
+    assert limit_exceeded(Limits(cpu_seconds=600), 137, 0, True, [], seconds=2.0) == ""
+    assert "CPU-time" in limit_exceeded(Limits(cpu_seconds=60), 137, 0, True, [], seconds=100.0)
+
+
 def test_limits_reject_bad_values_with_what_to_fix():
     with pytest.raises(ValueError, match="cpu_seconds"):
         Limits(cpu_seconds=0)

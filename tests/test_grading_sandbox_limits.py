@@ -90,6 +90,7 @@ def run(tmp_path_factory):
              "cpu-burner": _answer("while True:\n    pass"),
              "file-writer": _answer("_b = b'x' * 2**20\nwith open('big.bin', 'wb') as _f:\n"
                                     "    for _ in range(2048):\n        _f.write(_b)"),
+             "kills-itself": _answer("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
              "outlasting": _outlasting()}
     try:
         results = grade(tmp, A, names, jobs=2, sandbox=True, cell_timeout_s=45, submission_timeout_s=60,
@@ -139,6 +140,11 @@ def test_no_network_loopback_included(run):
 def test_a_submission_over_a_limit_fails_naming_it(run, name, words):
     r = run[1][name]
     assert r.status == "failed" and all(w in r.reason for w in words), r.reason
+
+
+def test_a_kernel_that_kills_itself_is_not_called_over_a_limit(run):
+    r = run[1]["kills-itself"]
+    assert r.status == "failed" and "kernel died" in r.reason and "limit" not in r.reason, r.reason
 
 
 def test_the_probes_setsid_child_was_killed_and_reported(run):

@@ -145,8 +145,9 @@ class MemoryCgroup:
         try:
             if self.v1:
                 control = dict(ln.split() for ln in (self.path / "memory.oom_control").read_text().splitlines())
-                kills = int(control.get("oom_kill", 0))
-                return kills or int((self.path / "memory.failcnt").read_text())
+                if "oom_kill" in control:  # Linux >= 4.13
+                    return int(control["oom_kill"])
+                return int((self.path / "memory.failcnt").read_text())  # times the limit was reached
             events = dict(ln.split() for ln in (self.path / "memory.events").read_text().splitlines())
             return int(events.get("oom_kill", 0))
         except (OSError, ValueError):
@@ -193,17 +194,19 @@ def _limit_value(limits: Limits, name: str, cgroup: bool) -> str:
 
 
 def limit_exceeded(limits: Limits, exit_code: int | None, oom_kills: int, cgroup: bool,
-                   error_texts: Iterable[str] = ()) -> str:
+                   error_texts: Iterable[str] = (), seconds: float | None = None) -> str:
     """The reason naming the limit a kernel hit, or ``""``.
 
     ``exit_code``: how the kernel ended (None if it was still running when shut down);
     ``oom_kills``: from :meth:`MemoryCgroup.oom_kills`; ``error_texts``: ``ename: evalue``
-    of the notebook's error outputs.
+    of the notebook's error outputs; ``seconds``: how long the kernel ran (a SIGKILL
+    before it could have used ``cpu_seconds`` on all cores is not the CPU limit).
     """
-    if oom_kills and exit_code is not None:
-        return f"exceeded the memory limit ({_limit_value(limits, 'memory', cgroup)}): the kernel was killed"
     how = describe_exit(exit_code)
-    if how == "signal SIGXCPU" or (how == "signal SIGKILL" and not oom_kills):
+    if oom_kills and how == "signal SIGKILL":  # the out-of-memory killer sends SIGKILL
+        return f"exceeded the memory limit ({_limit_value(limits, 'memory', cgroup)}): the kernel was killed"
+    could_burn = seconds is None or seconds * (os.cpu_count() or 1) >= limits.cpu_seconds
+    if how == "signal SIGXCPU" or (how == "signal SIGKILL" and not oom_kills and could_burn):
         return f"exceeded the CPU-time limit ({limits.cpu_seconds} s): the kernel was stopped ({how})"
     if how == "signal SIGXFSZ":
         return f"exceeded the file-size limit ({limits.file_size_mb} MB): the kernel was stopped"

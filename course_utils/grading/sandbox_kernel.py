@@ -30,6 +30,7 @@ looked up through it at call time (``_sb.NAME``), so monkeypatching
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 from typing import Any, Iterable
 
@@ -42,7 +43,7 @@ from . import sandbox as _sb
 from .limits import Limits
 
 # One entry per kernel job this process closed: {"label", "uid", "exit_code", "oom_kills",
-# "cgroup", "leftovers"}; the worker reports them (see worker.py).
+# "cgroup", "seconds", "leftovers"}; the worker reports them (see worker.py).
 ENDINGS: list[dict[str, Any]] = []
 
 
@@ -62,6 +63,8 @@ class SandboxKernelManager(AsyncKernelManager):
     _exit_code: int | None = None
     _leftovers: int | None = None
     _stopping = False  # our shutdown began: later exit statuses are our own doing
+    _started: float | None = None  # time.monotonic() when the kernel was started
+    _ran_s: float | None = None  # how long it ran until it ended on its own
 
     @property
     def sandbox_job(self) -> _sb.SandboxJob | None:
@@ -95,6 +98,7 @@ class SandboxKernelManager(AsyncKernelManager):
         job.hand_over(self.connection_file)
         kw["env"] = job.environment()
         kw["cwd"] = str(job.home)
+        self._started = time.monotonic()
         return kernel_cmd, kw
 
     pre_start_kernel = _async_pre_start_kernel  # AsyncKernelManager binds the base function
@@ -113,6 +117,8 @@ class SandboxKernelManager(AsyncKernelManager):
         process = getattr(self.provisioner, "process", None)
         if self._exit_code is None and not self._stopping and process is not None:
             self._exit_code = process.poll()
+            if self._exit_code is not None and self._started is not None:
+                self._ran_s = time.monotonic() - self._started
 
     async def _async_is_alive(self) -> bool:
         alive = await super()._async_is_alive()
@@ -146,7 +152,7 @@ class SandboxKernelManager(AsyncKernelManager):
                     oom = job.cgroup.oom_kills() if job.cgroup is not None else 0
                     job.close()
                     ENDINGS.append({"label": job.config.label, "uid": job.uid, "exit_code": self._exit_code,
-                                    "oom_kills": oom, "cgroup": job.cgroup is not None,
+                                    "oom_kills": oom, "cgroup": job.cgroup is not None, "seconds": self._ran_s,
                                     "leftovers": max(self._leftovers or 0, job.killed_at_close)})
 
     cleanup_resources = _async_cleanup_resources

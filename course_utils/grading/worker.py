@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         for end in ENDINGS:
             leftovers += end["leftovers"]
             limit = limit or limit_exceeded(Limits(**s.get("limits", {})), end["exit_code"], end["oom_kills"],
-                                            end["cgroup"], errors)
+                                            end["cgroup"], errors, end["seconds"])
     trimmed = sum(trim_outputs(p) for p in notebooks)
     error = result.get("error") or ""
     print(json.dumps({"success": bool(result["success"]), "error": error[-4000:],
