@@ -32,7 +32,7 @@ ID = "sinusoidal_impl"
 NB = f"{A}.ipynb"
 ESC = "\x1b[2J\x1b[1;1H"
 HOSTILE_GID = "x\r\x1b[1Aforged-learner   01_sinusoidal_embedding   graded   10 / 10"
-NAMES = {"formula": "=HYPERLINK(\"http://x\";\"y\")", "escape": f"esc{ESC}learner", "plus": "+1-555"}
+NAMES = {"formula": "=HYPERLINK(\"evil.example\";\"y\")", "escape": f"esc{ESC}learner", "plus": "+1-555"}
 
 
 def good():
@@ -160,8 +160,9 @@ def test_feedback_html_runs_no_learner_code_and_outputs_are_trimmed(run, tmp_pat
     assert all(len(str(v)) <= MAX_OUTPUT_CHARS + 200 for c in nb.cells for o in c.get("outputs", [])
                for v in o.get("data", {}).values())
     html = write_feedback(nb_path, root / "build/grading/release" / A / NB, r.cells, tmp_path / "f.html").read_text()
-    for needle in ('<script>alert("html-script")', 'alert("js-output")', "<iframe"):
-        assert needle not in html, needle
+    assert "<iframe" not in html and '<script>alert("html-script")' not in html
+    scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.S)  # the template's own only
+    assert not [js for js in scripts if "alert" in js or "evil" in js], scripts
     handlers = re.findall(r"<[a-zA-Z][^<>]*\son[a-z]+\s*=[^<>]*>", html)  # an event handler in a real tag
     assert not [h for h in handlers if "alert" in h], handlers
     assert "Score: 10 / 10" in html and len(html) < 2_000_000
