@@ -8,7 +8,6 @@ and outputs, which must reach neither the report, the CSV nor the feedback raw.
 
 from __future__ import annotations
 
-import base64
 import copy
 import csv
 import os
@@ -57,13 +56,14 @@ def hostile_gid():
     return nb
 
 
-PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + os.urandom(300_000)).decode()
 HOSTILE_OUTPUT = (
     "from IPython.display import HTML, Javascript, Markdown, Image, display\n"
     "display(HTML('<script>alert(\"html-script\")</script><b onmouseover=alert(\"handler\")>hi</b>'))\n"
     "display(Javascript('alert(\"js-output\")'))\n"
     "display(Markdown('<iframe src=\"http://evil.example\"></iframe>'))\n"
-    f"display({{'image/png': {PNG!r}, 'text/plain': 'img'}}, raw=True)\n"
+    "import base64, os\n"
+    "display({'image/png': base64.b64encode(b'\\x89PNG' + os.urandom(300_000)).decode(), 'text/plain': 'img'},"
+    " raw=True)\n"
 )
 
 
@@ -155,7 +155,7 @@ def test_feedback_html_runs_no_learner_code_and_outputs_are_trimmed(run, tmp_pat
     assert r.status == "graded" and r.score == 10, (r.reason, r.notes)
     nb_path = root / "autograded" / "hostile-outputs" / A / NB
     text = nb_path.read_text()
-    assert PNG not in text and "image/png output cut" in text
+    assert "image/png output cut: 400,0" in text  # 300,000 bytes in base64, replaced by the note
     nb = nbformat.read(nb_path, as_version=4)
     assert all(len(str(v)) <= MAX_OUTPUT_CHARS + 200 for c in nb.cells for o in c.get("outputs", [])
                for v in o.get("data", {}).values())
