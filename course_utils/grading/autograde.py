@@ -259,7 +259,9 @@ def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions,
         return False, f"grader process ended with code {proc.returncode} (see {log_path.relative_to(dirs.root)})"
     res = json.loads(lines[-1])
     if res.get("leftovers") and notes is not None:
-        notes.append(f"{res['leftovers']} process(es) left running by the learner's code were killed")
+        names = ", ".join(res.get("leftover_names") or [])
+        notes.append(f"{res['leftovers']} process(es) left running by the learner's code were killed"
+                     + (f" ({names})" if names else ""))
     if res.get("limit"):
         return False, res["limit"]
     if res["success"]:

@@ -43,7 +43,7 @@ from . import sandbox as _sb
 from .limits import Limits
 
 # One entry per kernel job this process closed: {"label", "uid", "exit_code", "oom_kills",
-# "cgroup", "seconds", "leftovers"}; the worker reports them (see worker.py).
+# "cgroup", "seconds", "leftovers", "leftover_names"}; the worker reports them (see worker.py).
 ENDINGS: list[dict[str, Any]] = []
 
 
@@ -61,7 +61,7 @@ class SandboxKernelManager(AsyncKernelManager):
     _job: _sb.SandboxJob | None = None
     _imported_cwd = False
     _exit_code: int | None = None
-    _leftovers: int | None = None
+    _leftovers: list[str] | None = None
     _stopping = False  # our shutdown began: later exit statuses are our own doing
     _started: float | None = None  # time.monotonic() when the kernel was started
     _ran_s: float | None = None  # how long it ran until it ended on its own
@@ -153,7 +153,8 @@ class SandboxKernelManager(AsyncKernelManager):
                     job.close()
                     ENDINGS.append({"label": job.config.label, "uid": job.uid, "exit_code": self._exit_code,
                                     "oom_kills": oom, "cgroup": job.cgroup is not None, "seconds": self._ran_s,
-                                    "leftovers": max(self._leftovers or 0, job.killed_at_close)})
+                                    "leftovers": max(len(self._leftovers or []), job.killed_at_close),
+                                    "leftover_names": sorted(set(self._leftovers or []))})
 
     cleanup_resources = _async_cleanup_resources
 
@@ -194,15 +195,16 @@ def __getattr__(name: str) -> Any:  # lazy: nbgrader is imported only when asked
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _leftovers(uid: int, kernel_alive: bool) -> int:
-    """Processes of ``uid`` besides the kernel (the oldest one, if alive): left by learner code."""
+def _leftovers(uid: int, kernel_alive: bool) -> list[str]:
+    """Names of the processes of ``uid`` besides the kernel (the oldest one, if alive): left by learner code."""
     procs = []
     for pid in _sb.processes_of(uid):
         try:
-            procs.append(psutil.Process(pid).create_time())
+            p = psutil.Process(pid)
+            procs.append((p.create_time(), p.name()))
         except psutil.NoSuchProcess:
             pass
-    return max(0, len(procs) - int(kernel_alive))
+    return [name for _, name in sorted(procs)[int(kernel_alive):]]
 
 
 def configure_nbgrader_sandbox(label: str = "", readable_paths: Iterable[str] = (),

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     result = api.autograde(s["assignment"], s["student"], force=True, create=True)
     out_dir = dirs.path("autograded") / s["student"] / s["assignment"]
     notebooks = sorted(out_dir.glob("*.ipynb")) if out_dir.is_dir() else []
-    limit, leftovers = "", 0
+    limit, leftovers, names = "", 0, set()
     if s.get("sandbox"):
         from .limits import Limits, limit_exceeded
         from .sandbox_kernel import ENDINGS
@@ -115,13 +115,14 @@ def main(argv: list[str] | None = None) -> int:
         errors = _error_texts(notebooks)
         for end in ENDINGS:
             leftovers += end["leftovers"]
+            names.update(end.get("leftover_names", []))
             limit = limit or limit_exceeded(Limits(**s.get("limits", {})), end["exit_code"], end["oom_kills"],
                                             end["cgroup"], errors, end["seconds"])
     trimmed = sum(trim_outputs(p) for p in notebooks)
     error = result.get("error") or ""
     print(json.dumps({"success": bool(result["success"]), "error": error[-4000:],
                       "log_tail": (result.get("log") or "")[-4000:], "trimmed_outputs": trimmed,
-                      "limit": limit, "leftovers": leftovers}))
+                      "limit": limit, "leftovers": leftovers, "leftover_names": sorted(names)[:10]}))
     return 0 if result["success"] else 3
 
 
