@@ -171,6 +171,8 @@ def test_nothing_is_left_after_time_outs_and_double_forks(run):
     assert left == []
     scratch = [p.name for p in sb.SandboxConfig().root.glob("job-*") if mine.fullmatch(p.name)]
     assert scratch == []
+    parent = sb._cgroup_parent()  # the jobs' memory cgroups (made below this process's own) are gone too
+    assert parent is None or [p.name for p in parent.glob("course-sandbox-*")] == []
 
 
 INTERRUPTED = r'''

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -153,14 +154,26 @@ class MemoryCgroup:
         except (OSError, ValueError):
             return 0
 
-    def remove(self) -> None:
-        """Remove the cgroup (its processes must be gone); missing is fine."""
-        try:
-            self.path.rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            pass  # still busy: the next job of this uid removes it (see sandbox.SandboxJob.open)
+    def remove(self, wait_s: float = 5.0) -> None:
+        """Kill what is still in the cgroup (e.g. a root-owned bwrap wrapper on its way out), then
+        remove it; missing is fine. Still busy after ``wait_s``: the next job of the uid removes it."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                self.path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
 
 
 def describe_exit(code: int | None) -> str:
