@@ -46,8 +46,17 @@ test: env  ## the whole test-suite (the README's test command)
 	@set +e; $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; exit $$rc
 
-autograde: env  ## grade submitted/<learner>/<assignment>/ (JOBS=N in parallel, A=assignment)
-	$(PY) -m course_utils.grading autograde --jobs $(JOBS) $(ASSIGNMENT_FLAGS) $(GRADE_FLAGS) $(DB_FLAGS)
+# Limits of each learner kernel (see docs/grading-security.md): memory in GiB, CPU and wall-clock seconds.
+MEMORY_GB ?= 4
+CPU_SECONDS ?= 600
+FILE_SIZE_MB ?= 1024
+CELL_TIMEOUT ?= 120
+SUBMISSION_TIMEOUT ?= 900
+LIMIT_FLAGS := --memory-gb $(MEMORY_GB) --cpu-seconds $(CPU_SECONDS) --file-size-mb $(FILE_SIZE_MB) \
+	--cell-timeout $(CELL_TIMEOUT) --submission-timeout $(SUBMISSION_TIMEOUT)
+
+autograde: env  ## grade submitted/<learner>/<assignment>/ (JOBS=N, A=assignment, MEMORY_GB=4, CPU_SECONDS=600, ...)
+	$(PY) -m course_utils.grading autograde --jobs $(JOBS) $(LIMIT_FLAGS) $(ASSIGNMENT_FLAGS) $(GRADE_FLAGS) $(DB_FLAGS)
 
 feedback: env  ## write feedback/<learner>/<assignment>/*.html (no hidden tests, no expected values)
 	$(PY) -m course_utils.grading feedback $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
@@ -58,9 +67,9 @@ report: env  ## print the grade table with each submission's status
 export: env  ## export the grade report, statuses included, to grades.csv
 	$(PY) -m course_utils.grading report --csv grades.csv $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
 
-zip-collect: env  ## unpack an LMS zip export (downloaded/<A>/archive/*.zip) into submitted/ (A=assignment)
+zip-collect: env  ## unpack a Canvas/Moodle zip (downloaded/<A>/archive/*.zip) into submitted/; fails if none matched
 	@test -n "$(A)" || { echo "usage: make zip-collect A=<assignment>"; exit 2; }
-	cd $(CURDIR) && $(VENV)/bin/nbgrader zip_collect --force $(A)
+	$(PY) -m course_utils.grading zip-collect --assignment $(A)
 
 # `make bench PY=python3` uses that interpreter as it is (e.g. a GPU machine's own torch).
 BENCH_DEPS := $(if $(filter command line,$(origin PY)),,env)

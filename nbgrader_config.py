@@ -30,3 +30,6 @@ c.Execute.allow_errors = True
 from course_utils.grading.preprocessors import autograde_preprocessors  # noqa: E402
 
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
+# `make zip-collect`: LMS exports (Canvas's flat <name>_<userid>_<fileid>_<file>.ipynb, with or
+# without _late; Moodle's folder per learner), learner ids checked: course_utils/grading/zipcollect.py.
+c.ZipCollectApp.collector_plugin = "course_utils.grading.zipcollect.CourseCollector"

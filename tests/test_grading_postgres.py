@@ -143,12 +143,10 @@ def test_parallel_grading_into_postgresql(tmp_path, pg_url):
 def test_a_database_server_needs_network_isolated_kernels(tmp_path, monkeypatch):
     from course_utils.grading import sandbox
 
-    real = sandbox._namespace_works
-    monkeypatch.setattr(sandbox, "_namespace_works",
-                        lambda flags=("--mount",): False if "--net" in flags else real(flags))
+    monkeypatch.setattr(sandbox, "_bwrap_works", lambda: False)
     (tmp_path / "solutions").mkdir()
     dirs = CourseDirs(root=tmp_path, db_url="postgresql+psycopg2://grader@127.0.0.1:9/course")
-    with pytest.raises(SandboxUnavailable, match="database server.*unshare --net"):
+    with pytest.raises(SandboxUnavailable, match="database server.*bwrap --unshare-net"):
         autograde(dirs, [A])
 
 

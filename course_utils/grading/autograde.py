@@ -8,14 +8,18 @@ gradebook and check that the submitted files were not modified. The gradebook is
 backed up before each run; re-running gives the same grades (nbgrader's
 ``--force`` re-grades from scratch). Statuses: ``graded``, ``flagged`` (graded, and
 the integrity scan or the kernel's guard found something to review; the score is
-the judge's either way) and ``failed`` (with the reason, e.g. a kernel that died or a
-judgement that crashed); a failed submission is never reported as a plain zero.
+the judge's either way) and ``failed`` (with the reason, e.g. a limit, a kernel that
+died or a judgement that crashed); a failed submission is never reported as a plain zero. What is handed in is
+checked first (:mod:`.intake`); each kernel runs with limits (:mod:`.limits`), and
+whatever a submission's kernels leave (processes, scratch folders) is taken back on
+every path, the grader's own interruption included (:func:`.sandbox.reclaim`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -30,7 +34,9 @@ from pathlib import Path
 import nbformat
 
 from .course import REPO_ROOT, CourseDirs
+from .intake import IntakeRefused, check_intake
 from .integrity import course_code, locked_grade_ids, scan_notebook
+from .limits import Limits
 from .notebooks import release
 from .submissions import Submission, UnreadableSubmission, file_hashes, find_submissions, stage
 
@@ -58,12 +64,15 @@ class GradeOptions:
     cell_timeout_s: int = 120
     submission_timeout_s: int = 900  # wall clock for one whole submission
     readable_paths: tuple[str, ...] = ()  # extra data the sandboxed kernel may read
+    limits: Limits = Limits()  # per kernel: memory, CPU time, file size, processes, open files
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {self.jobs}")
         if self.cell_timeout_s < 1 or self.submission_timeout_s < self.cell_timeout_s:
             raise ValueError("need 1 <= cell_timeout_s <= submission_timeout_s")
+        if not isinstance(self.limits, Limits):
+            raise ValueError(f"limits must be a course_utils.grading.limits.Limits, got {self.limits!r}")
 
 
 @dataclass
@@ -108,21 +117,21 @@ def sandbox_available(dirs: CourseDirs, readable_paths: tuple[str, ...] = ()) ->
 def _require_sandbox(dirs: CourseDirs, readable_paths: tuple[str, ...]) -> None:
     from .sandbox import OPT_OUT_HINT, SandboxUnavailable
 
-    ok, why = sandbox_available(dirs, readable_paths)
-    if not ok:
-        raise SandboxUnavailable(f"cannot grade safely: {why}\n{OPT_OUT_HINT}")
     if dirs.db_kind != "sqlite" and not _network_isolation_works():
         raise SandboxUnavailable(
             "cannot grade safely: the gradebook is a database server, and learner kernels cannot "
-            "be cut off from the network here (`unshare --net` fails), so learner code could "
-            "connect to it. Grade where `unshare --net` works (root, util-linux), or keep the "
+            "be cut off from the network here (`bwrap --unshare-net` fails), so learner code could "
+            "connect to it. Grade where bubblewrap can make namespaces (root), or keep the "
             f"gradebook in SQLite on this machine.\n{OPT_OUT_HINT}")
+    ok, why = sandbox_available(dirs, readable_paths)
+    if not ok:
+        raise SandboxUnavailable(f"cannot grade safely: {why}\n{OPT_OUT_HINT}")
 
 
 def _network_isolation_works() -> bool:
     from . import sandbox
 
-    return sandbox._namespace_works(("--mount", "--net"))
+    return sandbox._bwrap_works()
 
 
 def _register_students(dirs: CourseDirs, students: list[str]) -> None:
@@ -198,11 +207,36 @@ def _kill_tree(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> tuple[bool, str]:
+# Workers running now (pid -> (process, sandbox tag)): killed and reclaimed if the grader is interrupted.
+_LIVE: dict[int, tuple[subprocess.Popen, str]] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def _reclaim(tag: str, notes: list[str] | None) -> None:
+    """Take back what a worker's sandbox jobs left; note it when processes had to be killed."""
+    from .sandbox import SandboxConfig, reclaim
+
+    killed = reclaim(SandboxConfig().root, tag)
+    if killed and notes is not None:
+        notes.append(f"{killed} leftover process(es) of the learner's kernel had to be killed")
+
+
+def _abort_workers() -> None:
+    """Kill every running worker (and its kernels), then take back what their jobs left."""
+    with _LIVE_LOCK:
+        live = list(_LIVE.values())
+    for proc, tag in live:
+        _kill_tree(proc)
+        _reclaim(tag, None)
+
+
+def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions,
+                notes: list[str] | None = None) -> tuple[bool, str]:
+    tag = secrets.token_hex(4)
     settings = {"root": str(dirs.root), "submitted": STAGED, "db_url": dirs.db_url,
                 "assignment": sub.assignment, "student": sub.student,
                 "cell_timeout_s": opts.cell_timeout_s, "sandbox": opts.sandbox,
-                "readable_paths": list(opts.readable_paths)}
+                "readable_paths": list(opts.readable_paths), "tag": tag, "limits": asdict(opts.limits)}
     log_dir = dirs.root / "build" / "grading" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{sub.student}--{sub.assignment}.log"
@@ -210,15 +244,28 @@ def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> tuple[
         proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.worker", "--settings",
                                  json.dumps(settings)], stdout=subprocess.PIPE, stderr=log,
                                 cwd=dirs.root, start_new_session=True)
+        with _LIVE_LOCK:
+            _LIVE[proc.pid] = (proc, tag)
         try:
             out, _ = proc.communicate(timeout=opts.submission_timeout_s)
         except subprocess.TimeoutExpired:
             _kill_tree(proc)
             return False, f"timed out after {opts.submission_timeout_s} s (an endless loop?)"
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.pop(proc.pid, None)
+            if opts.sandbox:
+                _reclaim(tag, notes)
     lines = [ln for ln in out.decode("utf-8", "replace").splitlines() if ln.startswith("{")]
     if not lines:
         return False, f"grader process ended with code {proc.returncode} (see {log_path.relative_to(dirs.root)})"
     res = json.loads(lines[-1])
+    if res.get("leftovers") and notes is not None:
+        names = ", ".join(res.get("leftover_names") or [])
+        notes.append(f"{res['leftovers']} process(es) left running by the learner's code were killed"
+                     + (f" ({names})" if names else ""))
+    if res.get("limit"):
+        return False, res["limit"]
     if res["success"]:
         return True, ""
     text = (res.get("error") or "") + "\n" + (res.get("log_tail") or "")
@@ -268,6 +315,7 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
     before = file_hashes(sub.folder)
     try:
         release_dir = dirs.root / RELEASE_CHECK / sub.assignment
+        check_intake(sub, release_dir)
         staged, res.notes = stage(sub, release_dir, dirs.root / STAGED)
         for nb_path in sorted(staged.glob("*.ipynb")):
             released = nbformat.read(release_dir / nb_path.name, as_version=4)
@@ -276,7 +324,7 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
                                       course_sources=course_code(released))
             for f in found:
                 res.findings.append(f"{nb_path.name}: cell {f.cell_index} line {f.line}: {f.rule}: {f.message}")
-        ok, reason = _run_worker(dirs, sub, opts)
+        ok, reason = _run_worker(dirs, sub, opts, res.notes)
         if ok:
             judged = _inspect_autograded(dirs, sub)
             if judged.environment:  # points never depend on this: the judge decided them
@@ -292,6 +340,8 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
                                  "and were interrupted")
         else:
             res.reason = reason
+    except IntakeRefused as exc:
+        res.reason = str(exc)
     except UnreadableSubmission as exc:
         res.reason = f"unreadable submission: {exc}"
     except Exception as exc:  # one broken submission must never stop the others
@@ -328,7 +378,12 @@ def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = Gra
             sorted({s.assignment for s in subs}))
     _register_students(dirs, sorted({s.student for s in subs}))
     with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
-        results = list(pool.map(lambda s: _grade_one(dirs, s, opts), subs))
+        try:
+            results = list(pool.map(lambda s: _grade_one(dirs, s, opts), subs))
+        except BaseException:  # e.g. Ctrl-C: no worker, kernel or scratch folder may outlive the run
+            pool.shutdown(wait=False, cancel_futures=True)
+            _abort_workers()
+            raise
     shutil.rmtree(dirs.root / STAGED, ignore_errors=True)
     _save_status(dirs, results)
     return results

@@ -6,9 +6,11 @@ Sub-commands (each is also a Makefile target, see the README):
 * ``execute``   run every solution notebook on a fresh kernel (``--in-place`` to store outputs)
 * ``release``   solutions/ -> notebooks/ with nbgrader's generate_assignment
 * ``check``     fail when solutions/ or notebooks/ are out of date
-* ``autograde`` grade submitted/<learner>/<assignment>/ (``--jobs N``, ``--no-sandbox``)
+* ``autograde`` grade submitted/<learner>/<assignment>/ (``--jobs N``, ``--no-sandbox``, limits:
+  ``--memory-gb``, ``--cpu-seconds``, ``--file-size-mb``, ``--cell-timeout``, ``--submission-timeout``)
 * ``feedback``  write feedback/<learner>/<assignment>/*.html for graded submissions
 * ``report``    print the grade table (``--csv FILE`` to export); exit 1 if anything failed
+* ``zip-collect`` unpack downloaded/<A>/archive/*.zip (Canvas, Moodle) into submitted/; exit 1 if nothing matched
 * ``demo``      the whole loop on the solutions as a sample learner, in build/demo
 """
 
@@ -94,8 +96,12 @@ def cmd_check(args) -> int:
 
 def _options(args):
     from .autograde import GradeOptions
+    from .limits import Limits
 
-    return GradeOptions(jobs=args.jobs, sandbox=not args.no_sandbox)
+    return GradeOptions(jobs=args.jobs, sandbox=not args.no_sandbox, cell_timeout_s=args.cell_timeout,
+                        submission_timeout_s=args.submission_timeout,
+                        limits=Limits(memory_gb=args.memory_gb, cpu_seconds=args.cpu_seconds,
+                                      file_size_mb=args.file_size_mb))
 
 
 def cmd_autograde(args) -> int:
@@ -149,6 +155,32 @@ def cmd_report(args) -> int:
     return exit_code(rows)
 
 
+def cmd_zip_collect(args) -> int:
+    from .escape import for_terminal
+    from .zipcollect import zip_collect
+
+    if not args.assignment or len(args.assignment) != 1:
+        print("usage: zip-collect --assignment <assignment>", file=sys.stderr)
+        return 2
+    try:
+        collected, log = zip_collect(REPO_ROOT, args.assignment[0])
+    except (RuntimeError, ValueError) as err:  # e.g. an archive member that would land outside
+        print(f"zip-collect: {for_terminal(err)}", file=sys.stderr)
+        return 1
+    refused = [ln for ln in log.splitlines() if "refused learner id" in ln or "no LMS file-name pattern" in ln]
+    for line in refused:
+        print(for_terminal(line.strip()))
+    learners = sorted({p.parent.parent.name for p in collected})
+    if not collected:
+        print(f"zip-collect: collected NOTHING for {args.assignment[0]}: no file in downloaded/"
+              f"{args.assignment[0]}/archive matched a Canvas or Moodle export name (see "
+              "course_utils/grading/zipcollect.py)", file=sys.stderr)
+        return 1
+    print(f"zip-collect: {len(collected)} notebook(s) of {len(learners)} learner(s) in submitted/"
+          + (f"; {len(refused)} file(s) skipped" if refused else ""))
+    return 0
+
+
 def cmd_demo(args) -> int:
     """Execute every solution, then grade the solutions as one sample learner's submission."""
     from .autograde import GradeOptions, autograde
@@ -184,7 +216,7 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name, fn in [("build", cmd_build), ("execute", cmd_execute), ("release", cmd_release),
                      ("check", cmd_check), ("autograde", cmd_autograde), ("feedback", cmd_feedback),
-                     ("report", cmd_report), ("demo", cmd_demo)]:
+                     ("report", cmd_report), ("zip-collect", cmd_zip_collect), ("demo", cmd_demo)]:
         p = sub.add_parser(name)
         p.set_defaults(fn=fn)
         p.add_argument("--assignment", "-a", action="append", help="only this assignment (repeatable)")
@@ -197,6 +229,15 @@ def main(argv=None) -> int:
             p.add_argument("--student", action="append", help="only this learner (repeatable)")
             p.add_argument("--no-sandbox", action="store_true",
                            help="explicit opt-out: run learner code with the grader's rights")
+            p.add_argument("--memory-gb", type=float, default=4.0,
+                           help="memory per learner kernel in GiB (a cgroup where possible, else "
+                                "address space; default 4)")
+            p.add_argument("--cpu-seconds", type=int, default=600, help="CPU time per kernel (default 600)")
+            p.add_argument("--file-size-mb", type=int, default=1024,
+                           help="largest file a kernel may write, in MB (default 1024)")
+            p.add_argument("--cell-timeout", type=int, default=120, help="wall clock per cell in s (default 120)")
+            p.add_argument("--submission-timeout", type=int, default=900,
+                           help="wall clock per submission in s (default 900)")
         if name == "report":
             p.add_argument("--csv", help="also export the report to this CSV file")
         if name in {"autograde", "feedback", "report"}:

@@ -5,8 +5,11 @@ included. Here each graded cell's source is replaced by the version the learner
 was given (hidden tests already stripped by ``generate_assignment``), any other
 output that quotes a line of a hidden probe is removed (learner code can capture a
 probe's source while it runs, e.g. from an IPython event, and print it later),
-tracebacks are cut to their last line (the check's own message), and a score
-summary is put on top; the result is rendered to HTML with nbconvert. Expected
+tracebacks are cut to their last line (the check's own message), and a score summary is put
+on top; the result is rendered to HTML with nbconvert, whose sanitiser
+(``HTMLExporter.sanitize_html``: bleach with nbconvert's allow-list, "Sanitizing
+HTML" in the nbconvert docs) removes learner scripts, iframes and event handlers
+from markdown cells and from HTML, markdown, SVG and JavaScript outputs. Expected
 values never reach the kernel (:mod:`.judge`), so no output can hold one.
 """
 
@@ -88,7 +91,7 @@ def write_feedback(autograded_path: Path, released_path: Path, cell_scores: dict
 
     nb = learner_view(nbformat.read(autograded_path, as_version=4),
                       nbformat.read(released_path, as_version=4), cell_scores)
-    body, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    body, _ = HTMLExporter(template_name="classic", sanitize_html=True).from_notebook_node(nb)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(body)
     return out_html

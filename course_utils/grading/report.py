@@ -4,6 +4,9 @@ Reads the status records of the last grading runs (written by
 :mod:`.autograde`) and prints or exports them. A failed submission shows
 ``failed`` and its reason, never a bare 0; a flagged one shows its score and the
 integrity findings to review. :func:`exit_code` is non-zero when anything failed.
+Every learner-chosen text (names, grade ids inside notes, error messages) goes out
+through :mod:`.escape`: control characters shown as escapes, and in the CSV no cell
+that a spreadsheet would run as a formula.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from pathlib import Path
 
 from .autograde import STATUS_FILE
 from .course import CourseDirs
+from .escape import for_spreadsheet, for_terminal
 
 __all__ = ["load_status", "format_table", "write_csv", "exit_code"]
 
@@ -34,32 +38,40 @@ def _fmt(v) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    """A fixed-width table for the terminal."""
+    """A fixed-width table for the terminal (learner text escaped, see :mod:`.escape`)."""
     if not rows:
         return "No graded submissions yet (put them in submitted/<learner>/<assignment>/ and run make autograde)."
-    wl = max(20, *(len(r["student"]) for r in rows))  # columns as wide as their longest entry
-    wa = max(28, *(len(r["assignment"]) for r in rows))
+    shown = [{k: for_terminal(r[k]) for k in ("student", "assignment", "status")} for r in rows]
+    wl = max(20, *(len(r["student"]) for r in shown))  # columns as wide as their longest entry
+    wa = max(28, *(len(r["assignment"]) for r in shown))
     head = f"{'learner':<{wl}} {'assignment':<{wa}} {'status':<8} {'score':>11}  detail"
     lines = [head, "-" * len(head)]
-    for r in rows:
+    for r, t in zip(rows, shown):
         score = f"{_fmt(r['score'])} / {_fmt(r['max_score'])}" if r["score"] is not None else "-"
         detail = r["reason"] or "; ".join(
             ([f"{len(r['findings'])} integrity finding(s) to review"] if r["findings"] else []) + r["notes"])
-        lines.append(f"{r['student']:<{wl}} {r['assignment']:<{wa}} {r['status']:<8} {score:>11}  {detail}")
+        lines.append(f"{t['student']:<{wl}} {t['assignment']:<{wa}} {t['status']:<8} {score:>11}  "
+                     f"{for_terminal(detail)}")
     n_failed = sum(r["status"] == "failed" for r in rows)
     n_flagged = sum(r["status"] == "flagged" for r in rows)
+    n_killed = sum(any("process(es)" in n and "killed" in n for n in r["notes"]) for r in rows)
     lines.append(f"{len(rows)} submission(s): {len(rows) - n_failed - n_flagged} graded, "
-                 f"{n_flagged} flagged, {n_failed} failed")
+                 f"{n_flagged} flagged, {n_failed} failed"
+                 + (f"; {n_killed} left processes running that had to be killed" if n_killed else ""))
     return "\n".join(lines)
 
 
+_TEXT_COLUMNS = ("student", "assignment", "status", "reason", "findings", "notes")
+
+
 def write_csv(rows: list[dict], path: Path) -> None:
-    """Export the report (status included) to ``path``."""
+    """Export the report (status included) to ``path``; text cells made safe for spreadsheets."""
     with open(path, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({**r, "findings": " | ".join(r["findings"]), "notes": " | ".join(r["notes"])})
+            row = {**r, "findings": " | ".join(r["findings"]), "notes": " | ".join(r["notes"])}
+            w.writerow({k: for_spreadsheet(v) if k in _TEXT_COLUMNS else v for k, v in row.items()})
 
 
 def exit_code(rows: list[dict]) -> int:

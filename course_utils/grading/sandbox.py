@@ -1,4 +1,4 @@
-"""Run learner code as a throw-away, unprivileged identity: the core of the grading sandbox.
+"""Run learner code as a throw-away, unprivileged identity in a box: the core of the grading sandbox.
 
 With nbgrader's defaults a submission's code runs in a kernel with the grader's own
 rights: it can read the hidden tests, other learners' work and the gradebook, and
@@ -6,32 +6,26 @@ write to all of them (nbgrader's FAQ, "Does nbgrader protect against unsafe code
 says as much). This module closes that hole for a grader running as root:
 
 * :class:`SandboxJob` is one job's identity and scratch space. :meth:`SandboxJob.wrap`
-  runs a command through util-linux ``setpriv --reuid --regid --clear-groups
-  --no-new-privs`` (setpriv(1)), with a numeric uid/gid taken from a pool (no passwd
-  entry needed; never shared by two running jobs), a fresh 0700 scratch directory as
-  cwd and HOME, a minimal environment and an ``RLIMIT_NPROC`` cap (prlimit(1)). When
-  it closes, every process of that uid is killed and the scratch directory is removed.
-* When the job may use a private mount namespace (unshare(1); root with
-  CAP_SYS_ADMIN), ``SandboxConfig.hidden_paths`` (default ``/root`` and ``/home``)
-  are covered by empty tmpfs mounts inside it, keeping only what the kernel needs
-  (the interpreter, the venv, ``course_utils``, the data paths, its scratch dir).
-  That also makes an interpreter under a private ``/root`` usable; with ``--net``
-  the job gets no network at all.
+  runs a command in bubblewrap (bwrap(1), https://github.com/containers/bubblewrap;
+  Debian package ``bubblewrap``): a root file system of read-only binds of exactly
+  what the kernel needs (:func:`~.sandbox_fs._bwrap_args`), a PID namespace with its
+  own ``/proc``, no network, ``--die-with-parent`` and ``--new-session``. Inside it,
+  util-linux prlimit(1) sets the job's limits (:mod:`.limits`) and ``setpriv --reuid
+  --regid --clear-groups --no-new-privs`` (setpriv(1)) drops to a numeric uid/gid
+  from a pool (no passwd entry needed; never shared by two running jobs); where the
+  machine allows it, the job also gets a memory cgroup of its own. The job's scratch
+  home is a fresh 0700 directory, its cwd and HOME; the environment is minimal.
+  When it closes, every process of that uid is killed and the scratch directory and
+  cgroup are removed.
 
 The rest of the sandbox lives beside it, and every name is also importable from (and
 monkeypatchable in) this module, which loads them on first use (:func:`__getattr__`)
-or imports those it calls itself: :mod:`.sandbox_fs` is the host side, what a job's
-uid may see (the mount-namespace script, the interpreter probe, file modes) and
-taking back what it leaves (:func:`processes_of`, killing them, removing files);
+or imports those it calls itself: :mod:`.sandbox_fs` is the host side, what the box
+holds (:func:`~.sandbox_fs._bwrap_args`, the interpreter probe) and taking back what a
+job leaves (:func:`processes_of`, killing them, removing files, :func:`reclaim`);
 :mod:`.sandbox_kernel` runs Jupyter kernels in a job (``jupyter_client`` kernel
 manager, nbgrader's ``Execute``); :mod:`.sandbox_check` decides whether grading is
-safe here (the preflight :func:`check_sandbox`, :func:`make_private`).
-
-Limits: no CPU-time or memory caps (use cgroups, e.g. ``systemd-run -p MemoryMax=``,
-or a container); without the namespace, secrets are protected by file modes only
-(:func:`check_sandbox` verifies them) and the network stays reachable; leftovers in
-world-writable directories are removed only at the top level of
-``SandboxConfig.cleanup_dirs``.
+safe here (the preflight :func:`check_sandbox`, run inside the box).
 """
 
 from __future__ import annotations
@@ -52,17 +46,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from .sandbox_fs import _check_root_dir, _kill_all, _mount_script_for, _remove_tree, _seal, processes_of
+from .limits import Limits, MemoryCgroup
+from .sandbox_fs import _bwrap_args, _check_root_dir, _kill_all, _remove_tree, processes_of, reclaim
 
 if TYPE_CHECKING:  # defined beside this module, re-exported lazily by __getattr__ below
-    from .sandbox_check import SandboxReport, check_sandbox, course_secret_paths, make_private, require_sandbox
+    from .sandbox_check import SandboxReport, check_sandbox, course_secret_paths, require_sandbox
     from .sandbox_kernel import SandboxedExecute, SandboxKernelManager, configure_nbgrader_sandbox
 
 __all__ = [
     "OPT_OUT_ENV", "SandboxConfig", "SandboxUnavailable", "SandboxReport", "SandboxJob",
-    "SandboxKernelManager", "SandboxedExecute", "check_sandbox", "make_private",
+    "SandboxKernelManager", "SandboxedExecute", "check_sandbox", "Limits",
     "configure_nbgrader_sandbox", "opt_out_requested", "processes_of", "course_secret_paths",
-    "require_sandbox",
+    "require_sandbox", "reclaim",
 ]
 
 OPT_OUT_ENV = "COURSE_ALLOW_UNSANDBOXED"
@@ -94,16 +89,16 @@ class SandboxConfig:
     """Settings of the sandbox; one instance is shared by all jobs of a grading run.
 
     ``uid_range``: inclusive pool of numeric ids (uid == gid) with no passwd/group entry.
-    ``readable_paths``: data the lessons read (kept visible; the preflight checks them).
-    ``hidden_paths``: covered by empty tmpfs inside the kernel's mount namespace.
-    ``secret_paths``: hidden too, and sealed (``chmod go-rwx`` on the path itself) each
-    time a job starts, so a gradebook or folder created after the preflight is covered.
-    ``mount_namespace``: ``"auto"`` (use it when ``unshare --mount`` works), ``"on"``, ``"off"``.
+    ``readable_paths``: data the lessons read (bound read-only into the box; the
+    preflight checks them). ``hidden_paths`` and ``secret_paths``: must never be in the
+    box (nothing is, unless bound: a job refuses to start when a bind would show one,
+    and the preflight checks from inside that none exists).
     ``env``: extra environment variables (a dict is accepted); ``passthrough_env``: names
-    copied from the grader's environment when set. ``max_processes``: RLIMIT_NPROC of the
-    uid (threads count too). ``copy_cwd``: copy the non-notebook files of the directory
-    nbclient asks for (the learner's own files) into the scratch dir; symlinks, dot
-    files and ``*.ipynb`` (the autograded copy holds the hidden tests) are skipped.
+    copied from the grader's environment when set. ``limits``: memory, CPU time, file
+    size, processes, open files (:class:`~.limits.Limits`). ``copy_cwd``: copy the
+    non-notebook files of the directory nbclient asks for (the learner's own files)
+    into the scratch dir; symlinks, dot files and ``*.ipynb`` (the autograded copy holds
+    the hidden tests) are skipped. ``label``: shown in scratch dir names (sanitised).
     """
 
     uid_range: tuple[int, int] = (61000, 61999)
@@ -112,24 +107,19 @@ class SandboxConfig:
     readable_paths: tuple[str, ...] = ()
     hidden_paths: tuple[str, ...] = ("/root", "/home")
     secret_paths: tuple[str, ...] = ()
-    mount_namespace: str = "auto"
-    isolate_network: bool = True  # with the namespace: no network at all (kernel talks over ipc)
     env: Any = ()  # Mapping[str, str] or pairs; stored as sorted pairs
     passthrough_env: tuple[str, ...] = _PASSTHROUGH
-    max_processes: int | None = 1024
+    limits: Limits = Limits()
     copy_cwd: bool = True
     copy_limit_bytes: int = 200 * 2**20
-    cleanup_dirs: tuple[str, ...] = ("/tmp", "/var/tmp", "/dev/shm")
-    label: str = ""  # shown in scratch dir names, e.g. a learner id (sanitised)
+    label: str = ""  # e.g. a learner id and a per-submission tag
 
     def __post_init__(self) -> None:
         lo, hi = (int(v) for v in self.uid_range)
         if not 1000 <= lo <= hi < 2**31 - 2:
             raise ValueError(f"uid_range must satisfy 1000 <= low <= high, got {self.uid_range}")
-        if self.mount_namespace not in {"auto", "on", "off"}:
-            raise ValueError(f"mount_namespace must be 'auto', 'on' or 'off', not {self.mount_namespace!r}")
-        if self.max_processes is not None and self.max_processes < 16:
-            raise ValueError("max_processes must be None or >= 16 (a kernel uses ~10 threads)")
+        if not isinstance(self.limits, Limits):
+            raise ValueError(f"limits must be a course_utils.grading.limits.Limits, got {self.limits!r}")
         env = dict(self.env.items() if isinstance(self.env, Mapping) else self.env)
         for k, v in env.items():
             if not isinstance(k, str) or not isinstance(v, str) or not k or "=" in k:
@@ -137,8 +127,8 @@ class SandboxConfig:
         set_ = object.__setattr__
         set_(self, "uid_range", (lo, hi))
         set_(self, "env", tuple(sorted(env.items())))
-        set_(self, "label", re.sub(r"[^A-Za-z0-9_.-]", "_", self.label)[:40])
-        for name in ("readable_paths", "hidden_paths", "secret_paths", "cleanup_dirs"):
+        set_(self, "label", re.sub(r"[^A-Za-z0-9_.-]", "_", self.label)[:60])
+        for name in ("readable_paths", "hidden_paths", "secret_paths"):
             paths = tuple(str(p) for p in getattr(self, name))
             bad = [p for p in paths if not os.path.isabs(p)]
             if bad:
@@ -162,47 +152,55 @@ def _basic_problems(cfg: SandboxConfig) -> list[str]:
     """What stops any job from starting here (platform, root, tools, interpreter); [] if nothing."""
     problems = []
     if not sys.platform.startswith("linux"):
-        problems.append("the sandbox needs Linux (setpriv, /proc)")
+        problems.append("the sandbox needs Linux (bubblewrap, setpriv, /proc)")
     elif os.geteuid() != 0:
         problems.append("the grader is not running as root, so it cannot switch learner kernels to "
                         "an unprivileged uid: run the grading command as root (e.g. with sudo)")
-    if _tool("setpriv") is None:
-        problems.append("setpriv is missing: install util-linux (apt-get install util-linux)")
-    if cfg.max_processes is not None and _tool("prlimit") is None:
-        problems.append("prlimit is missing: install util-linux, or set SandboxConfig.max_processes=None")
+    if _tool("bwrap") is None:
+        problems.append("bubblewrap (bwrap) is missing: install it (Debian/Ubuntu: apt-get install "
+                        "bubblewrap; Fedora: dnf install bubblewrap)")
+    for name in ("setpriv", "prlimit"):
+        if _tool(name) is None:
+            problems.append(f"{name} is missing: install util-linux (apt-get install util-linux)")
     if not os.access(cfg.python, os.X_OK):
         problems.append(f"SandboxConfig.python {cfg.python!r} is not an executable file")
+    if cfg.limits.use_cgroup == "on" and _cgroup_parent() is None:
+        problems.append("Limits.use_cgroup='on' but no memory cgroup can be made here: use 'auto' "
+                        "(RLIMIT_AS instead) or grade on a machine with a writable memory cgroup")
     return problems
 
 
-_NS_WORKS: dict[tuple[str, ...], bool] = {}
+def _cgroup_parent() -> Path | None:
+    from .limits import _own_cgroup_dir
+
+    return _own_cgroup_dir() if os.geteuid() == 0 else None
 
 
-def _pick_unshare_flags(cfg: SandboxConfig) -> tuple[str, ...]:
-    """unshare(1) namespaces for the kernel: () when off or unavailable (in 'auto' mode)."""
-    if cfg.mount_namespace == "off":
-        return ()
-    wanted = [("--mount", "--net"), ("--mount",)] if cfg.isolate_network else [("--mount",)]
-    for flags in wanted:
-        if _namespace_works(flags):
-            return flags
-    if cfg.mount_namespace == "on":
-        raise SandboxUnavailable("mount_namespace='on' but `unshare --mount` fails here (needs root "
-                                 "with CAP_SYS_ADMIN): use mount_namespace='auto' or 'off'")
-    return ()
+def _cgroup_name(uid: int) -> str:
+    return f"course-sandbox-{uid}"
 
 
-def _namespace_works(flags: tuple[str, ...] = ("--mount",)) -> bool:
-    """Whether ``unshare <flags> true`` succeeds here (asked once per flag set, cached)."""
-    if flags not in _NS_WORKS:
-        unshare = _tool("unshare")
+def _remove_cgroup(uid: int) -> None:
+    """Remove the memory cgroup of ``uid``'s job, if there is one (its processes are gone)."""
+    parent = _cgroup_parent()
+    if parent is not None and (parent / _cgroup_name(uid)).is_dir():
+        MemoryCgroup(parent / _cgroup_name(uid)).remove()
+
+
+_BWRAP_WORKS: dict[str, bool] = {}
+
+
+def _bwrap_works() -> bool:
+    """Whether bwrap can make its namespaces here (asked once): root with CAP_SYS_ADMIN."""
+    if "ok" not in _BWRAP_WORKS:
+        bwrap = _tool("bwrap")
         try:
-            _NS_WORKS[flags] = bool(unshare) and os.geteuid() == 0 and subprocess.run(
-                [unshare, *flags, "--propagation", "private", "true"],
-                capture_output=True, timeout=20).returncode == 0
+            _BWRAP_WORKS["ok"] = bool(bwrap) and os.geteuid() == 0 and subprocess.run(
+                [bwrap, "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--proc", "/proc",
+                 "--dev", "/dev", "true"], capture_output=True, timeout=20).returncode == 0
         except (OSError, subprocess.SubprocessError):
-            _NS_WORKS[flags] = False
-    return _NS_WORKS[flags]
+            _BWRAP_WORKS["ok"] = False
+    return _BWRAP_WORKS["ok"]
 
 
 class SandboxJob:
@@ -216,14 +214,13 @@ class SandboxJob:
     """
 
     def __init__(self, config: SandboxConfig, uid: int, lock_fd: int, job_dir: Path,
-                 unshare_flags: tuple[str, ...] = ()) -> None:
+                 cgroup: MemoryCgroup | None = None) -> None:
         self.config, self.uid, self.gid = config, uid, uid
         self.job_dir, self.home = job_dir, job_dir / "home"
-        self.unshare_flags = unshare_flags
-        self.namespace = bool(unshare_flags)  # private mount namespace (and maybe network)
-        self.network_isolated = "--net" in unshare_flags
+        self.cgroup = cgroup  # the job's memory cgroup, or None (then RLIMIT_AS caps memory)
+        self.killed_at_close = 0  # processes still alive when the job closed
         self._lock_fd: int | None = lock_fd
-        self._script = self._mount_script() if unshare_flags else ""
+        self._bwrap = _bwrap_args(config, job_dir, self.home)
 
     @classmethod
     def open(cls, config: SandboxConfig | None = None) -> "SandboxJob":
@@ -232,8 +229,6 @@ class SandboxJob:
         problems = _basic_problems(cfg)
         if problems:
             raise SandboxUnavailable(problems)
-        flags = _pick_unshare_flags(cfg)
-        _seal(cfg.secret_paths)
         _check_root_dir(cfg.root, 0o711)
         _check_root_dir(cfg.root / ".locks", 0o700)
         uid, fd = cls._allocate(cfg)
@@ -241,6 +236,7 @@ class SandboxJob:
             _kill_all(uid, uid)
             for stale in cfg.root.glob(f"job-{uid}-*"):
                 _remove_tree(str(stale))
+            _remove_cgroup(uid)
             job_dir = cfg.root / f"job-{uid}-{cfg.label + '-' if cfg.label else ''}{secrets.token_hex(4)}"
             os.mkdir(job_dir)
             os.chmod(job_dir, 0o711)  # explicit: the grader's umask must not matter
@@ -250,7 +246,13 @@ class SandboxJob:
                 os.chmod(home / sub, 0o700)
                 os.chown(home / sub, uid, uid)
             _seed_matplotlib_cache(home / ".config" / "matplotlib", uid)
-            return cls(cfg, uid, fd, job_dir, flags)
+            cgroup = None
+            if cfg.limits.use_cgroup != "off":
+                cgroup = MemoryCgroup.create(_cgroup_name(uid), cfg.limits.memory_bytes)
+                if cgroup is None and cfg.limits.use_cgroup == "on":
+                    raise SandboxUnavailable("Limits.use_cgroup='on' but the job's memory cgroup "
+                                             "could not be made")
+            return cls(cfg, uid, fd, job_dir, cgroup)
         except BaseException:
             os.close(fd)
             raise
@@ -303,23 +305,21 @@ class SandboxJob:
                "COURSE_GRADING": "1", "MPLCONFIGDIR": f"{home}/.config/matplotlib",
                "TMPDIR": f"{home}/tmp", "IPYTHONDIR": f"{home}/.ipython",
                "XDG_CACHE_HOME": f"{home}/.cache", "XDG_CONFIG_HOME": f"{home}/.config",
-               "JUPYTER_PLATFORM_DIRS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+               "JUPYTER_PLATFORM_DIRS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+               "MALLOC_ARENA_MAX": "2"}  # fewer malloc arenas: less address space under RLIMIT_AS
         env.update({k: os.environ[k] for k in self.config.passthrough_env if k in os.environ})
         env.update(dict(self.config.env))
         env.update(extra or {})
         return env
 
     def wrap(self, argv: Sequence[str]) -> list[str]:
-        """``argv`` run as the job's uid (and in its mount namespace when enabled)."""
-        cmd = [_tool("setpriv") or "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}",
+        """``argv`` run in the job's box, with its limits, as its uid (see the module doc)."""
+        cmd = [_tool("bwrap") or "bwrap", *self._bwrap, "--",
+               _tool("prlimit") or "prlimit", *self.config.limits.prlimit_args(self.cgroup is None), "--",
+               _tool("setpriv") or "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}",
                "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
                "--", *argv]
-        if self.config.max_processes is not None:
-            cmd = [_tool("prlimit") or "prlimit", f"--nproc={self.config.max_processes}", *cmd]
-        if self.namespace:
-            cmd = [_tool("unshare") or "unshare", *self.unshare_flags, "--propagation", "private", "--",
-                   "/bin/sh", "-c", self._script, "course-sandbox", *cmd]
-        return cmd
+        return self.cgroup.join_argv(cmd) if self.cgroup is not None else cmd
 
     def run(self, argv: Sequence[str], *, input: str | None = None, timeout: float = 120,
             env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -363,23 +363,14 @@ class SandboxJob:
         return _kill_all(self.uid, self.gid)
 
     def close(self) -> None:
-        """Kill the uid's processes, remove its scratch and leftovers, free the uid. Idempotent."""
+        """Kill the uid's processes, remove its scratch dir and cgroup, free the uid. Idempotent."""
         if self._lock_fd is None:
             return
         try:
-            self.kill_processes()
+            self.killed_at_close = self.kill_processes()
             _remove_tree(str(self.job_dir))
-            for d in self.config.cleanup_dirs:
-                try:
-                    entries = list(os.scandir(d))
-                except OSError:
-                    continue
-                for e in entries:
-                    try:
-                        if e.stat(follow_symlinks=False).st_uid == self.uid:
-                            _remove_tree(e.path)
-                    except OSError:
-                        pass
+            if self.cgroup is not None:
+                self.cgroup.remove()
         finally:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -389,10 +380,6 @@ class SandboxJob:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _mount_script(self) -> str:
-        """Shell run as root in the new mount namespace: cover hidden paths, keep needed ones."""
-        return _mount_script_for(self.config, self.job_dir)
 
 
 def _id_has_entry(uid: int) -> bool:
@@ -420,10 +407,10 @@ def _seed_matplotlib_cache(dst: Path, uid: int) -> None:
 # one; the sibling modules look them up here at call time.
 _MOVED = {
     **dict.fromkeys(("_within", "_minimal", "_PY_INFO", "_INFO_CODE", "_python_info", "_runtime_paths",
-                     "_closed_ancestor"), "sandbox_fs"),
+                     "_system_paths", "_binds_for"), "sandbox_fs"),
     **dict.fromkeys(("SandboxKernelManager", "SandboxedExecute", "configure_nbgrader_sandbox",
                      "_sandboxed_execute_class", "_EXECUTE_CLASS"), "sandbox_kernel"),
-    **dict.fromkeys(("SandboxReport", "check_sandbox", "make_private", "course_secret_paths",
+    **dict.fromkeys(("SandboxReport", "check_sandbox", "course_secret_paths",
                      "require_sandbox", "_PROBE", "_judge_probe"), "sandbox_check"),
 }
 

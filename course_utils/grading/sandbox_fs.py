@@ -1,26 +1,25 @@
 """What a sandbox job's uid may see of this machine, and taking back what it leaves there.
 
 :mod:`.sandbox` decides who runs learner code (a pool uid, via util-linux setpriv(1))
-and whether the job gets private namespaces (unshare(1)); this module is the file
-system and process work on the host behind that:
+and with which limits (:mod:`.limits`); this module is the file-system and process
+work on the host behind that:
 
-* The view. In the job's private mount namespace (``unshare --mount --propagation
-  private``; mount_namespaces(7)), :func:`_mount_script_for` writes the shell that,
-  run as root before setpriv drops to the uid, covers the hidden and secret paths with
-  empty tmpfs mounts (a file: with a mode-0 file) and puts back, by bind mounts, only
-  what the kernel needs: the interpreter's directories (asked of the interpreter
-  once, :func:`_python_info`, :func:`_runtime_paths`), the readable data paths and the
-  job dir. An ancestor others cannot traverse (:func:`_closed_ancestor`, e.g. a 0700
-  ``/root`` holding the venv) is covered too, which is what makes such an interpreter
-  usable; without the namespace :func:`~.sandbox_check.check_sandbox` names it as the
-  reason the uid cannot run Python.
-* File modes: :func:`_seal` (``chmod go-rwx`` on each secret path itself, at every job
-  start) and :func:`_check_root_dir` (the scratch root and its lock dir must be real,
-  root-owned directories others cannot write).
+* The view. :func:`_bwrap_args` writes the bubblewrap (bwrap(1),
+  https://github.com/containers/bubblewrap) options of a job: a fresh, empty root
+  holding read-only binds of exactly what the kernel needs — the system (``/usr`` and
+  its top-level links, :func:`_system_paths`), the interpreter's directories and the
+  venv with ``course_utils`` (asked of the interpreter once, :func:`_python_info`,
+  :func:`_runtime_paths`), the lessons' data — plus the job's writable scratch home;
+  a new PID namespace with its own ``/proc``, no network, ``--die-with-parent`` and
+  ``--new-session``. Nothing else of the host exists inside, so no file mode has to
+  protect a secret.
+* File modes of the sandbox's own folders: :func:`_check_root_dir` (the scratch root
+  and its lock dir must be real, root-owned directories others cannot write).
 * Taking back: :func:`processes_of` finds the uid's processes by the real, effective
   and saved uids in ``/proc/<pid>/status`` (proc(5)); :func:`_kill_all` runs
   ``kill -9 -1`` as that uid (kill(2): every process it may signal, so a fork loop
-  cannot outrun it); :func:`_remove_tree` removes files without following symlinks.
+  cannot outrun it); :func:`_remove_tree` removes files without following symlinks;
+  :func:`reclaim` does all of it for the jobs of a crashed or killed worker.
 
 Everything here is also importable from :mod:`.sandbox`, and names of that module are
 looked up through it at call time (``_sb.NAME``), so monkeypatching
@@ -29,9 +28,9 @@ looked up through it at call time (``_sb.NAME``), so monkeypatching
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import shlex
 import shutil
 import stat
 import subprocess
@@ -80,67 +79,70 @@ def _runtime_paths(python: str) -> list[str]:
     return list(_sb._python_info(python)["paths"])
 
 
-def _closed_ancestor(path: str) -> str | None:
-    """The highest ancestor of ``path`` that others cannot traverse (mode without o+x)."""
-    parts = Path(path).parts
-    for i in range(2, len(parts)):
-        anc = os.path.join(*parts[:i])
-        try:
-            if not os.stat(anc).st_mode & stat.S_IXOTH:
-                return anc
-        except OSError:
-            return None
-    return None
+def _system_paths() -> list[str]:
+    """What every program needs from the host: ``/usr`` and the top-level binary and
+    library dirs (symlinks into ``/usr`` on merged-/usr systems), the loader cache and
+    the time zone. None of it holds course data."""
+    found = ["/usr"] + [t for t in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+                        if os.path.lexists(t)]
+    return found + [p for p in ("/etc/ld.so.cache", "/etc/localtime") if os.path.exists(p)]
 
 
-def _mount_script_for(cfg: _sb.SandboxConfig, job_dir: Path) -> str:
-    """Shell run as root in the new mount namespace: cover hidden paths, keep needed ones."""
-    keeps = _sb._runtime_paths(cfg.python) + [os.path.realpath(p) for p in cfg.readable_paths]
-    keeps = [p for p in keeps if os.path.exists(p)] + [str(job_dir)]
-    covers = [os.path.realpath(p) for p in cfg.hidden_paths + cfg.secret_paths if os.path.lexists(p)]
-    covers += [a for a in map(_sb._closed_ancestor, keeps) if a]
-    covers = sorted({c for c in covers if c != "/" and c not in keeps})
-    keeps = [k for k in _sb._minimal(keeps) if any(_sb._within(k, c) for c in covers)]
-    late = [c for c in covers if any(_sb._within(c, k) for k in keeps)]  # re-cover inside a keep
-    early = _sb._minimal(c for c in covers if c not in late)
-    stash = str(job_dir / ".mnt")
-    if any(_sb._within(stash, c) for c in early):
-        raise _sb.SandboxUnavailable(f"the scratch root {cfg.root} lies inside a hidden path: "
-                                     "choose another SandboxConfig.scratch_root")
-    os.mkdir(stash, 0o700)
-    q = shlex.quote
-    lines = ["set -e", "umask 022", f"mount -t tmpfs -o mode=0700,size=64k course-sandbox-stash {q(stash)}"]
-    for i, k in enumerate(keeps):
-        lines.append(f"{'mkdir' if os.path.isdir(k) else 'touch'} {q(stash)}/{i}")
-        lines.append(f"mount --rbind {q(k)} {q(stash)}/{i}")
-
-    blank = job_dir / ".hidden-file"  # bound over secret files: mode 0, so unreadable
-    blank.touch(mode=0)
-    os.chmod(blank, 0)
-
-    def cover(c: str) -> str:
-        if os.path.isdir(c):
-            return f"mount -t tmpfs -o mode=0755,size=64k,nosuid,nodev course-sandbox-hidden {q(c)}"
-        return f"mount --bind {q(str(blank))} {q(c)}"
-
-    lines += [cover(c) for c in early]
-    for i, k in enumerate(keeps):
-        make = f"mkdir -p {q(k)}" if os.path.isdir(k) else f"mkdir -p {q(os.path.dirname(k))}; touch {q(k)}"
-        lines += [make, f"mount --move {q(stash)}/{i} {q(k)}"]
-    lines += [cover(c) for c in late]
-    lines += [f"umount {q(stash)} || true", 'exec "$@"']
-    return "\n".join(lines)
+def _binds_for(cfg: "_sb.SandboxConfig") -> list[str]:
+    """The read-only binds of a job besides the system: the interpreter, the venv and
+    ``course_utils``, the readable paths (nested ones dropped). An entry of the
+    interpreter's ``sys.path`` that holds a hidden or secret path (e.g. the repository
+    root added by an old-style editable install) is left out: ``course_utils`` itself
+    is bound from where Python finds it."""
+    private = [os.path.realpath(h) for h in cfg.hidden_paths + cfg.secret_paths]
+    runtime = [p for p in _sb._runtime_paths(cfg.python) if not any(_sb._within(h, p) for h in private)]
+    keeps = runtime + [os.path.realpath(p) for p in cfg.readable_paths]
+    system = _system_paths()
+    keeps = [p for p in keeps if p != "/" and os.path.exists(p) and not any(_sb._within(p, s) for s in system)]
+    return _sb._minimal(keeps)
 
 
-def _seal(paths: Iterable[str]) -> None:
-    """``chmod go-rwx`` on each existing path itself (enough: nothing below is reachable)."""
-    for p in paths:
-        try:
-            st = os.lstat(p)
-        except FileNotFoundError:
-            continue
-        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
-            os.chmod(p, stat.S_IMODE(st.st_mode) & ~0o077)
+def _bwrap_args(cfg: "_sb.SandboxConfig", job_dir: Path, home: Path) -> list[str]:
+    """bwrap(1) options for a job (see the module doc); ``home/tmp`` is also ``/dev/shm`` (and ``/tmp``).
+
+    Raises :class:`~.sandbox.SandboxUnavailable` when a bind would show a hidden or
+    secret path (the bind is that path or lies above it)."""
+    binds = _binds_for(cfg)
+    shown = sorted({p for p in binds + [str(job_dir)] for h in cfg.hidden_paths + cfg.secret_paths
+                    if _sb._within(os.path.realpath(h), p)})
+    if shown:
+        raise _sb.SandboxUnavailable(
+            f"the sandbox would show {shown}, which hold(s) a hidden or secret path: remove it from "
+            "SandboxConfig.readable_paths, or install the interpreter and venv outside it")
+    args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
+            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    made = {"/"}
+
+    def parents_of(path: str) -> None:  # bwrap would make them 0700: the uid could not pass
+        parts = Path(path).parts
+        for i in range(2, len(parts)):
+            d = os.path.join(*parts[:i])
+            if d not in made:
+                made.add(d)
+                args.extend(["--perms", "0755", "--dir", d])
+
+    for top in _system_paths():
+        if os.path.islink(top):
+            args.extend(["--symlink", os.readlink(top), top])
+        else:
+            parents_of(top)
+            args.extend(["--ro-bind", top, top])
+        made.add(top)
+    for path in binds:
+        parents_of(path)
+        args.extend(["--ro-bind", path, path])
+        made.add(path)
+    parents_of(str(home))
+    args += ["--ro-bind", str(job_dir), str(job_dir), "--bind", str(home), str(home),
+             "--proc", "/proc", "--dev", "/dev", "--bind", str(home / "tmp"), "/dev/shm"]
+    if "/tmp" not in made:  # else /tmp holds the scratch root: TMPDIR points into home
+        args += ["--bind", str(home / "tmp"), "/tmp"]
+    return args + ["--chdir", str(home)]
 
 
 def _check_root_dir(path: Path, mode: int) -> None:
@@ -206,6 +208,32 @@ def _remove_tree(path: str) -> None:
         shutil.rmtree(path, ignore_errors=True)  # fd-based on Linux: never follows symlinks
     else:
         os.unlink(path)
+
+
+def reclaim(root: Path, tag: str) -> int:
+    """Take back what the jobs labelled ``tag`` left under ``root`` (a worker that was
+    killed cannot close its jobs): kill each one's processes, remove its scratch dir
+    and cgroup. A uid whose lock another job already holds was cleaned by that job when
+    it opened. Returns how many processes had to be killed."""
+    killed = 0
+    for job_dir in sorted(root.glob(f"job-*-{tag}-*")) if tag else []:
+        uid = int(job_dir.name.split("-")[1])
+        try:
+            fd = os.open(root / ".locks" / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            killed += _sb._kill_all(uid, uid)
+            _sb._remove_tree(str(job_dir))
+            _sb._remove_cgroup(uid)
+        finally:
+            os.close(fd)
+    return killed
 
 
 # Last, so that either module can be imported first (.sandbox imports names from this one);

@@ -4,9 +4,11 @@ The orchestrator (:mod:`course_utils.grading.autograde`) starts one worker per
 submission, so a notebook that hangs, floods its output or kills its kernel can
 only take its own worker down, and several workers can run in parallel. The worker
 runs nbgrader's autograde (https://nbgrader.readthedocs.io, "autograde") on the
-staged copy, optionally with the sandboxed kernel manager, with the judge deciding
-every graded test cell outside the kernel (:mod:`.preprocessors`), then trims oversized
-outputs in the autograded copy. It prints one JSON line: ``{"success": ..., "error": ...}``.
+staged copy, optionally with the sandboxed kernel manager and its limits
+(:mod:`.limits`), with the judge deciding every graded test cell outside the kernel
+(:mod:`.preprocessors`), then trims oversized outputs of every MIME type in the autograded
+copy. It prints one JSON line: ``{"success": ..., "error": ..., "limit": ...,
+"leftovers": ...}``, where ``limit`` names a resource limit the kernel ran into.
 """
 
 from __future__ import annotations
@@ -22,23 +24,55 @@ import nbformat
 MAX_OUTPUT_CHARS = 20_000  # per output in the autograded copy (and so in feedback)
 
 
+def _cut_note(mime: str, size: int, limit: int) -> str:
+    return f"[... {mime} output cut: {size:,} characters in all, the limit is {limit:,}]"
+
+
 def trim_outputs(path: Path, limit: int = MAX_OUTPUT_CHARS) -> int:
-    """Cut every text output in ``path`` to ``limit`` characters; return how many were cut."""
+    """Cut every output in ``path`` to ``limit`` characters, whatever its MIME type: text is
+    cut with a note of what was cut; any other data (images, HTML, JSON, ...) too large is
+    replaced by that note as ``text/plain``. Returns how many outputs were cut."""
     nb = nbformat.read(path, as_version=4)
     cut = 0
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and len(out.get("text", "")) > limit:
-                out["text"] = out["text"][:limit] + f"\n[... output cut: {len(out['text']):,} characters in all]\n"
+                out["text"] = out["text"][:limit] + "\n" + _cut_note("stream", len(out["text"]), limit) + "\n"
                 cut += 1
-            data = out.get("data", {})
-            for mime in ("text/plain", "text/html"):
-                if isinstance(data.get(mime), str) and len(data[mime]) > limit:
-                    data[mime] = data[mime][:limit] + "\n[... output cut]"
+            if out.get("output_type") == "error":
+                tb = out.get("traceback", [])
+                if sum(len(t) for t in tb) + len(str(out.get("evalue", ""))) > limit:
+                    out["evalue"] = str(out.get("evalue", ""))[:limit]
+                    out["traceback"] = [t[:limit // 4] for t in tb[-4:]] + [_cut_note("traceback", sum(map(len, tb)), limit)]
                     cut += 1
+            data = out.get("data", {})
+            for mime in list(data):
+                value = data[mime]
+                size = len(value if isinstance(value, str) else "".join(value) if isinstance(value, list)
+                           else json.dumps(value))
+                if size <= limit:
+                    continue
+                cut += 1
+                note = _cut_note(mime, size, limit)
+                if mime == "text/plain" and isinstance(value, str):
+                    data[mime] = value[:limit] + "\n" + note
+                else:
+                    del data[mime]
+                    data["text/plain"] = (data.get("text/plain", "") + "\n" + note).lstrip("\n")
+                    out.get("metadata", {}).pop(mime, None)
     if cut:
         nbformat.write(nb, path)
     return cut
+
+
+def _error_texts(paths: list[Path]) -> list[str]:
+    """``ename: evalue`` of every error output in the notebooks."""
+    texts = []
+    for path in paths:
+        for cell in nbformat.read(path, as_version=4).cells:
+            texts += [f"{o.get('ename', '')}: {o.get('evalue', '')}" for o in cell.get("outputs", [])
+                      if o.get("output_type") == "error"]
+    return texts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,22 +96,37 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"Autograde__autograde_preprocessors": autograde_preprocessors()}
     if s.get("sandbox"):
         from .course import REPO_ROOT
+        from .limits import Limits
         from .sandbox import configure_nbgrader_sandbox, course_secret_paths
 
         # Secrets are re-sealed before every kernel starts (nbgrader creates the gradebook
         # and the autograded copy after the preflight), and the course folders are hidden
         # from the kernel except for what it needs (the venv, course_utils, data/).
         overrides.update(configure_nbgrader_sandbox(
-            s["student"], [str(REPO_ROOT / "data"), *s.get("readable_paths", [])],
-            secret_paths=course_secret_paths(dirs), hidden_paths=[str(REPO_ROOT), str(dirs.root)]))
+            s["student"][:16] + "-" + s.get("tag", ""), [str(REPO_ROOT / "data"), *s.get("readable_paths", [])],
+            secret_paths=course_secret_paths(dirs), hidden_paths=[str(REPO_ROOT), str(dirs.root)],
+            limits=Limits(**s.get("limits", {}))))
     cfg = nbgrader_config(dirs, **overrides)
     api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
     result = api.autograde(s["assignment"], s["student"], force=True, create=True)
     out_dir = dirs.path("autograded") / s["student"] / s["assignment"]
-    trimmed = sum(trim_outputs(p) for p in out_dir.glob("*.ipynb")) if out_dir.is_dir() else 0
+    notebooks = sorted(out_dir.glob("*.ipynb")) if out_dir.is_dir() else []
+    limit, leftovers, names = "", 0, set()
+    if s.get("sandbox"):
+        from .limits import Limits, limit_exceeded
+        from .sandbox_kernel import ENDINGS
+
+        errors = _error_texts(notebooks)
+        for end in ENDINGS:
+            leftovers += end["leftovers"]
+            names.update(end.get("leftover_names", []))
+            limit = limit or limit_exceeded(Limits(**s.get("limits", {})), end["exit_code"], end["oom_kills"],
+                                            end["cgroup"], errors, end["seconds"])
+    trimmed = sum(trim_outputs(p) for p in notebooks)
     error = result.get("error") or ""
     print(json.dumps({"success": bool(result["success"]), "error": error[-4000:],
-                      "log_tail": (result.get("log") or "")[-4000:], "trimmed_outputs": trimmed}))
+                      "log_tail": (result.get("log") or "")[-4000:], "trimmed_outputs": trimmed,
+                      "limit": limit, "leftovers": leftovers, "leftover_names": sorted(names)[:10]}))
     return 0 if result["success"] else 3
 
 
