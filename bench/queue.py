@@ -6,7 +6,8 @@ generates ``--n`` lesson 01 submissions of mixed quality (bench/grading.py's
 ``enqueue`` once, then that many ``grade-worker`` processes (each a stand-in for one
 machine; here all on this machine) until the queue is empty. Reports the wall-clock
 seconds from the workers' start to the last one's exit, submissions per minute, the
-ratio to the first run, the load average, and whether every run gave the same grades.
+ratio to the first run, the load average, and whether every run gave the same grades;
+then the queue's own bookkeeping per job on that server, with the grading left out.
 
     python bench/queue.py                          # what `make bench-queue` runs (30, workers 1 2)
     python bench/queue.py --n 6 --workers 1 2      # a quick check
@@ -72,6 +73,21 @@ def run_once(subs: dict, workers: int, tmp: Path, pgkit, assignment: str) -> tup
     return seconds, grades
 
 
+def queue_overhead(pgkit, jobs: int = 300) -> float:
+    """Seconds of queue bookkeeping per job on the loopback server (enqueue, claim, one heartbeat,
+    close with its record), grading left out: the database's share of each job."""
+    from course_utils.grading.autograde import SubmissionResult
+    from course_utils.grading.jobqueue import claim, enqueue_jobs, finish, heartbeat
+
+    with pgkit.local_postgres("overhead") as url:
+        start = time.perf_counter()
+        enqueue_jobs(url, [(f"learner-{i:04d}", "a", "h") for i in range(jobs)])
+        while (job := claim(url, "bench")) is not None:
+            heartbeat(url, job)
+            finish(url, job, SubmissionResult(job.student, "a", "graded", score=1.0, max_score=1.0), "bench")
+        return (time.perf_counter() - start) / jobs
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--n", type=int, default=30, help="submissions to generate (default 30)")
@@ -104,9 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     base = runs[0]["seconds"]
     for r in runs[1:]:
         print(f"  workers={r['workers']} vs workers={runs[0]['workers']}: {base / r['seconds']:.2f}x faster")
+    overhead = queue_overhead(pgkit)
+    print(f"  queue bookkeeping alone (enqueue, claim, heartbeat, close + record; 300 jobs, one client): "
+          f"{1000 * overhead:.1f} ms per job")
     figures = {"command": "python bench/queue.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "cores": os.cpu_count(), "python": platform.python_version(), "submissions": args.n,
-               "runs": runs, "grades": {k: list(v) for k, v in (reference or {}).items()}}
+               "runs": runs, "queue_overhead_s_per_job": overhead, "grades": {k: list(v) for k, v in (reference or {}).items()}}
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n")
         print(f"wrote {args.out}")
