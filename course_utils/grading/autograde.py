@@ -385,12 +385,14 @@ def prepare_run(dirs: CourseDirs, assignments: list[str], students: list[str]) -
     _register_students(dirs, sorted(set(students)))
 
 
-def progress_line(res: SubmissionResult, done: int, total: int) -> str:
-    """One line per finished submission: learner, assignment, status, score, seconds."""
+def progress_line(res: SubmissionResult, done: int, total: int | None = None) -> str:
+    """One line per finished submission: learner, assignment, status, score, seconds
+    (``[done/total]``, or ``[done]`` when the total is not known, as for a queue worker)."""
     from .escape import for_terminal
 
     score = f"{res.score:g} / {res.max_score:g}" if res.score is not None else "-"
-    return (f"[{done}/{total}] {for_terminal(res.student)} {for_terminal(res.assignment)}: {res.status} "
+    count = f"{done}/{total}" if total is not None else f"{done}"
+    return (f"[{count}] {for_terminal(res.student)} {for_terminal(res.assignment)}: {res.status} "
             f"{score} in {res.seconds:.1f} s" + (f" ({for_terminal(res.reason)[:120]})" if res.reason else ""))
 
 

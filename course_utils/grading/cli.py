@@ -155,7 +155,7 @@ def cmd_grade_worker(args) -> int:
     wopts = WorkerOptions(lease_s=args.lease, poll_s=min(args.poll, args.lease), machine=args.machine or "")
     start = time.perf_counter()
     results = work(_dirs(args), _options(args), wopts,
-                   on_result=lambda r, n: print(progress_line(r, n, n), flush=True))
+                   on_result=lambda r, n: print(progress_line(r, n), flush=True))
     failed = sum(r.status == "failed" for r in results)
     print(f"grade-worker: queue empty; this worker graded {len(results)} submission(s) in "
           f"{time.perf_counter() - start:.1f} s ({failed} failed)")

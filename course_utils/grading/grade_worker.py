@@ -23,13 +23,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .autograde import (GradeOptions, SubmissionResult, _grade_one, _require_sandbox, _save_status,
-                        prepare_run, RELEASE_CHECK, STAGED)
+from .autograde import (GradeOptions, SubmissionResult, _abort_workers, _grade_one, _require_sandbox,
+                        _save_status, prepare_run, RELEASE_CHECK, STAGED)
 from .course import CourseDirs
 from .jobqueue import (DEFAULT_LEASE_S, Job, claim, enqueue_jobs, finish, heartbeat, pending,
                        queue_summary, requeue, submission_digest)
 from .notebooks import release
-from .records import machine_name
+from .records import machine_name, mark_in_formgrader
 from .submissions import Submission, find_submissions
 
 __all__ = ["WorkerOptions", "enqueue", "work", "format_status"]
@@ -153,11 +153,16 @@ def work(dirs: CourseDirs, opts: GradeOptions = GradeOptions(), wopts: WorkerOpt
             else:
                 _local_release(dirs, job.assignment, released)
                 res = _grade_one(dirs, sub, opts)
+        except BaseException:  # e.g. Ctrl-C: no kernel may outlive us, and the job goes back at once
+            _abort_workers()
+            requeue(dirs.db_url, job, job.submission_hash)
+            raise
         finally:
             beat.stop.set()
             beat.join()
         if finish(dirs.db_url, job, res, machine):
             _save_status(dirs, [res])
+            mark_in_formgrader(dirs.db_url, [res])
             recorded.append(res)
             if on_result is not None:
                 on_result(res, len(recorded))
