@@ -90,8 +90,8 @@ bench: $(BENCH_DEPS)  ## time the seed-style MNIST loop against the course train
 bench-grading: env  ## lesson 01 submissions autograded per minute, sequential vs parallel (bench/grading.py)
 	$(PY) bench/grading.py --n 20 --jobs 1 $(JOBS)
 
-bench-queue: env  ## the grading queue on PostgreSQL: 30 lesson 01 submissions, 1 worker vs 2 (bench/queue.py)
-	$(PY) bench/queue.py --n 30 --workers 1 2
+bench-queue: env  ## the grading queue on PostgreSQL: 30 lesson 01 submissions, 1 worker vs 2 (bench/grading_queue.py)
+	$(PY) bench/grading_queue.py --n 30 --workers 1 2
 
 clean:  ## remove build products (keeps .venv, submissions and the gradebook)
 	rm -rf build .pytest_cache

@@ -215,3 +215,17 @@ def test_three_workers_one_killed_grade_every_submission_once(tmp_path, pg_url, 
     assert status.startswith(f"queued 0, running 0, done {N_SUBMISSIONS}, failed 0"), status
     print(f"{N_SUBMISSIONS} submissions through the queue with 3 workers (one killed while grading "
           f"{killed_job}) in {seconds:.0f} s\n{status}")
+
+
+def test_the_queue_bench_measures_the_bookkeeping_per_job():
+    import pgkit
+
+    if pgkit.missing():
+        if os.environ.get("CI"):
+            pytest.fail(pgkit.missing() + "; .ci/run should have installed it")
+        pytest.skip(pgkit.missing())
+    spec = importlib.util.spec_from_file_location("bench_grading_queue", REPO_ROOT / "bench" / "grading_queue.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    per_job = bench.queue_overhead(pgkit, jobs=20)
+    assert 0 < per_job < 5, per_job  # seconds of enqueue + claim + heartbeat + close per job

@@ -9,8 +9,8 @@ seconds from the workers' start to the last one's exit, submissions per minute, 
 ratio to the first run, the load average, and whether every run gave the same grades;
 then the queue's own bookkeeping per job on that server, with the grading left out.
 
-    python bench/queue.py                          # what `make bench-queue` runs (30, workers 1 2)
-    python bench/queue.py --n 6 --workers 1 2      # a quick check
+    python bench/grading_queue.py                          # what `make bench-queue` runs (30, workers 1 2)
+    python bench/grading_queue.py --n 6 --workers 1 2      # a quick check
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     overhead = queue_overhead(pgkit)
     print(f"  queue bookkeeping alone (enqueue, claim, heartbeat, close + record; 300 jobs, one client): "
           f"{1000 * overhead:.1f} ms per job")
-    figures = {"command": "python bench/queue.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    figures = {"command": "python bench/grading_queue.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "cores": os.cpu_count(), "python": platform.python_version(), "submissions": args.n,
                "runs": runs, "queue_overhead_s_per_job": overhead, "grades": {k: list(v) for k, v in (reference or {}).items()}}
     if args.out:
