@@ -63,8 +63,8 @@ enqueue: env  ## queue one grading job per submission (A=assignment, or ALL=1; D
 	@test -n "$(A)$(ALL)" || { echo "usage: make enqueue A=<assignment> (or ALL=1) [DB_URL=...]"; exit 2; }
 	$(PY) -m course_utils.grading enqueue $(if $(ALL),--all,) $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
 
-grade-worker: env  ## on any number of machines: take jobs from the queue and grade them until none is left
-	$(PY) -m course_utils.grading grade-worker $(LIMIT_FLAGS) $(GRADE_FLAGS) $(DB_FLAGS)
+grade-worker: env  ## on any number of machines: take jobs from the queue and grade them until none is left (JOBS=N per machine)
+	$(PY) -m course_utils.grading grade-worker --jobs $(JOBS) $(LIMIT_FLAGS) $(GRADE_FLAGS) $(DB_FLAGS)
 
 grade-status: env  ## the queue: queued / running (machine, how long) / done / failed, slowest jobs
 	$(PY) -m course_utils.grading grade-status $(DB_FLAGS)

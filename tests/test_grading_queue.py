@@ -101,6 +101,31 @@ def test_a_submission_changed_since_queued_is_requeued_not_graded_stale(tmp_path
     assert load_results(dirs.db_url)[0]["submission_hash"] == submission_digest(folder)
 
 
+def test_workers_in_one_process_share_the_queue(tmp_path, monkeypatch):
+    root = tmp_path / "course"
+    dirs = CourseDirs(root=root)
+    jobs = []
+    for i in range(6):
+        folder = root / "submitted" / f"learner-{i}" / A
+        folder.mkdir(parents=True)
+        (folder / f"{A}.ipynb").write_text(f"answer {i}")
+        jobs.append((f"learner-{i}", A, submission_digest(folder)))
+    enqueue_jobs(dirs.db_url, jobs)
+
+    def fake_grade(dirs_, sub, opts):
+        time.sleep(0.2)
+        return _result(sub.student)
+
+    monkeypatch.setattr(grade_worker, "_grade_one", fake_grade)
+    monkeypatch.setattr(grade_worker, "_local_release", lambda *a: None)
+    seen = []
+    done = grade_worker.work_parallel(dirs, GradeOptions(sandbox=False), WorkerOptions(lease_s=30, poll_s=1),
+                                      jobs=2, on_result=lambda r, n: seen.append(n))
+    assert sorted(r.student for r in done) == [f"learner-{i}" for i in range(6)] and sorted(seen) == list(range(1, 7))
+    machines = {r["machine"] for r in load_results(dirs.db_url)}
+    assert machines <= {f"{grade_worker.machine_name()}/1", f"{grade_worker.machine_name()}/2"}, machines
+
+
 # --- acceptance: PostgreSQL, three worker processes, one killed mid-job ------------------------
 
 N_SUBMISSIONS = 30

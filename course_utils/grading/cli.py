@@ -144,20 +144,19 @@ def cmd_enqueue(args) -> int:
 
 
 def cmd_grade_worker(args) -> int:
-    from .grade_worker import WorkerOptions, work
+    from .grade_worker import WorkerOptions, work_parallel
     from .autograde import progress_line
     from .sandbox import opt_out_requested
 
     args.no_sandbox = args.no_sandbox or opt_out_requested()
     if args.no_sandbox:
         print("WARNING: grading WITHOUT the sandbox (--no-sandbox): learner code runs with your rights.")
-    args.jobs = 1
     wopts = WorkerOptions(lease_s=args.lease, poll_s=min(args.poll, args.lease), machine=args.machine or "")
     start = time.perf_counter()
-    results = work(_dirs(args), _options(args), wopts,
-                   on_result=lambda r, n: print(progress_line(r, n), flush=True))
+    results = work_parallel(_dirs(args), _options(args), wopts, args.jobs,
+                            on_result=lambda r, n: print(progress_line(r, n), flush=True))
     failed = sum(r.status == "failed" for r in results)
-    print(f"grade-worker: queue empty; this worker graded {len(results)} submission(s) in "
+    print(f"grade-worker: queue empty; {args.jobs} worker(s) here graded {len(results)} submission(s) in "
           f"{time.perf_counter() - start:.1f} s ({failed} failed)")
     return 0
 
@@ -277,7 +276,7 @@ def main(argv=None) -> int:
         if name == "execute":
             p.add_argument("--in-place", action="store_true", help="store outputs in solutions/")
             p.add_argument("--smoke", action="store_true", help="tiny experiment sizes (COURSE_SMOKE=1)")
-        if name in {"autograde", "demo"}:
+        if name in {"autograde", "demo", "grade-worker"}:
             p.add_argument("--jobs", "-j", type=int, default=int(os.environ.get("JOBS", "1")))
         if name in {"autograde", "enqueue"}:
             p.add_argument("--student", action="append", help="only this learner (repeatable)")

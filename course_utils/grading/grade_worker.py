@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from .autograde import (GradeOptions, SubmissionResult, _abort_workers, _grade_one, _require_sandbox,
@@ -32,7 +32,7 @@ from .notebooks import release
 from .records import machine_name, mark_in_formgrader
 from .submissions import Submission, find_submissions
 
-__all__ = ["WorkerOptions", "enqueue", "work", "format_status"]
+__all__ = ["WorkerOptions", "enqueue", "work", "work_parallel", "format_status"]
 
 
 @dataclass(frozen=True)
@@ -117,13 +117,14 @@ def _submission(dirs: CourseDirs, job: Job) -> Submission | None:
 
 def work(dirs: CourseDirs, opts: GradeOptions = GradeOptions(), wopts: WorkerOptions = WorkerOptions(),
          on_result: Callable[[SubmissionResult, int], None] | None = None,
-         max_jobs: int | None = None) -> list[SubmissionResult]:
+         max_jobs: int | None = None, preflight: bool = True) -> list[SubmissionResult]:
     """Take and grade jobs until the queue has none left, queued or running anywhere.
 
     ``on_result(result, n_done_here)`` is called after each job this worker recorded.
-    Returns the results this worker recorded.
+    Returns the results this worker recorded. ``preflight=False`` skips the sandbox check
+    (done once by :func:`work_parallel` for all its workers).
     """
-    if opts.sandbox:
+    if opts.sandbox and preflight:
         _require_sandbox(dirs, opts.readable_paths)
         _reclaim_dead_jobs()
     machine = wopts.machine or machine_name()
@@ -168,6 +169,38 @@ def work(dirs: CourseDirs, opts: GradeOptions = GradeOptions(), wopts: WorkerOpt
                 on_result(res, len(recorded))
         shutil.rmtree(dirs.root / STAGED / job.student / job.assignment, ignore_errors=True)
     return recorded
+
+
+def work_parallel(dirs: CourseDirs, opts: GradeOptions, wopts: WorkerOptions, jobs: int,
+                  on_result: Callable[[SubmissionResult, int], None] | None = None) -> list[SubmissionResult]:
+    """``jobs`` workers in this process (one per core, say), named ``<machine>/<i>`` in the queue."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    if jobs == 1:
+        return work(dirs, opts, wopts, on_result)
+    if opts.sandbox:
+        _require_sandbox(dirs, opts.readable_paths)
+        _reclaim_dead_jobs()
+    lock, count = threading.Lock(), [0]
+
+    def counted(res: SubmissionResult, _: int) -> None:
+        with lock:
+            count[0] += 1
+            if on_result is not None:
+                on_result(res, count[0])
+
+    base = wopts.machine or machine_name()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(work, dirs, opts, replace(wopts, machine=f"{base}/{i + 1}"), counted, None, False)
+                   for i in range(jobs)]
+        try:
+            return [r for f in futures for r in f.result()]
+        except BaseException:  # e.g. Ctrl-C: no kernel may outlive the run (their jobs' leases run out)
+            pool.shutdown(wait=False, cancel_futures=True)
+            _abort_workers()
+            raise
 
 
 def _duration(seconds: float) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -46,6 +47,7 @@ STATUS_TABLE = Table(
 )
 COMMENT_PREFIX = "[course status] "
 _ENGINES: dict[str, Engine] = {}
+_GRADEBOOK_LOCK = threading.RLock()
 
 
 def machine_name() -> str:
@@ -57,12 +59,14 @@ def engine_for(db_url: str) -> Engine:
     """One SQLAlchemy engine per gradebook URL, with the course's tables created when missing."""
     if "://" not in db_url:
         raise ValueError(f"db_url must be an SQLAlchemy URL such as 'sqlite:///gradebook.db', got {db_url!r}")
-    engine = _ENGINES.get(db_url)
-    if engine is None:
-        engine = _ENGINES[db_url] = create_engine(db_url, pool_pre_ping=True)
-        from . import jobqueue  # noqa: F401  (its table lives in the same METADATA)
+    with _GRADEBOOK_LOCK:  # several workers of one process: the tables are created once
+        engine = _ENGINES.get(db_url)
+        if engine is None:
+            engine = create_engine(db_url, pool_pre_ping=True)
+            from . import jobqueue  # noqa: F401  (its table lives in the same METADATA)
 
-        METADATA.create_all(engine)
+            METADATA.create_all(engine)
+            _ENGINES[db_url] = engine
     return engine
 
 
@@ -124,7 +128,7 @@ def mark_in_formgrader(db_url: str, results: Iterable[Any]) -> None:
     and the status with its reason as a comment formgrader shows with the first cell."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(db_url) as gb:
+    with _GRADEBOOK_LOCK, Gradebook(db_url) as gb:  # workers of one process: one session at a time
         for r in results:
             try:
                 sub = gb.find_submission(r.assignment, r.student)
