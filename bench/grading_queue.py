@@ -88,6 +88,21 @@ def queue_overhead(pgkit, jobs: int = 300) -> float:
         return (time.perf_counter() - start) / jobs
 
 
+def scaling_note(figures: dict) -> str:
+    """What the measured figures say about more workers and machines (printed, and in RESULTS.md)."""
+    runs, overhead = figures["runs"], figures["queue_overhead_s_per_job"]
+    one = runs[0]["seconds"] / figures["submissions"]  # wall seconds per job with the first worker count
+    lines = [f"per job with {runs[0]['workers']} worker(s): {one:.1f} s of wall time; the queue's own "
+             f"bookkeeping: {1000 * overhead:.1f} ms ({100 * overhead / one:.2f}% of it)"]
+    for r in runs[1:]:
+        speedup = runs[0]["seconds"] / r["seconds"]
+        lines.append(f"{r['workers']} workers vs {runs[0]['workers']}: {speedup:.2f}x, "
+                     f"{100 * speedup / (r['workers'] / runs[0]['workers']):.0f}% of linear")
+    lines.append(f"one database client does the bookkeeping of {one / overhead:.0f} jobs in the time "
+                 f"one job takes to grade here")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--n", type=int, default=30, help="submissions to generate (default 30)")
@@ -126,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = {"command": "python bench/grading_queue.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "cores": os.cpu_count(), "python": platform.python_version(), "submissions": args.n,
                "runs": runs, "queue_overhead_s_per_job": overhead, "grades": {k: list(v) for k, v in (reference or {}).items()}}
+    print("  " + scaling_note(figures).replace("\n", "\n  "))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n")
         print(f"wrote {args.out}")

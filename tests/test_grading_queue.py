@@ -254,3 +254,6 @@ def test_the_queue_bench_measures_the_bookkeeping_per_job():
     spec.loader.exec_module(bench)
     per_job = bench.queue_overhead(pgkit, jobs=20)
     assert 0 < per_job < 5, per_job  # seconds of enqueue + claim + heartbeat + close per job
+    note = bench.scaling_note({"runs": [{"workers": 1, "seconds": 60.0}, {"workers": 2, "seconds": 40.0}],
+                               "queue_overhead_s_per_job": per_job, "submissions": 30})
+    assert "2 workers vs 1: 1.50x, 75% of linear" in note and "2.0 s of wall time" in note
