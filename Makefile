@@ -14,7 +14,7 @@ DB_FLAGS := $(if $(DB_URL),--db-url '$(DB_URL)',)
 # nbgrader runs its `alembic` console script by name: the venv's bin must be on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help env solutions notebooks check demo test test-fast autograde feedback report export zip-collect bench bench-grading clean
+.PHONY: help env solutions notebooks check demo test test-fast autograde enqueue grade-worker grade-status feedback report export zip-collect bench bench-grading bench-queue clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -58,14 +58,25 @@ LIMIT_FLAGS := --memory-gb $(MEMORY_GB) --cpu-seconds $(CPU_SECONDS) --file-size
 autograde: env  ## grade submitted/<learner>/<assignment>/ (JOBS=N, A=assignment, MEMORY_GB=4, CPU_SECONDS=600, ...)
 	$(PY) -m course_utils.grading autograde --jobs $(JOBS) $(LIMIT_FLAGS) $(ASSIGNMENT_FLAGS) $(GRADE_FLAGS) $(DB_FLAGS)
 
+# Several machines, one queue in the shared PostgreSQL gradebook (README, "Grading on several machines").
+enqueue: env  ## queue one grading job per submission (A=assignment, or ALL=1; DB_URL=the shared gradebook)
+	@test -n "$(A)$(ALL)" || { echo "usage: make enqueue A=<assignment> (or ALL=1) [DB_URL=...]"; exit 2; }
+	$(PY) -m course_utils.grading enqueue $(if $(ALL),--all,) $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
+
+grade-worker: env  ## on any number of machines: take jobs from the queue and grade them until none is left (JOBS=N per machine)
+	$(PY) -m course_utils.grading grade-worker --jobs $(JOBS) $(LIMIT_FLAGS) $(GRADE_FLAGS) $(DB_FLAGS)
+
+grade-status: env  ## the queue: queued / running (machine, how long) / done / failed, slowest jobs
+	$(PY) -m course_utils.grading grade-status $(DB_FLAGS)
+
 feedback: env  ## write feedback/<learner>/<assignment>/*.html (no hidden tests, no expected values)
 	$(PY) -m course_utils.grading feedback $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
 
 report: env  ## print the grade table with each submission's status
 	$(PY) -m course_utils.grading report $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
 
-export: env  ## export the grade report, statuses included, to grades.csv
-	$(PY) -m course_utils.grading report --csv grades.csv $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
+export: env  ## grades.csv: nbgrader's export columns plus status, reason (same as `nbgrader export`)
+	$(PY) -m course_utils.grading export --csv grades.csv $(ASSIGNMENT_FLAGS) $(DB_FLAGS)
 
 zip-collect: env  ## unpack a Canvas/Moodle zip (downloaded/<A>/archive/*.zip) into submitted/; fails if none matched
 	@test -n "$(A)" || { echo "usage: make zip-collect A=<assignment>"; exit 2; }
@@ -78,6 +89,9 @@ bench: $(BENCH_DEPS)  ## time the seed-style MNIST loop against the course train
 
 bench-grading: env  ## lesson 01 submissions autograded per minute, sequential vs parallel (bench/grading.py)
 	$(PY) bench/grading.py --n 20 --jobs 1 $(JOBS)
+
+bench-queue: env  ## the grading queue on PostgreSQL: 30 lesson 01 submissions, 1 worker vs 2 (bench/grading_queue.py)
+	$(PY) bench/grading_queue.py --n 30 --workers 1 2
 
 clean:  ## remove build products (keeps .venv, submissions and the gradebook)
 	rm -rf build .pytest_cache

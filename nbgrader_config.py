@@ -21,7 +21,6 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(c.CourseDirectory.root, "
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
-c.Execute.allow_errors = True
 
 # The kernel computes, the grader judges: graded test cells run out of IPython's history
 # and their points come from the judgements in authoring/ (course_utils/grading/judge.py),
@@ -30,6 +29,14 @@ c.Execute.allow_errors = True
 from course_utils.grading.preprocessors import autograde_preprocessors  # noqa: E402
 
 c.Autograde.autograde_preprocessors = autograde_preprocessors()
+# nbgrader's own CLI and formgrader's buttons take the safe paths too: `nbgrader autograde` runs
+# learner kernels in the course's sandbox (or refuses, naming `make autograde`), `nbgrader
+# generate_feedback` renders the course's learner view (no hidden test, no expected value), and
+# `nbgrader export` writes the course's grades.csv schema: course_utils/grading/nbgrader_tools.py.
+# (The Makefile's commands override the autograde list per submission: course_utils/grading/worker.py.)
+from course_utils.grading.nbgrader_tools import configure_plain_nbgrader  # noqa: E402
+
+configure_plain_nbgrader(c)
 # `make zip-collect`: LMS exports (Canvas's flat <name>_<userid>_<fileid>_<file>.ipynb, with or
 # without _late; Moodle's folder per learner), learner ids checked: course_utils/grading/zipcollect.py.
 c.ZipCollectApp.collector_plugin = "course_utils.grading.zipcollect.CourseCollector"

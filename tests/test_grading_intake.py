@@ -21,7 +21,8 @@ from course_utils.grading.autograde import GradeOptions, autograde
 from course_utils.grading.course import REPO_ROOT, CourseDirs
 from course_utils.grading.escape import for_spreadsheet, for_terminal
 from course_utils.grading.feedback import write_feedback
-from course_utils.grading.report import format_table, load_status, write_csv
+from course_utils.grading.export import export_csv
+from course_utils.grading.report import format_table, load_status
 from course_utils.grading.submissions import write_submission
 from course_utils.grading.worker import MAX_OUTPUT_CHARS
 from gradekit import solution_source, student_notebook, with_answers
@@ -138,11 +139,10 @@ def test_hostile_names_and_grade_ids_reach_the_report_escaped(run):
 
 
 def test_the_csv_neutralises_formulas_and_control_characters(run, tmp_path):
-    rows = load_status(CourseDirs(root=run[0]))
-    write_csv(rows, tmp_path / "grades.csv")
+    export_csv(CourseDirs(root=run[0]).db_url, tmp_path / "grades.csv")
     raw = (tmp_path / "grades.csv").read_text()
     assert "\x1b" not in raw
-    got = {r["student"]: r for r in csv.DictReader(open(tmp_path / "grades.csv", newline=""))}
+    got = {r["student_id"]: r for r in csv.DictReader(open(tmp_path / "grades.csv", newline=""))}
     assert got[for_spreadsheet(NAMES["formula"])]["score"] == "10.0"
     assert for_spreadsheet(NAMES["formula"]).startswith("'=") and for_spreadsheet("+1-555") == "'+1-555"
     for cell in (v for r in got.values() for v in r.values()):

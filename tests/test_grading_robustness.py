@@ -12,7 +12,8 @@ import pytest
 
 from course_utils.grading.course import CourseDirs
 from course_utils.grading.feedback import write_feedback
-from course_utils.grading.report import exit_code, format_table, load_status, write_csv
+from course_utils.grading.export import export_csv
+from course_utils.grading.report import exit_code, format_table, load_status
 from course_utils.grading.submissions import file_hashes
 from gradekit import grade, solution_source, with_answers
 
@@ -139,8 +140,8 @@ def test_report_marks_failures_and_exports_status(run, tmp_path):
     rows = load_status(CourseDirs(root=root))
     table = format_table(rows)
     assert "failed" in table and "kills-its-kernel" in table and exit_code(rows) == 1
-    write_csv(rows, tmp_path / "g.csv")
-    got = {r["student"]: r for r in csv.DictReader(open(tmp_path / "g.csv"))}
+    export_csv(CourseDirs(root=root).db_url, tmp_path / "g.csv")
+    got = {r["student_id"]: r for r in csv.DictReader(open(tmp_path / "g.csv"))}
     assert got["corrupt-json"]["status"] == "failed" and got["corrupt-json"]["score"] == ""
     assert got["correct"]["status"] == "graded" and got["correct"]["score"] == "10.0"
 

@@ -1,5 +1,10 @@
 """Autograde every submission, safely and in parallel, and record a status for each.
 
+The statuses are stored in the gradebook database (:mod:`.records`);
+``build/grading/status.json`` is only this machine's log. Several machines share the
+work through a queue instead (:mod:`.jobqueue`, :mod:`.grade_worker`), with the same
+:func:`_grade_one` per submission.
+
 For each ``submitted/<learner>/<assignment>``: hash the files, stage a normalised
 copy (:mod:`.submissions`), scan it (:mod:`.integrity`), autograde it in a worker
 process with a wall-clock limit (:mod:`.worker`; every graded cell is decided by its
@@ -26,10 +31,11 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 
@@ -41,7 +47,7 @@ from .notebooks import release
 from .submissions import Submission, UnreadableSubmission, file_hashes, find_submissions, stage
 
 __all__ = ["GradeOptions", "SubmissionResult", "GradebookError", "autograde", "read_scores",
-           "STATUS_FILE"]
+           "prepare_run", "progress_line", "STATUS_FILE"]
 
 STATUS_FILE = "build/grading/status.json"
 # CPython 3.11 can corrupt ast's recursion bookkeeping when threads parse at once
@@ -354,36 +360,74 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
 
 
 def _save_status(dirs: CourseDirs, results: list[SubmissionResult]) -> None:
+    """Add results to this machine's local log (the record is the gradebook database, .records)."""
+    import fcntl
+
     path = dirs.root / STATUS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(path.read_text()) if path.exists() else {}
-    for r in results:
-        data[f"{r.student}/{r.assignment}"] = asdict(r)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    tmp.replace(path)
+    with open(path.with_suffix(".lock"), "w") as lock:  # several workers of one machine share it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        for r in results:
+            data[f"{r.student}/{r.assignment}"] = asdict(r)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(path)
 
 
-def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = GradeOptions(),
-              students: list[str] | None = None) -> list[SubmissionResult]:
-    """Grade every submission of ``assignments`` (optionally only ``students``)."""
-    if opts.sandbox:
-        _require_sandbox(dirs, opts.readable_paths)
-    subs = [s for s in find_submissions(dirs.path("submitted"), assignments)
-            if students is None or s.student in students]
+def prepare_run(dirs: CourseDirs, assignments: list[str], students: list[str]) -> None:
+    """Back the gradebook up, refresh each assignment's source in it, register the learners."""
     # The gradebook must hold each assignment's source (hidden tests included): refresh
     # it from solutions/, releasing into a scratch folder so notebooks/ is untouched.
     _backup_gradebook(dirs)  # first: the release below already writes to the gradebook
     release(CourseDirs(root=dirs.root, source=dirs.source, release=RELEASE_CHECK, db_url=dirs.db_url),
-            sorted({s.assignment for s in subs}))
-    _register_students(dirs, sorted({s.student for s in subs}))
+            sorted(set(assignments)))
+    _register_students(dirs, sorted(set(students)))
+
+
+def progress_line(res: SubmissionResult, done: int, total: int | None = None) -> str:
+    """One line per finished submission: learner, assignment, status, score, seconds
+    (``[done/total]``, or ``[done]`` when the total is not known, as for a queue worker)."""
+    from .escape import for_terminal
+
+    score = f"{res.score:g} / {res.max_score:g}" if res.score is not None else "-"
+    count = f"{done}/{total}" if total is not None else f"{done}"
+    return (f"[{count}] {for_terminal(res.student)} {for_terminal(res.assignment)}: {res.status} "
+            f"{score} in {res.seconds:.1f} s" + (f" ({for_terminal(res.reason)[:120]})" if res.reason else ""))
+
+
+def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = GradeOptions(),
+              students: list[str] | None = None,
+              on_result: Callable[[SubmissionResult, int, int], None] | None = None) -> list[SubmissionResult]:
+    """Grade every submission of ``assignments`` (optionally only ``students``).
+
+    ``on_result(result, done, total)`` is called as each submission finishes (e.g. to print
+    :func:`progress_line`). Results go to the gradebook database (:mod:`.records`) and to
+    the machine's local log ``build/grading/status.json``.
+    """
+    from .jobqueue import submission_digest
+    from .records import save_results
+
+    if opts.sandbox:
+        _require_sandbox(dirs, opts.readable_paths)
+    subs = [s for s in find_submissions(dirs.path("submitted"), assignments)
+            if students is None or s.student in students]
+    prepare_run(dirs, [s.assignment for s in subs], [s.student for s in subs])
+    hashes = {(s.student, s.assignment): submission_digest(s.folder) for s in subs}
+    by_sub: dict[int, SubmissionResult] = {}
     with ThreadPoolExecutor(max_workers=opts.jobs) as pool:
         try:
-            results = list(pool.map(lambda s: _grade_one(dirs, s, opts), subs))
+            futures = {pool.submit(_grade_one, dirs, s, opts): i for i, s in enumerate(subs)}
+            for future in as_completed(futures):
+                by_sub[futures[future]] = future.result()
+                if on_result is not None:
+                    on_result(by_sub[futures[future]], len(by_sub), len(subs))
         except BaseException:  # e.g. Ctrl-C: no worker, kernel or scratch folder may outlive the run
             pool.shutdown(wait=False, cancel_futures=True)
             _abort_workers()
             raise
+    results = [by_sub[i] for i in range(len(subs))]
     shutil.rmtree(dirs.root / STAGED, ignore_errors=True)
     _save_status(dirs, results)
+    save_results(dirs.db_url, results, hashes)
     return results

@@ -7,9 +7,14 @@ Sub-commands (each is also a Makefile target, see the README):
 * ``release``   solutions/ -> notebooks/ with nbgrader's generate_assignment
 * ``check``     fail when solutions/ or notebooks/ are out of date
 * ``autograde`` grade submitted/<learner>/<assignment>/ (``--jobs N``, ``--no-sandbox``, limits:
-  ``--memory-gb``, ``--cpu-seconds``, ``--file-size-mb``, ``--cell-timeout``, ``--submission-timeout``)
+  ``--memory-gb``, ``--cpu-seconds``, ``--file-size-mb``, ``--cell-timeout``, ``--submission-timeout``);
+  one line per finished submission, then the table
+* ``enqueue``   put one job per submission into the grading queue in the gradebook database
+* ``grade-worker`` take jobs from the queue and grade them until none is left (any number of machines)
+* ``grade-status`` the queue: queued / running (where, how long) / done / failed, the slowest jobs
 * ``feedback``  write feedback/<learner>/<assignment>/*.html for graded submissions
-* ``report``    print the grade table (``--csv FILE`` to export); exit 1 if anything failed
+* ``report``    print the grade table from the gradebook database; exit 1 if anything failed
+* ``export``    grades.csv: nbgrader's export columns plus status, reason, findings, notes
 * ``zip-collect`` unpack downloaded/<A>/archive/*.zip (Canvas, Moodle) into submitted/; exit 1 if nothing matched
 * ``demo``      the whole loop on the solutions as a sample learner, in build/demo
 """
@@ -105,7 +110,7 @@ def _options(args):
 
 
 def cmd_autograde(args) -> int:
-    from .autograde import autograde
+    from .autograde import autograde, progress_line
     from .report import exit_code, format_table, load_status
 
     from .sandbox import opt_out_requested
@@ -116,12 +121,59 @@ def cmd_autograde(args) -> int:
     lessons = _lessons(args.assignment)
     start = time.perf_counter()
     results = autograde(_dirs(args), [l.assignment for l in lessons], _options(args),
-                        students=args.student or None)
+                        students=args.student or None,
+                        on_result=lambda r, done, total: print(progress_line(r, done, total), flush=True))
     print(f"autograded {len(results)} submission(s) in {time.perf_counter() - start:.1f} s "
           f"with {args.jobs} job(s)")
     rows = [r for r in load_status(_dirs(args)) if any(r["student"] == x.student and r["assignment"] == x.assignment for x in results)]
     print(format_table(rows))
     return exit_code(rows)
+
+
+def cmd_enqueue(args) -> int:
+    from .grade_worker import enqueue
+
+    if not args.assignment and not args.all:
+        print("usage: enqueue --assignment A [--assignment B ...] | --all", file=sys.stderr)
+        return 2
+    counts = enqueue(_dirs(args), [l.assignment for l in _lessons(args.assignment)],
+                     students=args.student or None, regrade=args.regrade)
+    print(f"enqueued: {counts['queued']} new job(s), {counts['requeued']} re-queued (changed or --regrade), "
+          f"{counts['unchanged']} unchanged (already queued or graded with the same files)")
+    return 0
+
+
+def cmd_grade_worker(args) -> int:
+    from .grade_worker import WorkerOptions, work_parallel
+    from .autograde import progress_line
+    from .sandbox import opt_out_requested
+
+    args.no_sandbox = args.no_sandbox or opt_out_requested()
+    if args.no_sandbox:
+        print("WARNING: grading WITHOUT the sandbox (--no-sandbox): learner code runs with your rights.")
+    wopts = WorkerOptions(lease_s=args.lease, poll_s=min(args.poll, args.lease), machine=args.machine or "")
+    start = time.perf_counter()
+    results = work_parallel(_dirs(args), _options(args), wopts, args.jobs,
+                            on_result=lambda r, n: print(progress_line(r, n), flush=True))
+    failed = sum(r.status == "failed" for r in results)
+    print(f"grade-worker: queue empty; {args.jobs} worker(s) here graded {len(results)} submission(s) in "
+          f"{time.perf_counter() - start:.1f} s ({failed} failed)")
+    return 0
+
+
+def cmd_grade_status(args) -> int:
+    from .grade_worker import format_status
+
+    print(format_status(_dirs(args).db_url))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_csv
+
+    rows = export_csv(_dirs(args).db_url, Path(args.csv or "grades.csv"), args.assignment or None)
+    print(f"wrote {args.csv or 'grades.csv'} ({len(rows)} row(s))")
+    return int(any(r["status"] == "failed" for r in rows))
 
 
 def cmd_feedback(args) -> int:
@@ -143,15 +195,14 @@ def cmd_feedback(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import exit_code, format_table, load_status, write_csv
+    from .report import exit_code, format_table, load_status
 
     rows = load_status(_dirs(args))
     if args.assignment:
         rows = [r for r in rows if r["assignment"] in args.assignment]
     print(format_table(rows))
     if args.csv:
-        write_csv(rows, Path(args.csv))
-        print(f"wrote {args.csv}")
+        cmd_export(args)
     return exit_code(rows)
 
 
@@ -216,17 +267,30 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name, fn in [("build", cmd_build), ("execute", cmd_execute), ("release", cmd_release),
                      ("check", cmd_check), ("autograde", cmd_autograde), ("feedback", cmd_feedback),
-                     ("report", cmd_report), ("zip-collect", cmd_zip_collect), ("demo", cmd_demo)]:
+                     ("report", cmd_report), ("export", cmd_export), ("enqueue", cmd_enqueue),
+                     ("grade-worker", cmd_grade_worker), ("grade-status", cmd_grade_status),
+                     ("zip-collect", cmd_zip_collect), ("demo", cmd_demo)]:
         p = sub.add_parser(name)
         p.set_defaults(fn=fn)
         p.add_argument("--assignment", "-a", action="append", help="only this assignment (repeatable)")
         if name == "execute":
             p.add_argument("--in-place", action="store_true", help="store outputs in solutions/")
             p.add_argument("--smoke", action="store_true", help="tiny experiment sizes (COURSE_SMOKE=1)")
-        if name in {"autograde", "demo"}:
+        if name in {"autograde", "demo", "grade-worker"}:
             p.add_argument("--jobs", "-j", type=int, default=int(os.environ.get("JOBS", "1")))
-        if name == "autograde":
+        if name in {"autograde", "enqueue"}:
             p.add_argument("--student", action="append", help="only this learner (repeatable)")
+        if name == "enqueue":
+            p.add_argument("--all", action="store_true", help="every assignment")
+            p.add_argument("--regrade", action="store_true",
+                           help="queue again submissions already graded with the same files")
+        if name == "grade-worker":
+            p.add_argument("--lease", type=float, default=300.0,
+                           help="seconds a job stays this machine's without a heartbeat (default 300)")
+            p.add_argument("--poll", type=float, default=5.0,
+                           help="seconds between looks at the queue while others still grade (default 5)")
+            p.add_argument("--machine", default="", help="name shown in grade-status (default: host name)")
+        if name in {"autograde", "grade-worker"}:
             p.add_argument("--no-sandbox", action="store_true",
                            help="explicit opt-out: run learner code with the grader's rights")
             p.add_argument("--memory-gb", type=float, default=4.0,
@@ -238,9 +302,9 @@ def main(argv=None) -> int:
             p.add_argument("--cell-timeout", type=int, default=120, help="wall clock per cell in s (default 120)")
             p.add_argument("--submission-timeout", type=int, default=900,
                            help="wall clock per submission in s (default 900)")
-        if name == "report":
-            p.add_argument("--csv", help="also export the report to this CSV file")
-        if name in {"autograde", "feedback", "report"}:
+        if name in {"report", "export"}:
+            p.add_argument("--csv", help="export to this CSV file" + (" (default grades.csv)" if name == "export" else ""))
+        if name in {"autograde", "feedback", "report", "export", "enqueue", "grade-worker", "grade-status"}:
             p.add_argument("--db-url", default=os.environ.get("COURSE_DB_URL", ""),
                            help="the gradebook as an SQLAlchemy URL, e.g. "
                                 "postgresql+psycopg2://grader@dbhost/course (default: "

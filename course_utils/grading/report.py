@@ -1,36 +1,27 @@
 """The grade report: one row per learner and assignment, with a status.
 
-Reads the status records of the last grading runs (written by
-:mod:`.autograde`) and prints or exports them. A failed submission shows
+Reads the status records of the last grading runs from the gradebook database
+(:mod:`.records`, written by :mod:`.autograde` and by every queue worker, on any
+machine) and prints them; the CSV export is :mod:`.export`. A failed submission shows
 ``failed`` and its reason, never a bare 0; a flagged one shows its score and the
 integrity findings to review. :func:`exit_code` is non-zero when anything failed.
 Every learner-chosen text (names, grade ids inside notes, error messages) goes out
-through :mod:`.escape`: control characters shown as escapes, and in the CSV no cell
-that a spreadsheet would run as a formula.
+through :mod:`.escape`: control characters shown as escapes.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-from pathlib import Path
-
-from .autograde import STATUS_FILE
 from .course import CourseDirs
-from .escape import for_spreadsheet, for_terminal
+from .escape import for_terminal
 
-__all__ = ["load_status", "format_table", "write_csv", "exit_code"]
-
-COLUMNS = ["student", "assignment", "status", "score", "max_score", "reason", "findings", "notes"]
+__all__ = ["load_status", "format_table", "exit_code"]
 
 
 def load_status(dirs: CourseDirs) -> list[dict]:
-    """All recorded results, sorted by learner then assignment."""
-    path = dirs.root / STATUS_FILE
-    if not path.exists():
-        return []
-    rows = list(json.loads(path.read_text()).values())
-    return sorted(rows, key=lambda r: (r["student"], r["assignment"]))
+    """All recorded results in the gradebook database, sorted by learner then assignment."""
+    from .records import load_results
+
+    return load_results(dirs.db_url)
 
 
 def _fmt(v) -> str:
@@ -59,19 +50,6 @@ def format_table(rows: list[dict]) -> str:
                  f"{n_flagged} flagged, {n_failed} failed"
                  + (f"; {n_killed} left processes running that had to be killed" if n_killed else ""))
     return "\n".join(lines)
-
-
-_TEXT_COLUMNS = ("student", "assignment", "status", "reason", "findings", "notes")
-
-
-def write_csv(rows: list[dict], path: Path) -> None:
-    """Export the report (status included) to ``path``; text cells made safe for spreadsheets."""
-    with open(path, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            row = {**r, "findings": " | ".join(r["findings"]), "notes": " | ".join(r["notes"])}
-            w.writerow({k: for_spreadsheet(v) if k in _TEXT_COLUMNS else v for k, v in row.items()})
 
 
 def exit_code(rows: list[dict]) -> int:
