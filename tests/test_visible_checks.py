@@ -60,6 +60,89 @@ EQUIVALENTS = {
 }
 
 
+# name -> the graded cells it may fail (its own concern); every other cell of the exercise must pass
+CASCADES = {
+    "01 DDPM grid half - 1": {"check_sinusoidal_basics", "hidden_sinusoidal_values"},
+    "01 misread 2i / half": {"check_sinusoidal_basics", "hidden_sinusoidal_values"},
+}
+
+
+# --- lesson 02 ---------------------------------------------------------------------------------------
+TE, FILM = "timestep_embedding_impl", "film_impl"
+
+
+def _l02(exercise, *edits):
+    return (L02, exercise, mutate(solution(L02, exercise), *edits))
+
+
+MLP = "return self.mlp(sinusoidal_embedding(t, self.d_sinusoidal))"
+CHUNK = "scale, shift = self.proj(t_emb).chunk(2, dim=-1)"
+RET = "return scale * h + shift"
+MISTAKES.update({
+    "02 GELU tanh approximation": (*_l02(TE, ("nn.GELU(),", "nn.GELU(approximate='tanh'),")), "[exact GELU]"),
+    "02 extra GELU after the last Linear": (*_l02(TE, ("nn.Linear(d_emb, d_emb),\n", "nn.Linear(d_emb, d_emb),\n            nn.GELU(),\n")),
+                                            "[nothing after the last Linear]"),
+    "02 F.silu in forward": (*_l02(TE, ("            nn.GELU(),\n", ""), ("nn.Linear(d_emb, d_emb),\n        )", "nn.Linear(d_emb, d_emb),\n        )\n        self.first, self.second = self.mlp[0], self.mlp[1]"),
+                                   (MLP, "return self.second(F.silu(self.first(sinusoidal_embedding(t, self.d_sinusoidal))))")),
+                             "[exact GELU]"),
+    "02 ReLU instead of GELU": (*_l02(TE, ("nn.GELU(),", "nn.ReLU(),")), "[activation]"),
+    "02 no bias": (*_l02(TE, ("nn.Linear(d_sinusoidal, d_emb)", "nn.Linear(d_sinusoidal, d_emb, bias=False)"),
+                         ("nn.Linear(d_emb, d_emb)", "nn.Linear(d_emb, d_emb, bias=False)")), "[layer sizes]"),
+    "02 t scaled before encoding": (*_l02(TE, (MLP, "return self.mlp(sinusoidal_embedding(t / 1000, self.d_sinusoidal))")),
+                                    "[sinusoidal encoding]"),
+    "02 cos-first own encoding": (*_l02(TE, (MLP, "e = sinusoidal_embedding(t, self.d_sinusoidal)\n"
+                                                  "        return self.mlp(torch.cat([e[:, 128:], e[:, :128]], dim=-1))")),
+                                  "[sinusoidal encoding]"),
+    "02 FiLM (1 + scale) with zero bias": (*_l02(FILM, ("self.proj.bias[:feature_dim] = 1.0", "self.proj.bias[:feature_dim] = 0.0"),
+                                                 (RET, "return (1 + scale) * h + shift")), "[1 + scale]"),
+    "02 FiLM (1 + scale) with the identity bias": (*_l02(FILM, (RET, "return (1 + scale) * h + shift")), "[1 + scale]"),
+    "02 FiLM shift and scale swapped": (*_l02(FILM, (CHUNK, "shift, scale = self.proj(t_emb).chunk(2, dim=-1)"),
+                                              ("self.proj.bias[:feature_dim] = 1.0", "self.proj.bias[feature_dim:] = 1.0"),
+                                              ("self.proj.bias[feature_dim:] = 0.0", "self.proj.bias[:feature_dim] = 0.0")),
+                                        "[scale first]"),
+    "02 FiLM scale[:, None, None, :]": (*_l02(FILM, ("scale = scale.reshape(scale.shape[0], scale.shape[1], *spatial)",
+                                                     "scale = scale[:, None, None, :] if h.dim() == 4 else scale"),
+                                              ("shift = shift.reshape(shift.shape[0], shift.shape[1], *spatial)",
+                                               "shift = shift[:, None, None, :] if h.dim() == 4 else shift")),
+                                        "[broadcast]"),
+    "02 FiLM two Linear layers": (*_l02(FILM, ("self.proj = nn.Linear(time_dim, 2 * feature_dim)",
+                                               "self.proj = nn.Linear(time_dim, 2 * feature_dim)\n"
+                                               "        self.extra = nn.Linear(time_dim, 2 * feature_dim)")),
+                                  "[one Linear]"),
+    "02 FiLM no identity initialisation": (*_l02(FILM, ("self.proj.weight.zero_()", "pass")), "[identity initialisation]"),
+    "02 FiLM SiLU on t_emb": (*_l02(FILM, (CHUNK, "scale, shift = self.proj(F.silu(t_emb)).chunk(2, dim=-1)")),
+                              "[linear in t_emb]"),
+    "02 FiLM sigmoid on the scale": (*_l02(FILM, (RET, "return torch.sigmoid(scale) * h + shift")), "[identity initialisation]"),
+})
+
+EQUIVALENTS.update({
+    "02 separate attributes and F.gelu": (*_l02(TE, ("self.mlp = nn.Sequential(\n            nn.Linear(d_sinusoidal, d_emb),\n"
+                                                      "            nn.GELU(),\n            nn.Linear(d_emb, d_emb),\n        )",
+                                                      "self.fc1 = nn.Linear(d_sinusoidal, d_emb)\n        self.fc2 = nn.Linear(d_emb, d_emb)"),
+                                                     (MLP, "return self.fc2(F.gelu(self.fc1(sinusoidal_embedding(t, self.d_sinusoidal))))")),),
+    "02 GELU written with erf": (*_l02(TE, ("nn.GELU(),\n", ""),
+                                       (MLP, "h = self.mlp[0](sinusoidal_embedding(t, self.d_sinusoidal))\n"
+                                             "        h = 0.5 * h * (1 + torch.erf(h / math.sqrt(2.0)))\n"
+                                             "        return self.mlp[1](h)")),),
+    "02 FiLM split and view": (*_l02(FILM, (CHUNK, "scale, shift = torch.split(self.proj(t_emb), self.feature_dim, dim=-1)"),
+                                     ("scale = scale.reshape(scale.shape[0], scale.shape[1], *spatial)",
+                                      "scale = scale.view(*scale.shape, *spatial)"),
+                                     ("shift = shift.reshape(shift.shape[0], shift.shape[1], *spatial)",
+                                      "shift = shift.view(*shift.shape, *spatial)")),),
+    "02 FiLM addcmul and nn.init": (*_l02(FILM, (RET, "return torch.addcmul(shift, scale, h)"),
+                                          ("self.proj.weight.zero_()", "nn.init.zeros_(self.proj.weight)")),),
+    "02 FiLM while-unsqueeze": (*_l02(FILM, ("scale = scale.reshape(scale.shape[0], scale.shape[1], *spatial)",
+                                             "while scale.dim() < h.dim():\n            scale = scale.unsqueeze(-1)"),
+                                      ("shift = shift.reshape(shift.shape[0], shift.shape[1], *spatial)",
+                                       "while shift.dim() < h.dim():\n            shift = shift.unsqueeze(-1)")),),
+})
+CASCADES.update({
+    "02 extra GELU after the last Linear": {"check_timestep_embedding", "hidden_timestep_activation", "hidden_timestep_seeded"},
+    "02 GELU tanh approximation": {"hidden_timestep_activation", "hidden_timestep_seeded"},
+})
+
+
+# --- the tests ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_mistake_fails_its_visible_check_naming_the_misconception(name):
     assignment, exercise, answer, keyword = MISTAKES[name]
@@ -82,13 +165,6 @@ def test_solution_passes_visible_and_hidden_checks(assignment, exercise, monkeyp
     assert visible_message(assignment, exercise, answer) is None, visible_message(assignment, exercise, answer)
     verdicts = hidden_verdicts(assignment, exercise, answer, monkeypatch)
     assert all(v.passed for v in verdicts.values()), {g: v.message for g, v in verdicts.items() if not v.passed}
-
-
-# name -> the graded cells it may fail (its own concern); every other cell of the exercise must pass
-CASCADES = {
-    "01 DDPM grid half - 1": {"check_sinusoidal_basics", "hidden_sinusoidal_values"},
-    "01 misread 2i / half": {"check_sinusoidal_basics", "hidden_sinusoidal_values"},
-}
 
 
 @pytest.mark.parametrize("name", sorted(CASCADES))
