@@ -142,6 +142,51 @@ CASCADES.update({
 })
 
 
+# --- lesson 03 ---------------------------------------------------------------------------------------
+ADA = "adagn_impl"
+
+
+def _l03(*edits):
+    return (L03, ADA, mutate(solution(L03, ADA), *edits))
+
+
+NORM = "self.norm = nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=False)"
+SPLIT = "gamma, beta = self.proj(t_emb).chunk(2, dim=-1)"
+MISTAKES.update({
+    "03 gamma and beta swapped": (*_l03((SPLIT, "beta, gamma = self.proj(t_emb).chunk(2, dim=-1)")), "[gamma first]"),
+    "03 SiLU on t_emb": (*_l03((SPLIT, "gamma, beta = self.proj(F.silu(t_emb)).chunk(2, dim=-1)")), "[linear in t_emb]"),
+    "03 missing 1 +": (*_l03(("return (1 + gamma) * h + beta", "return gamma * h + beta")), "[1 + gamma]"),
+    "03 GroupNorm keeps affine": (*_l03((NORM, "self.norm = nn.GroupNorm(num_groups, num_channels, eps=1e-5)")), "[affine=False]"),
+    "03 one group per channel": (*_l03((NORM, "self.norm = nn.GroupNorm(num_channels, num_channels, eps=1e-5, affine=False)")),
+                                 "[groups]"),
+    "03 one group (LayerNorm-like)": (*_l03((NORM, "self.norm = nn.GroupNorm(1, num_channels, eps=1e-5, affine=False)")),
+                                      "[groups]"),
+    "03 BatchNorm instead of GroupNorm": (*_l03((NORM, "self.norm = nn.BatchNorm2d(num_channels, eps=1e-5, affine=False)")),
+                                          "[groups]"),
+    "03 gamma[:, None, None, :]": (*_l03(("gamma = gamma[:, :, None, None]", "gamma = gamma[:, None, None, :]"),
+                                         ("beta = beta[:, :, None, None]", "beta = beta[:, None, None, :]")), "[broadcast]"),
+    "03 an extra Linear for beta": (*_l03(("self.proj = nn.Linear(d_emb, 2 * num_channels)",
+                                           "self.proj = nn.Linear(d_emb, 2 * num_channels)\n"
+                                           "        self.beta_proj = nn.Linear(d_emb, num_channels)")), "[one Linear]"),
+    "03 tanh on gamma": (*_l03(("return (1 + gamma) * h + beta", "return (1 + torch.tanh(gamma)) * h + beta")),
+                         "[(1 + gamma) * h + beta]"),
+})
+EQUIVALENTS.update({
+    "03 split, reshape and addcmul": (*_l03((SPLIT, "gamma, beta = torch.split(self.proj(t_emb), self.proj.out_features // 2, dim=-1)"),
+                                            ("gamma = gamma[:, :, None, None]", "gamma = gamma.reshape(*gamma.shape, 1, 1)"),
+                                            ("beta = beta[:, :, None, None]", "beta = beta.reshape(*beta.shape, 1, 1)"),
+                                            ("return (1 + gamma) * h + beta", "return torch.addcmul(beta, 1 + gamma, h)")),),
+    "03 h + gamma * h + beta, unsqueeze": (*_l03(("gamma = gamma[:, :, None, None]", "gamma = gamma.unsqueeze(-1).unsqueeze(-1)"),
+                                                 ("beta = beta[:, :, None, None]", "beta = beta.unsqueeze(-1).unsqueeze(-1)"),
+                                                 ("return (1 + gamma) * h + beta", "return h + gamma * h + beta")),),
+    "03 GroupNorm by keywords, default eps": (*_l03((NORM, "self.norm = nn.GroupNorm(num_groups=num_groups, num_channels=num_channels, affine=False)")),),
+})
+CASCADES.update({
+    "03 gamma and beta swapped": {"check_adagn", "hidden_adagn_values"},
+    "03 SiLU on t_emb": {"hidden_adagn_values"},
+})
+
+
 # --- the tests ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_mistake_fails_its_visible_check_naming_the_misconception(name):
