@@ -187,6 +187,51 @@ CASCADES.update({
 })
 
 
+# --- lesson 04 ---------------------------------------------------------------------------------------
+UNET = "unet_sinusoidal_impl"
+
+
+def _l04(*edits):
+    return (L04, UNET, mutate(solution(L04, UNET), *edits))
+
+
+ADD = "b = b + t_vec.view(-1, 256, 1, 1)"
+TVEC = "t_vec = self.time_proj(self.time_embed(t))"
+MISTAKES.update({
+    "04 time vector on the first 128 channels": (*_l04((ADD, "b = torch.cat([b[:, :128] + t_vec[:, :128, None, None], b[:, 128:]], dim=1)")),
+                                                 "[every channel]"),
+    "04 time vector zero-padded like UNetSimple": (*_l04((ADD, "b = b + F.pad(t_vec[:, :128], (0, 128)).view(-1, 256, 1, 1)")),
+                                                   "[every channel]"),
+    "04 first image's time vector for all": (*_l04((ADD, "b = b + t_vec[:1].view(1, 256, 1, 1)")), "[own t]"),
+    "04 batch-mean time vector": (*_l04((ADD, "b = b + t_vec.mean(dim=0).view(1, 256, 1, 1)")), "[own t]"),
+    "04 time vector not reshaped": (*_l04((ADD, "b = b + t_vec")), "[broadcast]"),
+    "04 added in place": (*_l04((ADD, "b += t_vec.view(-1, 256, 1, 1)")), "[in place]"),
+    "04 t scaled to [0, 1]": (*_l04((TVEC, "t_vec = self.time_proj(self.time_embed(t.float() / 1000))")), "[t as given]"),
+    "04 time vector detached": (*_l04((TVEC, "t_vec = self.time_proj(self.time_embed(t)).detach()")), "[gradient]"),
+    "04 time vector unused": (*_l04((ADD, "b = b")), "[uses t]"),
+    "04 time_proj renamed": (*_l04(("self.time_proj = nn.Linear(512, 256)", "self.proj = nn.Linear(512, 256)"),
+                                   (TVEC, "t_vec = self.proj(self.time_embed(t))")), "[layer names]"),
+    "04 UNetSimple's time embedding": (*_l04(("self.time_embed = TimestepEmbedding(256, 512)\n        self.time_proj = nn.Linear(512, 256)",
+                                              "self.time_embed = SimpleTimestepEmbed(d_emb=128)\n        self.time_proj = nn.Linear(128, 256)")),
+                                       "[layer sizes]"),
+})
+EQUIVALENTS.update({
+    "04 subclass of UNetSimple": (L04, UNET, """class UNetSinusoidal(UNetSimple):
+    def __init__(self):
+        super().__init__()
+        self.time_embed = TimestepEmbedding(256, 512)
+        self.time_proj = nn.Linear(512, 256)
+
+    def time_offset(self, t):
+        return self.time_proj(self.time_embed(t))  # (B,) -> (B, 512) -> (B, 256)
+"""),
+    "04 reshape with None indexing": (*_l04((ADD, "b = b + t_vec[:, :, None, None]")),),
+})
+CASCADES.update({
+    "04 time vector on the first 128 channels": {"check_unet_sinusoidal", "hidden_unet_all_channels", "hidden_unet_values"},
+})
+
+
 # --- the tests ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_mistake_fails_its_visible_check_naming_the_misconception(name):
