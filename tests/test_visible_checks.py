@@ -232,6 +232,74 @@ CASCADES.update({
 })
 
 
+# --- lesson 05 ---------------------------------------------------------------------------------------
+FWD, DSM, REV = "film_forward_impl", "dsm_loss_impl", "reverse_step_impl"
+
+
+def _l05(exercise, *edits):
+    return (L05, exercise, mutate(solution(L05, exercise), *edits))
+
+
+BLOCK = "h = self.act(scale * h + shift)"
+DRIFT = "drift = -0.5 * beta * x - beta * model(x, t_batch)"
+MISTAKES.update({
+    "05 (1 + scale)": (*_l05(FWD, (BLOCK, "h = self.act((1 + scale) * h + shift)")), "[1 + scale]"),
+    "05 shift and scale swapped": (*_l05(FWD, ("scale, shift = film(t_emb)", "shift, scale = film(t_emb)")), "[scale first]"),
+    "05 FiLM after the activation": (*_l05(FWD, (BLOCK, "h = scale * self.act(h) + shift")), "[FiLM before SiLU]"),
+    "05 t fed unscaled": (*_l05(FWD, ("t_emb = self.time_embedding(t)", "t_emb = sinusoidal_embedding(t, self.time_dim)")),
+                          "[t_scale]"),
+    "05 FiLM on the output layer": (*_l05(FWD, ("return self.output(h)", "return self.output(h) * scale[:, :2]")),
+                                    "[plain output layer]"),
+    "05 t concatenated to x": (*_l05(FWD, ("h = x\n", "h = x + t[:, None]\n")), "[t only through FiLM]"),
+    "05 no SiLU": (*_l05(FWD, (BLOCK, "h = scale * h + shift")), "[Linear -> FiLM -> SiLU]"),
+    "05 DSM averaged over coordinates": (*_l05(DSM, ("return residual.pow(2).sum(dim=1).mean()", "return residual.pow(2).mean()")),
+                                         "[sum over coordinates]"),
+    "05 DSM without sigma weighting": (*_l05(DSM, ("residual = sigma * model(x_t, t) + noise", "residual = model(x_t, t) + noise / sigma")),
+                                       "[sigma * s + z]"),
+    "05 DSM target sign": (*_l05(DSM, ("residual = sigma * model(x_t, t) + noise", "residual = sigma * model(x_t, t) - noise")),
+                           "[target -z / sigma]"),
+    "05 DSM x_t with the variance": (*_l05(DSM, ("x_t = alpha * x0 + sigma * noise", "x_t = alpha * x0 + sigma ** 2 * noise")),
+                                     "[noisy point x_t]"),
+    "05 DSM t on [0, 1]": (*_l05(DSM, ("t = sde.eps + (1.0 - sde.eps) * torch.rand(batch, device=x0.device)",
+                                       "t = torch.rand(batch, device=x0.device) * 0.999")), "[t in [eps, 1]]"),
+    "05 DSM discrete t": (*_l05(DSM, ("t = sde.eps + (1.0 - sde.eps) * torch.rand(batch, device=x0.device)",
+                                      "t = torch.randint(1, 1001, (batch,), device=x0.device) / 1000")), "[continuous t]"),
+    "05 DSM uniform noise": (*_l05(DSM, ("noise = torch.randn_like(x0)", "noise = torch.rand_like(x0)")),
+                             "[standard normal noise]"),
+    "05 DSM model sees 1000 t": (*_l05(DSM, ("residual = sigma * model(x_t, t) + noise", "residual = sigma * model(x_t, 1000 * t) + noise")),
+                                 "[model input t]"),
+    "05 reverse step: probability-flow half score": (*_l05(REV, (DRIFT, "drift = -0.5 * beta * x - 0.5 * beta * model(x, t_batch)")),
+                                                     "[probability flow]"),
+    "05 reverse step: score sign": (*_l05(REV, (DRIFT, "drift = -0.5 * beta * x + beta * model(x, t_batch)")), "[score sign]"),
+    "05 reverse step: forward in time": (*_l05(REV, ("return x - drift * dt", "return x + drift * dt")), "[direction]"),
+    "05 reverse step: no forward drift": (*_l05(REV, (DRIFT, "drift = -beta * model(x, t_batch)")), "[forward drift]"),
+    "05 reverse step: noise sqrt(beta) dt": (*_l05(REV, ("torch.sqrt(beta * dt) * noise", "torch.sqrt(beta) * dt * noise")),
+                                             "[noise scale]"),
+    "05 reverse step: float t to the model": (*_l05(REV, ("model(x, t_batch)", "model(x, t)")), "[t as a tensor]"),
+})
+EQUIVALENTS.update({
+    "05 unrolled blocks with F.silu and addcmul": (*_l05(FWD, ("for layer, film in ((self.layer1, self.film1), (self.layer2, self.film2), (self.layer3, self.film3)):\n"
+                                                               "            h = layer(h)  # (B, hidden_dim)\n"
+                                                               "            scale, shift = film(t_emb).chunk(2, dim=-1)  # (B, 2 * hidden_dim) -> 2 x (B, hidden_dim)\n"
+                                                               "            h = self.act(scale * h + shift)",
+                                                               "s1, b1 = torch.split(self.film1(t_emb), self.layer1.out_features, dim=-1)\n"
+                                                               "        h = F.silu(torch.addcmul(b1, s1, self.layer1(h)))\n"
+                                                               "        s2, b2 = self.film2(t_emb).chunk(2, dim=-1)\n"
+                                                               "        h = F.silu(s2 * self.layer2(h) + b2)\n"
+                                                               "        s3, b3 = self.film3(t_emb).chunk(2, dim=-1)\n"
+                                                               "        h = self.act(s3 * self.layer3(h) + b3)")),),
+    "05 DSM with ** and explicit sqrt": (*_l05(DSM, ("sigma = sde.marginal_std(t)[:, None]", "sigma = torch.sqrt(1 - sde.alpha(t) ** 2)[:, None]"),
+                                              ("return residual.pow(2).sum(dim=1).mean()", "return (residual ** 2).sum(-1).mean()")),),
+    "05 DSM with the score target": (*_l05(DSM, ("residual = sigma * model(x_t, t) + noise  # sigma * (s - target), target = -noise / sigma",
+                                                  "target = -noise / sigma\n    residual = sigma * (model(x_t, t) - target)")),),
+    "05 reverse step as x + (...) dt": (*_l05(REV, ("return x - drift * dt + torch.sqrt(beta * dt) * noise",
+                                                    "return x + (0.5 * beta * x + beta * model(x, t_batch)) * dt + (beta * dt) ** 0.5 * noise")),),
+})
+CASCADES.update({
+    "05 reverse step: probability-flow half score": {"check_reverse_step", "hidden_reverse_step"},
+})
+
+
 # --- the tests ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", sorted(MISTAKES))
 def test_mistake_fails_its_visible_check_naming_the_misconception(name):
