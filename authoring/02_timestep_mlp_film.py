@@ -259,7 +259,8 @@ expect_close([[r[c] for c in _cols] for r in _rows], _want, atol=1e-4,
 expect_close([r[256:] for r in _rows], [[20.0] * 256] * 2, atol=1e-4, name="units 256..511 with designed weights")
 
 # %% [tests] id=hidden_timestep_seeded points=2
-# Hidden tests: a small TimestepEmbedding with PyTorch's default initialisation after a fixed seed.
+# Hidden tests: a small TimestepEmbedding with PyTorch's default initialisation after a fixed seed
+# (the Linear layers created in order, nothing else drawing random numbers); the output's shape and dtype.
 ### BEGIN HIDDEN TESTS
 import torch as _torch
 from course_utils.grading import probe_helpers as _h
@@ -268,23 +269,29 @@ from course_utils.grading.probe import Probe as _Probe
 _o = _Probe("hidden_timestep_seeded")
 _m = _h.build(TimestepEmbedding, 16, 12, seed=1234)
 _o.call("params", _h.count_parameters, _m)
-_o.call("out", _m, _torch.tensor([0.0, 3.0, 250.0]))
+for _k, (_i, _part) in {"w1": (0, "weight"), "b1": (0, "bias"), "w2": (1, "weight"), "b2": (1, "bias")}.items():
+    _o.record(_k, lambda _i=_i, _part=_part: getattr(_h.find_linears(_m, [(16, 12), (12, 12)], "TimestepEmbedding")[_i], _part))
+_o.run("out", _m, _torch.tensor([0.0, 3.0, 250.0]))
 _o.emit()
 ### END HIDDEN TESTS
 
 # %% [judge] id=hidden_timestep_seeded
+import torch
+
+from course_utils.reference import TimestepEmbedding as _Reference
+
 expect(obs.integer("params", "the parameter count of TimestepEmbedding(16, 12)") == 360,
        "TimestepEmbedding(16, 12) has the wrong number of parameters")
+with torch.random.fork_rng():  # the grader's own random state is left as it was
+    torch.manual_seed(1234)
+    _ref = [m for m in _Reference(16, 12).modules() if isinstance(m, torch.nn.Linear)]
+for _k, _layer, _part, _label in [("w1", 0, "weight", "first Linear's weight"), ("b1", 0, "bias", "first Linear's bias"),
+                                  ("w2", 1, "weight", "second Linear's weight"), ("b2", 1, "bias", "second Linear's bias")]:
+    expect_close(obs.tensor(_k, f"the {_label}"), getattr(_ref[_layer], _part).tolist(), atol=1e-6,
+                 name=f"the {_label} right after torch.manual_seed (create Linear(16, 12), then Linear(12, 12), "
+                      "with PyTorch's default initialisation)")
 _out = result("out", "TimestepEmbedding(16, 12) on three timesteps", (3, 12))
 expect_dtype(_out, "float32", "the embedding")
-expect_close(_out, [
-    [-0.102088829, 0.166312946, -0.231856631, 0.0166258126, -0.0432602788, 0.16255408,
-     -0.064919421, 0.276218051, -0.167382758, 0.353728395, 0.0227129883, -0.0324360564],
-    [-0.253316295, 0.155013651, -0.354968331, 0.0602031624, 0.0109499448, 0.0359895495,
-     -0.0666365846, 0.183956335, -0.137164535, 0.266087948, -0.053143101, -0.0171626844],
-    [-0.0137242731, 0.0898823376, -0.349805197, -0.0269019839, 0.0466909791, -0.0426628663,
-     -0.108926104, 0.046880548, 0.00903165312, 0.140305014, 0.0676388204, 0.0556504281],
-], atol=2e-4, name="TimestepEmbedding(16, 12) with the default initialisation")
 
 # %% [markdown]
 # ## 2 · Where the 394,240 parameters are

@@ -137,8 +137,9 @@ EQUIVALENTS.update({
                                        "while shift.dim() < h.dim():\n            shift = shift.unsqueeze(-1)")),),
 })
 CASCADES.update({
-    "02 extra GELU after the last Linear": {"check_timestep_embedding", "hidden_timestep_activation", "hidden_timestep_seeded"},
-    "02 GELU tanh approximation": {"hidden_timestep_activation", "hidden_timestep_seeded"},
+    "02 extra GELU after the last Linear": {"hidden_timestep_activation"},
+    "02 GELU tanh approximation": {"hidden_timestep_activation"},
+    "02 cos-first own encoding": {"hidden_timestep_sinusoid"},
 })
 
 
