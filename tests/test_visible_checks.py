@@ -14,6 +14,8 @@ import pytest
 
 from visiblekit import hidden_verdicts, mutate, solution, visible_message
 
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # tiny models: one thread is fastest on a shared CPU
+
 L01, L02, L03, L04, L05 = ("01_sinusoidal_embedding", "02_timestep_mlp_film", "03_adaptive_group_norm",
                            "04_mnist_simple_vs_sinusoidal", "05_film_score_network_2d")
 S01 = "sinusoidal_impl"
