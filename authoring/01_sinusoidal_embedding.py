@@ -109,7 +109,7 @@ assert abs(_e[1, 0].item() - math.sin(1.0)) < 1e-4, (
 # A middle frequency: w_64 = 10000^(-64/128) = 0.01, so column 64 at t = 50 is sin(0.5).
 assert abs(_e[2, 64].item() - math.sin(0.5)) < 1e-4, (
     f"[frequency grid] column 64 at t = 50 should be sin(50 * w_64) = sin(0.5) = 0.4794 with "
-    f"w_i = 10000^(-i / half) and half = d_emb // 2 = 128 (so w_64 = 0.01); got {_e[2, 64].item():.4f}. "
+    f"w_i = 10000^(-i / half) and half = 256 / 2 = 128 (so w_64 = 0.01); got {_e[2, 64].item():.4f}. "
     "Check the exponent: -i / half (not -i / (half - 1), not -2i / half, not -i / d_emb, and the minus sign), "
     "and compute it in floating point (an integer 10000 ** i overflows).")
 assert abs(_e[5, 255].item() - math.cos(999 * 10000 ** (-127 / 128))) < 1e-4, (
