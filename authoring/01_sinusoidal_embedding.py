@@ -222,6 +222,8 @@ _o.emit()
 # Compared with the learner's own float32 batch: a wrong frequency grid fails hidden_sinusoidal_values, not this.
 _own6 = obs.tensor("own_6", "sinusoidal_embedding(torch.tensor([5.0, 2.5, 7.0, 0.25]), 6)")
 expect_shape(_own6, (4, 6), "a batch of 4 timesteps with d_emb=6")
+expect(len({tuple(r) for r in _own6.rows()}) == 4,
+       "your embedding gives the same row for different timesteps: these input tests need one that depends on t")
 for _row, (_k, _what) in enumerate([("int_5", "the Python int 5"), ("float_2_5", "the Python float 2.5"),
                                     ("t0d_int_7", "the 0-d tensor 7"), ("t0d_f64", "a 0-d float64 tensor")]):
     _out = obs.tensor(_k, f"sinusoidal_embedding({_what}, 6)")
@@ -231,6 +233,8 @@ for _row, (_k, _what) in enumerate([("int_5", "the Python int 5"), ("float_2_5",
                  name=f"{_what} compared with the same time in a float32 batch (single timesteps)")
 _own16 = obs.tensor("own_16", "sinusoidal_embedding(torch.tensor([999.0, 500.0, 3.0]), 16)")
 expect_shape(_own16, (3, 16), "a batch of 3 timesteps with d_emb=16")
+expect(len({tuple(r) for r in _own16.rows()}) == 3,
+       "your embedding gives the same row for different timesteps: these input tests need one that depends on t")
 for _dt in ["float16", "float64", "int32", "int64"]:
     _out = obs.tensor("dtype_" + _dt, f"sinusoidal_embedding(t, 16) with t of dtype {_dt}")
     expect_dtype(_out, "float32", f"with t of dtype {_dt} the output")

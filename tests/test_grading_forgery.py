@@ -44,7 +44,8 @@ _KEYS = {
     "hidden_sinusoidal_values": {"d8": (4, 8), "e500": (1, 256), "e500_cols": (10,)},
     "hidden_sinusoidal_inputs": dict([(k, (1, 6)) for k in ("int_5", "float_2_5", "t0d_int_7", "t0d_f64")]
         + [("dtype_" + d, (3, 16)) for d in ("float16", "float64", "int32", "int64")]
-        + [("odd_%d" % d, (2, d)) for d in (7, 9, 33)] + [("batch_128", (128, 256))]),
+        + [("odd_%d" % d, (2, d)) for d in (7, 9, 33)] + [("even_%d" % (d - 1), (2, d - 1)) for d in (7, 9, 33)]
+        + [("own_6", (4, 6)), ("own_16", (3, 16)), ("batch_128", (128, 256))]),
     "hidden_sinusoidal_device": {"meta": (5, 32)},
 }
 def _forged(cell, fill=0.5):
