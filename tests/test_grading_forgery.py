@@ -31,7 +31,9 @@ ID = "sinusoidal_impl"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
                                 reason="the sandbox needs root and util-linux setpriv")
 
-WRONG = solution_source(A, ID).replace("i / half)", "i / (half - 1))")
+# A wrong answer that still passes the visible checks (they catch DDPM's half - 1 grid at d_emb = 256, so this
+# one uses it only below 64), so the probe of every graded cell runs and each attack has something to forge.
+WRONG = solution_source(A, ID).replace("i / half)", "i / (half - 1 if d_emb < 64 else half))")
 assert WRONG != solution_source(A, ID), "the wrong answer must differ from the solution"
 
 # A record that looks right (every key of every cell, plausible tensors) with wrong values.
