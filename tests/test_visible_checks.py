@@ -340,3 +340,23 @@ def test_mistake_fails_only_the_hidden_tests_about_its_concern(name, monkeypatch
 def test_enough_mistakes_and_equivalents_are_listed():
     assert len(MISTAKES) >= 40 and len(EQUIVALENTS) >= 15
     assert {a for a, *_ in MISTAKES.values()} == {L01, L02, L03, L04, L05}
+
+
+def test_lesson03_filling_init_alone_builds_the_module_and_forward_says_what_is_left():
+    from course_utils.lessons import by_id
+    from course_utils.grading.course import REPO_ROOT
+    import nbformat
+    import torch
+    from torch import nn
+
+    nb = nbformat.read(REPO_ROOT / by_id(L03).student, as_version=4)
+    stub = next(c.source for c in nb.cells if (c.metadata.get("nbgrader") or {}).get("grade_id") == ADA)
+    assert stub.count("raise NotImplementedError()") == 2, stub  # one per method, not one per TODO
+    filled = stub.replace("raise NotImplementedError()",
+                          "self.norm = nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=False)\n"
+                          "        self.proj = nn.Linear(d_emb, 2 * num_channels)", 1)
+    ns = {"torch": torch, "nn": nn}
+    exec(filled, ns)
+    module = ns["AdaGN"](64, 512)  # __init__ done: building works
+    with pytest.raises(NotImplementedError):
+        module(torch.zeros(1, 64, 4, 4), torch.zeros(1, 512))
