@@ -76,24 +76,81 @@ def sinusoidal_embedding(t, d_emb=256):
     ### END SOLUTION
 
 # %% [tests] id=check_sinusoidal_basics points=2
-# Visible checks: run this cell. Each message says what is wrong and what you should have seen.
+# Visible checks: run this cell. Each message starts with [the mistake it found] and says what you
+# should have seen. They use their own inputs; the hidden tests use others.
 _t = torch.tensor([0, 1, 50, 500, 501, 999])
-_e = sinusoidal_embedding(_t, d_emb=256)
-assert isinstance(_e, torch.Tensor), f"sinusoidal_embedding should return a torch.Tensor, got {type(_e).__name__}"
+try:
+    _e = sinusoidal_embedding(_t, d_emb=256)
+except RuntimeError as _err:
+    if "must match the size" not in str(_err):
+        raise
+    raise AssertionError(
+        "[outer product] t [6] times omega [128] cannot broadcast. Write t[:, None] * omega[None, :] "
+        f"to get angles [B, half] = [6, 128]. PyTorch said: {_err}") from None
+assert isinstance(_e, torch.Tensor), f"[return type] sinusoidal_embedding should return a torch.Tensor, got {type(_e).__name__}"
 assert tuple(_e.shape) == (6, 256), (
-    f"shape should be (6, 256) for 6 timesteps and d_emb=256, got {tuple(_e.shape)}. "
+    f"[shape] 6 timesteps and d_emb=256 should give shape (6, 256), got {tuple(_e.shape)}. "
     "Did you forget the [:, None] that makes the outer product [B, 1] x [1, half]?")
-assert _e.dtype == torch.float32, f"the embedding should be float32, got {_e.dtype}"
+assert _e.dtype == torch.float32, f"[float32] the embedding should be float32, got {_e.dtype}"
+assert torch.isfinite(_e).all(), (
+    "[frequency grid] the embedding holds NaN or infinite values: compute the frequencies in floating point "
+    "(an integer power such as 10000 ** torch.arange(...) overflows), w_i = 10000^(-i / half).")
+assert not (torch.all(_e[0, 0::2] == 0) and torch.all(_e[0, 1::2] == 1)), (
+    "[interleaved] at t = 0 your columns alternate 0, 1, 0, 1, ...: that is the interleaved layout "
+    "[sin w0, cos w0, sin w1, ...]. The course concatenates: all 128 sines, then all 128 cosines.")
+assert not (torch.all(_e[0, :128] == 1) and torch.all(_e[0, 128:] == 0)), (
+    "[cos first] at t = 0 your first 128 columns are 1 and the last 128 are 0: the cosines come first. "
+    "The course's order is [sin(t w), cos(t w)]: sines first.")
 assert torch.all(_e[0, :128] == 0) and torch.all(_e[0, 128:] == 1), (
-    "at t = 0 every sine is 0 and every cosine is 1: the first 128 columns should be 0 and the last 128 "
-    "should be 1. Are the sines first and the cosines second?")
+    "[sin, cos] at t = 0 every sine is 0 and every cosine is 1: the first 128 columns should be 0 and the "
+    "last 128 should be 1.")
 assert abs(_e[1, 0].item() - math.sin(1.0)) < 1e-4, (
-    f"column 0 at t = 1 should be sin(1 * w_0) = sin(1) = 0.8415 (w_0 = 1), got {_e[1, 0].item():.4f}")
-assert abs(_e[1, 128].item() - math.cos(1.0)) < 1e-4, (
-    f"column 128 at t = 1 should be cos(1) = 0.5403 (the first cosine), got {_e[1, 128].item():.4f}. "
-    "Sines and cosines should be concatenated, not interleaved.")
-assert _e.abs().max().item() <= 1.0 + 1e-6, "sines and cosines never leave [-1, 1]"
-print("Basic checks passed: shape, dtype, t = 0 and t = 1 look right.")
+    f"[fastest frequency] column 0 at t = 1 should be sin(1 * w_0) = sin(1) = 0.8415 (w_0 = 1), got {_e[1, 0].item():.4f}")
+# A middle frequency: w_64 = 10000^(-64/128) = 0.01, so column 64 at t = 50 is sin(0.5).
+assert abs(_e[2, 64].item() - math.sin(0.5)) < 1e-4, (
+    f"[frequency grid] column 64 at t = 50 should be sin(50 * w_64) = sin(0.5) = 0.4794 with "
+    f"w_i = 10000^(-i / half) and half = 256 / 2 = 128 (so w_64 = 0.01); got {_e[2, 64].item():.4f}. "
+    "Check the exponent: -i / half (not -i / (half - 1), not -2i / half, not -i / d_emb, and the minus sign), "
+    "and compute it in floating point (an integer 10000 ** i overflows).")
+assert abs(_e[5, 255].item() - math.cos(999 * 10000 ** (-127 / 128))) < 1e-4, (
+    "[frequency grid] the last column at t = 999 should be cos(999 * w_127) with w_127 = 10000^(-127/128): "
+    f"{math.cos(999 * 10000 ** (-127 / 128)):.4f}; got {_e[5, 255].item():.4f}")
+_f = sinusoidal_embedding(torch.tensor([7.5]), 4)
+assert abs(_f[0, 0].item() - math.sin(7.5)) < 1e-4, (
+    f"[fractional t] t = 7.5 should give sin(7.5) = {math.sin(7.5):.4f} in column 0, got {_f[0, 0].item():.4f}: "
+    "fractional t must stay fractional (convert with .to(torch.float32), never through .long())")
+try:
+    _n = sinusoidal_embedding(5, 4)
+except Exception as _err:
+    raise AssertionError(f"[python number] sinusoidal_embedding(5, 4) raised {type(_err).__name__}: {_err}. "
+                         "Turn a number into a tensor first: torch.tensor([float(t)])") from None
+assert isinstance(_n, torch.Tensor) and tuple(_n.shape) == (1, 4), (
+    f"[python number] sinusoidal_embedding(5, 4) should accept a Python number and return shape (1, 4), "
+    f"got {getattr(_n, 'shape', type(_n).__name__)}")
+try:
+    _z = sinusoidal_embedding(torch.tensor(5), 4)
+except Exception as _err:
+    raise AssertionError(f"[0-d tensor] sinusoidal_embedding(torch.tensor(5), 4) raised {type(_err).__name__}: "
+                         f"{_err}. Turn a 0-d tensor into shape [1] first: t.reshape(1)") from None
+assert tuple(_z.shape) == (1, 4), f"[0-d tensor] a 0-d tensor t should give shape (1, 4), got {tuple(_z.shape)}"
+_h16 = sinusoidal_embedding(torch.tensor([999.0], dtype=torch.float16), 256)
+_h32 = sinusoidal_embedding(torch.tensor([999.0]), 256)
+assert _h16.dtype == torch.float32 and (_h16 - _h32).abs().max().item() < 1e-4, (
+    "[convert before arithmetic] t = 999 given as float16 should give the same float32 embedding as t = 999.0 "
+    f"in float32; the largest difference is {(_h16.float() - _h32).abs().max().item():.3g} and the dtype {_h16.dtype}. "
+    "Convert t with t.to(torch.float32) before any arithmetic: float16 is far too coarse for t * w.")
+_o = sinusoidal_embedding(torch.tensor([1.0, 2.0]), 7)
+assert tuple(_o.shape) == (2, 7) and torch.all(_o[:, -1] == 0), (
+    f"[odd d_emb] d_emb = 7 should give shape (2, 7) whose last column is zeros, got shape {tuple(_o.shape)}: "
+    "pad one zero column with F.pad(emb, (0, 1)) when d_emb is odd")
+try:
+    _m = sinusoidal_embedding(torch.zeros(3, device="meta"), 8)
+except (RuntimeError, NotImplementedError) as _err:
+    raise AssertionError(f"[device] t on PyTorch's 'meta' device raised an error: {str(_err)[:120]}. "
+                         "Create every tensor on t's device (device=t.device).") from None
+assert _m.device.type == "meta", f"[device] the result should be on t's device ('meta'), got {_m.device}"
+assert _e.abs().max().item() <= 1.0 + 1e-6, "[range] sines and cosines never leave [-1, 1]"
+print("Basic checks passed: shape, dtype, layout, frequency grid, fractional t, numbers, float16, odd d_emb, device.")
 ### BEGIN HIDDEN TESTS
 import torch as _torch
 from course_utils.grading.probe import Probe as _Probe
@@ -139,43 +196,59 @@ expect_close(obs.tensor("e500_cols", "columns of the embedding at t=500"), [_ful
              name="d_emb=256 at t=500 (selected columns)")
 
 # %% [tests] id=hidden_sinusoidal_inputs points=2
-# Hidden tests: numbers and 0-d tensors, every dtype gives float32, odd widths, a full batch.
+# Hidden tests: numbers and 0-d tensors, every dtype gives float32, odd widths, a full batch. Each is
+# compared with your own embedding of the same times as a float32 batch, so only input handling counts here.
 ### BEGIN HIDDEN TESTS
 import torch as _torch
 from course_utils.grading.probe import Probe as _Probe
 
 _o = _Probe("hidden_sinusoidal_inputs")
+_o.call("own_6", sinusoidal_embedding, _torch.tensor([5.0, 2.5, 7.0, 0.25]), 6)
 for _k, _arg in [("int_5", 5), ("float_2_5", 2.5), ("t0d_int_7", _torch.tensor(7)),
                  ("t0d_f64", _torch.tensor(0.25, dtype=_torch.float64))]:
     _o.call(_k, sinusoidal_embedding, _arg, 6)
+_o.call("own_16", sinusoidal_embedding, _torch.tensor([999.0, 500.0, 3.0]), 16)
 for _dt in [_torch.float16, _torch.float64, _torch.int32, _torch.int64]:
     _o.call("dtype_" + str(_dt).replace("torch.", ""), sinusoidal_embedding,
             _torch.tensor([999, 500, 3], dtype=_dt), 16)
 for _d in [7, 9, 33]:
     _o.call(f"odd_{_d}", sinusoidal_embedding, _torch.tensor([1.0, 42.0]), _d)
+    _o.call(f"even_{_d - 1}", sinusoidal_embedding, _torch.tensor([1.0, 42.0]), _d - 1)
 _o.run("batch_128", sinusoidal_embedding, _torch.arange(128), 256)
 _o.emit()
 ### END HIDDEN TESTS
 
 # %% [judge] id=hidden_sinusoidal_inputs
-for _k, _tv in [("int_5", 5.0), ("float_2_5", 2.5), ("t0d_int_7", 7.0), ("t0d_f64", 0.25)]:
-    _what = {"int_5": "the Python int 5", "float_2_5": "the Python float 2.5", "t0d_int_7": "the 0-d tensor 7",
-             "t0d_f64": "a 0-d float64 tensor"}[_k]
+# Compared with the learner's own float32 batch: a wrong frequency grid fails hidden_sinusoidal_values, not this.
+_own6 = obs.tensor("own_6", "sinusoidal_embedding(torch.tensor([5.0, 2.5, 7.0, 0.25]), 6)")
+expect_shape(_own6, (4, 6), "a batch of 4 timesteps with d_emb=6")
+expect(len({tuple(r) for r in _own6.rows()}) == 4,
+       "your embedding gives the same row for different timesteps: these input tests need one that depends on t")
+for _row, (_k, _what) in enumerate([("int_5", "the Python int 5"), ("float_2_5", "the Python float 2.5"),
+                                    ("t0d_int_7", "the 0-d tensor 7"), ("t0d_f64", "a 0-d float64 tensor")]):
     _out = obs.tensor(_k, f"sinusoidal_embedding({_what}, 6)")
     expect_shape(_out, (1, 6), f"a single timestep ({_what})")
     expect_dtype(_out, "float32", f"the output for {_what}")
-    expect_close(_out, [truth(_tv, 6)], name=f"the embedding of {_what}")
+    expect_close(_out, [_own6.rows()[_row]], atol=1e-6,
+                 name=f"{_what} compared with the same time in a float32 batch (single timesteps)")
+_own16 = obs.tensor("own_16", "sinusoidal_embedding(torch.tensor([999.0, 500.0, 3.0]), 16)")
+expect_shape(_own16, (3, 16), "a batch of 3 timesteps with d_emb=16")
+expect(len({tuple(r) for r in _own16.rows()}) == 3,
+       "your embedding gives the same row for different timesteps: these input tests need one that depends on t")
 for _dt in ["float16", "float64", "int32", "int64"]:
     _out = obs.tensor("dtype_" + _dt, f"sinusoidal_embedding(t, 16) with t of dtype {_dt}")
     expect_dtype(_out, "float32", f"with t of dtype {_dt} the output")
     expect_shape(_out, (3, 16), f"with t of dtype {_dt} the output")
-    expect_close(_out, [truth(tv, 16) for tv in (999.0, 500.0, 3.0)],
-                 name=f"with t of dtype {_dt} the values (compute in float32)")
+    expect_close(_out, _own16, atol=1e-5,
+                 name=f"with t of dtype {_dt}, compared with float32 t (convert t to float32 before any arithmetic)")
 for _d in [7, 9, 33]:
     _out = obs.tensor(f"odd_{_d}", f"sinusoidal_embedding(t, {_d})")
+    _even = obs.tensor(f"even_{_d - 1}", f"sinusoidal_embedding(t, {_d - 1})")
     expect_shape(_out, (2, _d), f"odd d_emb={_d}")
+    expect_shape(_even, (2, _d - 1), f"even d_emb={_d - 1}")
     expect(_out.rows()[0][-1] == 0.0 and _out.rows()[1][-1] == 0.0, f"odd d_emb={_d}: the last column must be zeros")
-    expect_close(_out, [truth(1.0, _d), truth(42.0, _d)], name=f"odd d_emb={_d}")
+    expect_close([r[:-1] for r in _out.rows()], _even, atol=1e-6,
+                 name=f"odd d_emb={_d}: the columns before the zero column (they should equal d_emb={_d - 1})")
 expect_shape(obs.tensor("batch_128", "sinusoidal_embedding(torch.arange(128), 256)"), (128, 256),
              "B=128, d_emb=256")
 

@@ -86,24 +86,56 @@ class TimestepEmbedding(nn.Module):
         ### END SOLUTION
 
 # %% [tests] id=check_timestep_embedding points=2
-# Visible checks: run this cell. Each message says what is wrong and what you should have seen.
+# Visible checks: run this cell. Each message starts with [the mistake it found] and says what you
+# should have seen. Some checks give the two Linear layers designed weights to look at one step at a time.
 torch.manual_seed(0)
 _te = TimestepEmbedding(256, 512)
 _out = _te(torch.tensor([0, 1, 500, 999]))
-assert isinstance(_out, torch.Tensor), f"forward should return a torch.Tensor, got {type(_out).__name__}"
+assert isinstance(_out, torch.Tensor), f"[return type] forward should return a torch.Tensor, got {type(_out).__name__}"
 assert tuple(_out.shape) == (4, 512), (
-    f"4 timesteps should give shape (4, 512), got {tuple(_out.shape)}. The MLP maps 256 -> 512 -> 512.")
-assert _out.dtype == torch.float32, f"the embedding should be float32, got {_out.dtype}"
+    f"[shape] 4 timesteps should give shape (4, 512), got {tuple(_out.shape)}. The MLP maps 256 -> 512 -> 512.")
+assert _out.dtype == torch.float32, f"[float32] the embedding should be float32, got {_out.dtype}"
 _n = sum(p.numel() for p in _te.parameters())
 assert _n == 394240, (
-    f"TimestepEmbedding(256, 512) should have 394,240 parameters (two Linear layers with biases), got {_n:,}. "
-    "393,216 means the Linear layers have no bias; anything else means a layer has the wrong size.")
-assert not torch.allclose(_out[2], _out[3]), "t = 500 and t = 999 should give different embeddings"
+    f"[layer sizes] TimestepEmbedding(256, 512) should have 394,240 parameters (two Linear layers with biases), "
+    f"got {_n:,}. 393,216 means the Linear layers have no bias; anything else means a layer has the wrong size.")
+assert not torch.allclose(_out[2], _out[3]), "[uses t] t = 500 and t = 999 should give different embeddings"
 _lin = [m for m in _te.modules() if isinstance(m, nn.Linear)]
-assert len(_lin) == 2, f"there should be exactly two nn.Linear layers, found {len(_lin)}"
-_acts = [type(m).__name__ for m in _te.modules() if type(m).__name__ in {"SiLU", "ReLU", "Tanh", "Sigmoid"}]
-assert not _acts, f"the activation should be GELU, found {_acts}"
-print("Basic checks passed: shape, dtype, 394,240 parameters, t changes the output.")
+assert len(_lin) == 2, f"[two Linear layers] there should be exactly two nn.Linear layers, found {len(_lin)}"
+_first, _second = sorted(_lin, key=lambda m: m.in_features != 256)  # Linear(256, 512), then Linear(512, 512)
+# Designed weights 1: the first Linear outputs 512 fixed points x in [-3, 3] whatever t is, the second is the
+# identity. The output must then be GELU(x): exact GELU, applied once, between the Linear layers only.
+_x = torch.linspace(-3.0, 3.0, 512)
+with torch.no_grad():
+    _first.weight.zero_()
+    _first.bias.copy_(_x)
+    _second.weight.copy_(torch.eye(512))
+    _second.bias.zero_()
+    _got = _te(torch.tensor([0, 999]))[0]
+assert not torch.allclose(_got, F.gelu(_x, approximate="tanh"), atol=1e-6), (
+    "[exact GELU] your activation is GELU's tanh approximation (approximate='tanh'): use the exact GELU, "
+    "nn.GELU() or F.gelu(x), whose defaults are exact.")
+assert not torch.allclose(_got, F.gelu(F.gelu(_x)), atol=1e-5), (
+    "[nothing after the last Linear] GELU is applied twice: once between the Linear layers and once after the "
+    "second. The blocks that read t_emb apply their own activation; return the second Linear's output as it is.")
+assert not torch.allclose(_got, F.silu(_x), atol=1e-5), "[exact GELU] your activation is SiLU: use the exact GELU"
+assert torch.allclose(_got, F.gelu(_x), atol=1e-5), (
+    "[activation] with the first Linear giving points x in [-3, 3] and the second the identity, the output "
+    f"should be GELU(x) (exact); the largest difference is {(_got - F.gelu(_x)).abs().max().item():.3g}. "
+    "Use one exact GELU between the two Linear layers, none after them.")
+# Designed weights 2: the first Linear copies the 256 encoding values, shifted by +20 where every activation is
+# the identity; the second Linear is the identity and shifts back. The output is then the encoding itself.
+with torch.no_grad():
+    _first.weight.copy_(torch.cat([torch.eye(256), torch.zeros(256, 256)]))
+    _first.bias.fill_(20.0)
+    _second.bias.fill_(-20.0)
+    _got = _te(torch.tensor([3, 500]))[:, :256]
+_want = sinusoidal_embedding(torch.tensor([3, 500]), 256)
+assert (_got - _want).abs().max().item() < 1e-4, (
+    "[sinusoidal encoding] with designed weights that pass the encoding straight through, the output should be "
+    f"sinusoidal_embedding(t, 256); the largest difference is {(_got - _want).abs().max().item():.3g}. "
+    "Encode t with the imported sinusoidal_embedding(t, self.d_sinusoidal), unscaled, before the first Linear.")
+print("Basic checks passed: shape, dtype, 394,240 parameters, t changes the output, exact GELU once, the encoding.")
 ### BEGIN HIDDEN TESTS
 from course_utils.grading import probe_helpers as _h
 from course_utils.grading.probe import Probe as _Probe
@@ -155,6 +187,12 @@ def channel_sums(t):
     return [[sum(v[(b * C + c) * H * W:(b * C + c + 1) * H * W]) for c in range(C)] for b in range(B)]
 
 
+def sinusoid(t, d):
+    """The course's sinusoidal embedding of one timestep, in float64."""
+    w = [10000.0 ** (-i / (d // 2)) for i in range(d // 2)]
+    return [math.sin(t * x) for x in w] + [math.cos(t * x) for x in w] + ([0.0] if d % 2 else [])
+
+
 def gelu(x):
     """The exact GELU, x * Phi(x)."""
     return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
@@ -191,7 +229,8 @@ expect_close(_out, [_want, _want], atol=2e-5,
              name="the output with designed weights (the activation between and after the Linear layers)")
 
 # %% [tests] id=hidden_timestep_sinusoid points=2
-# Hidden tests: the encoding inside is the course's sinusoidal embedding, checked with designed weights.
+# Hidden tests: the encoding inside is the course's sinusoidal embedding, checked with designed weights
+# that work whatever the activation is (so a wrong activation fails only the activation test).
 ### BEGIN HIDDEN TESTS
 import torch as _torch
 from course_utils.grading import probe_helpers as _h
@@ -199,10 +238,11 @@ from course_utils.grading.probe import Probe as _Probe
 
 _o = _Probe("hidden_timestep_sinusoid")
 _m = _h.build(TimestepEmbedding, 256, 512, seed=0)
-# First layer copies the 256 encoding values into units 0..255; second layer: the identity.
+# First layer: the 256 encoding values into units 0..255, every unit shifted by +20 (GELU, its tanh form,
+# SiLU and ReLU are all the identity there, to 1e-6); second layer: the identity.
 _o.record("designed", lambda: _h.set_linears(
     _m, "TimestepEmbedding",
-    (_torch.cat([_torch.eye(256), _torch.zeros(256, 256)], dim=0), _torch.zeros(512)),
+    (_torch.cat([_torch.eye(256), _torch.zeros(256, 256)], dim=0), _torch.full((512,), 20.0)),
     (_torch.eye(512), _torch.zeros(512))))
 _o.call("out", _m, _torch.tensor([500, 999]))
 _o.emit()
@@ -212,16 +252,15 @@ _o.emit()
 expect_designed("designed", "TimestepEmbedding(256, 512)")
 _rows = result("out", "TimestepEmbedding(256, 512) on two timesteps", (2, 512)).rows()
 _cols = [0, 1, 5, 40, 100, 127, 128, 129, 200, 255]
-_want = [[-0.149674765, 0.203408578, -0.0831882849, 0.0880562088, 0.235445249, 0.0280023388,
-          -0.166507297, 0.783156327, -0.162776797, 0.839781633],
-         [-0.012951081, -0.105303472, -0.113630801, -0.129914996, 0.51216777, 0.0581449394,
-          0.840965441, 0.802274224, 0.616958489, 0.835112309]]
+_want = [[sinusoid(t, 256)[c] + 20.0 for c in _cols] for t in (500.0, 999.0)]
 expect_close([[r[c] for c in _cols] for r in _rows], _want, atol=1e-4,
-             name="the encoding seen through designed weights (is it the course's sinusoidal embedding?)")
-expect_close([r[256:] for r in _rows], [[0.0] * 256] * 2, atol=1e-6, name="units 256..511 with designed weights")
+             name="the encoding seen through designed weights (is it the course's sinusoidal embedding, "
+                  "of t unscaled, with width d_sinusoidal?)")
+expect_close([r[256:] for r in _rows], [[20.0] * 256] * 2, atol=1e-4, name="units 256..511 with designed weights")
 
 # %% [tests] id=hidden_timestep_seeded points=2
-# Hidden tests: a small TimestepEmbedding with PyTorch's default initialisation after a fixed seed.
+# Hidden tests: a small TimestepEmbedding with PyTorch's default initialisation after a fixed seed
+# (the Linear layers created in order, nothing else drawing random numbers); the output's shape and dtype.
 ### BEGIN HIDDEN TESTS
 import torch as _torch
 from course_utils.grading import probe_helpers as _h
@@ -230,23 +269,29 @@ from course_utils.grading.probe import Probe as _Probe
 _o = _Probe("hidden_timestep_seeded")
 _m = _h.build(TimestepEmbedding, 16, 12, seed=1234)
 _o.call("params", _h.count_parameters, _m)
-_o.call("out", _m, _torch.tensor([0.0, 3.0, 250.0]))
+for _k, (_i, _part) in {"w1": (0, "weight"), "b1": (0, "bias"), "w2": (1, "weight"), "b2": (1, "bias")}.items():
+    _o.record(_k, lambda _i=_i, _part=_part: getattr(_h.find_linears(_m, [(16, 12), (12, 12)], "TimestepEmbedding")[_i], _part))
+_o.run("out", _m, _torch.tensor([0.0, 3.0, 250.0]))
 _o.emit()
 ### END HIDDEN TESTS
 
 # %% [judge] id=hidden_timestep_seeded
+import torch
+
+from course_utils.reference import TimestepEmbedding as _Reference
+
 expect(obs.integer("params", "the parameter count of TimestepEmbedding(16, 12)") == 360,
        "TimestepEmbedding(16, 12) has the wrong number of parameters")
+with torch.random.fork_rng():  # the grader's own random state is left as it was
+    torch.manual_seed(1234)
+    _ref = [m for m in _Reference(16, 12).modules() if isinstance(m, torch.nn.Linear)]
+for _k, _layer, _part, _label in [("w1", 0, "weight", "first Linear's weight"), ("b1", 0, "bias", "first Linear's bias"),
+                                  ("w2", 1, "weight", "second Linear's weight"), ("b2", 1, "bias", "second Linear's bias")]:
+    expect_close(obs.tensor(_k, f"the {_label}"), getattr(_ref[_layer], _part).tolist(), atol=1e-6,
+                 name=f"the {_label} right after torch.manual_seed (create Linear(16, 12), then Linear(12, 12), "
+                      "with PyTorch's default initialisation)")
 _out = result("out", "TimestepEmbedding(16, 12) on three timesteps", (3, 12))
 expect_dtype(_out, "float32", "the embedding")
-expect_close(_out, [
-    [-0.102088829, 0.166312946, -0.231856631, 0.0166258126, -0.0432602788, 0.16255408,
-     -0.064919421, 0.276218051, -0.167382758, 0.353728395, 0.0227129883, -0.0324360564],
-    [-0.253316295, 0.155013651, -0.354968331, 0.0602031624, 0.0109499448, 0.0359895495,
-     -0.0666365846, 0.183956335, -0.137164535, 0.266087948, -0.053143101, -0.0171626844],
-    [-0.0137242731, 0.0898823376, -0.349805197, -0.0269019839, 0.0466909791, -0.0426628663,
-     -0.108926104, 0.046880548, 0.00903165312, 0.140305014, 0.0676388204, 0.0556504281],
-], atol=2e-4, name="TimestepEmbedding(16, 12) with the default initialisation")
 
 # %% [markdown]
 # ## 2 · Where the 394,240 parameters are
@@ -352,6 +397,11 @@ with torch.no_grad():
 #
 # ### Exercise 2 [Supported] — implement `FiLM(feature_dim, time_dim)`
 #
+# The structure is fixed on purpose: **one** `nn.Linear(time_dim, 2 * feature_dim)` whose output is split
+# into scale (first half) and shift (second half), and the output is `scale * h + shift` (no `1 +`).
+# Two separate Linear layers would compute the same function, but the hidden tests, lesson 03 and the
+# identity initialisation all address that one layer.
+#
 # Hints, if you want them:
 # * change a parameter in place without recording it for autograd inside `with torch.no_grad():`;
 #   `layer.weight.zero_()`, `layer.bias[:C] = 1.0` and `layer.bias[C:] = 0.0` do the rest;
@@ -391,27 +441,71 @@ class FiLM(nn.Module):
         ### END SOLUTION
 
 # %% [tests] id=check_film points=2
-# Visible checks: run this cell. Each message says what is wrong and what you should have seen.
+# Visible checks: run this cell. Each message starts with [the mistake it found] and says what you
+# should have seen. Some checks set FiLM's Linear to designed weights, so scale and shift are known.
 torch.manual_seed(0)
 _film = FiLM(4, 3)
 _h2, _h4, _te = torch.randn(2, 4), torch.randn(2, 4, 5, 6), torch.randn(2, 3)
-_o2, _o4 = _film(_h2, _te), _film(_h4, _te)
+_o2 = _film(_h2, _te)
 assert isinstance(_o2, torch.Tensor) and tuple(_o2.shape) == (2, 4), (
-    f"FiLM on h [2, 4] should return shape (2, 4), got {getattr(_o2, 'shape', type(_o2).__name__)}")
+    f"[shape] FiLM on h [2, 4] should return shape (2, 4), got {getattr(_o2, 'shape', type(_o2).__name__)}")
+try:
+    _o4 = _film(_h4, _te)
+except RuntimeError as _err:
+    raise AssertionError(
+        "[broadcast] FiLM on h [2, 4, 5, 6] raised an error: reshape scale and shift from [B, C] to [B, C, 1, 1] "
+        f"so that they broadcast over H and W (the channel axis stays in position 1). PyTorch said: {_err}") from None
 assert tuple(_o4.shape) == (2, 4, 5, 6), (
-    f"FiLM on h [2, 4, 5, 6] should return shape (2, 4, 5, 6), got {tuple(_o4.shape)}: "
+    f"[broadcast] FiLM on h [2, 4, 5, 6] should return shape (2, 4, 5, 6), got {tuple(_o4.shape)}: "
     "reshape scale and shift to [B, C, 1, 1] so they broadcast over H and W")
+_lin = [m for m in _film.modules() if isinstance(m, nn.Linear)]
+assert len(_lin) == 1 and tuple(_lin[0].weight.shape) == (8, 3) and _lin[0].bias is not None, (
+    "[one Linear] FiLM(4, 3) should hold exactly one nn.Linear(3, 8) with a bias: this course's FiLM is one "
+    "projection whose output is split into scale and shift (the specification fixes this on purpose); "
+    f"found {[tuple(m.weight.shape) for m in _lin]} (weight shapes)")
 _n = sum(p.numel() for p in _film.parameters())
-assert _n == 3 * 8 + 8, f"FiLM(4, 3) should hold one Linear(3, 8): 32 parameters, got {_n}"
+assert _n == 3 * 8 + 8, f"[one Linear] FiLM(4, 3) should hold one Linear(3, 8): 32 parameters, got {_n}"
+assert not (torch.allclose(_o2, 2 * _h2) and torch.allclose(_o4, 2 * _h4)), (
+    "[1 + scale] a fresh FiLM returns 2 * h: you used (1 + scale) * h with a scale that starts at 1. "
+    "This lesson's FiLM is scale * h + shift; the bias [1]*C + [0]*C makes it start as the identity.")
 assert torch.allclose(_o2, _h2) and torch.allclose(_o4, _h4), (
-    "a freshly built FiLM should return h unchanged (identity initialisation: weight 0, bias [1]*C + [0]*C). "
-    f"Got a max difference of {max((_o2 - _h2).abs().max().item(), (_o4 - _h4).abs().max().item()):.3g}. "
-    "If the output is 2 * h, you used (1 + scale): this lesson's FiLM is scale * h + shift.")
+    "[identity initialisation] a freshly built FiLM should return h unchanged (weight 0, bias [1]*C + [0]*C). "
+    f"Got a max difference of {max((_o2 - _h2).abs().max().item(), (_o4 - _h4).abs().max().item()):.3g}.")
+# Designed weights: weight 0 and bias [scale..., shift...], so every sample gets these four scales and shifts.
+_scale, _shift = torch.tensor([0.5, 2.0, -1.0, 3.0]), torch.tensor([0.1, -0.2, 0.3, 0.4])
 with torch.no_grad():
-    for _p in _film.parameters():
-        _p.add_(0.5)
-assert not torch.allclose(_film(_h2, _te), _h2), "after changing the weights, FiLM should no longer be the identity"
-print("Basic checks passed: shapes, 32 parameters, identity at initialisation.")
+    _lin[0].weight.zero_()
+    _lin[0].bias.copy_(torch.cat([_scale, _shift]))
+    _got = _film(_h4, _te)
+_c = lambda v: v[None, :, None, None]  # (C,) -> (1, C, 1, 1)
+assert not torch.allclose(_got, _c(1 + _scale) * _h4 + _c(_shift), atol=1e-5), (
+    "[1 + scale] your FiLM computes (1 + scale) * h + shift. This lesson's FiLM is scale * h + shift "
+    "(AdaGN in lesson 03 is the one with 1 +); the identity start comes from the bias.")
+assert not torch.allclose(_got, _c(_shift) * _h4 + _c(_scale), atol=1e-5), (
+    "[scale first] scale and shift are swapped: the first half of the Linear's output is the scale, "
+    "the second half the shift (scale, shift = out.chunk(2, dim=-1)).")
+assert torch.allclose(_got, _c(_scale) * _h4 + _c(_shift), atol=1e-5), (
+    "[scale * h + shift] with weight 0 and bias [scale..., shift...] the output should be scale * h + shift, "
+    "channel by channel; the largest difference is "
+    f"{(_got - (_c(_scale) * _h4 + _c(_shift))).abs().max().item():.3g}. No activation, no normalisation.")
+# Features with C == W (4 channels, width 4): a [B, 1, 1, C] broadcast runs here without an error.
+_hw = torch.randn(3, 4, 3, 4)
+with torch.no_grad():
+    _got = _film(_hw, torch.randn(3, 3))
+assert torch.allclose(_got, _c(_scale) * _hw + _c(_shift), atol=1e-5), (
+    "[channel axis] on h [3, 4, 3, 4] (width == channels) each channel should get its own scale and shift, but "
+    "yours are applied along another axis (scale[:, None, None, :] scales the columns). Reshape to [B, C, 1, 1].")
+# Designed weights that depend on t_emb: FiLM is linear in t_emb (no activation on t_emb).
+with torch.no_grad():
+    _lin[0].weight.copy_(torch.linspace(-1.0, 1.0, 24).reshape(8, 3))
+    _te = torch.tensor([[-1.5, 0.5, -0.25], [2.0, -1.0, 0.75]])
+    _got = _film(_h2, _te)
+    _p = _te @ _lin[0].weight.T + _lin[0].bias  # (2, 3) @ (3, 8) -> (2, 8): [scale, shift] per sample
+assert torch.allclose(_got, _p[:, :4] * _h2 + _p[:, 4:], atol=1e-5), (
+    "[linear in t_emb] with designed weights, scale and shift should be exactly the Linear's output on t_emb "
+    "(no activation on t_emb, each sample its own t_emb); the largest difference is "
+    f"{(_got - (_p[:, :4] * _h2 + _p[:, 4:])).abs().max().item():.3g}.")
+print("Basic checks passed: shapes, one Linear, identity at initialisation, scale * h + shift per channel.")
 ### BEGIN HIDDEN TESTS
 from course_utils.grading import probe_helpers as _h
 from course_utils.grading.probe import Probe as _Probe

@@ -10,7 +10,7 @@
 # you can measure.
 #
 # **You will:**
-# 1. implement `AdaGN` by filling in five TODOs (graded);
+# 1. implement `AdaGN` by filling in five TODOs, in two places (graded);
 # 2. feed one feature map through it at different timesteps and look at what changes;
 # 3. plot `gamma(t)` and `beta(t)` for every channel and timestep;
 # 4. measure why the formula says `(1 + gamma)` and not `gamma`;
@@ -76,59 +76,90 @@ class AdaGN(nn.Module):
         super().__init__()
         # TODO 1: self.norm = a GroupNorm with num_groups groups over num_channels channels,
         #         WITHOUT its own learnable scale and shift, and eps=1e-5
+        # TODO 2: self.proj = one Linear layer from d_emb to 2 * num_channels (gamma and beta together)
+        # (replace the raise below with both lines)
         ### BEGIN SOLUTION
         self.norm = nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=False)
-        ### END SOLUTION
-        # TODO 2: self.proj = one Linear layer from d_emb to 2 * num_channels (gamma and beta together)
-        ### BEGIN SOLUTION
         self.proj = nn.Linear(d_emb, 2 * num_channels)
         ### END SOLUTION
 
     def forward(self, x, t_emb):
         h = self.norm(x)                                   # [B, C, H, W], normalised per group
         # TODO 3: gamma, beta = self.proj(t_emb) split in two along the last dim (gamma first)
+        # TODO 4: reshape gamma and beta from [B, C] to [B, C, 1, 1]
+        # TODO 5: return (1 + gamma) * h + beta
+        # (replace the raise below with your lines: AdaGN(...) can be built once TODOs 1-2 are done)
         ### BEGIN SOLUTION
         gamma, beta = self.proj(t_emb).chunk(2, dim=-1)    # (B, 2C) -> 2 x (B, C)
-        ### END SOLUTION
-        # TODO 4: reshape gamma and beta from [B, C] to [B, C, 1, 1]
-        ### BEGIN SOLUTION
         gamma = gamma[:, :, None, None]                    # (B, C) -> (B, C, 1, 1)
         beta = beta[:, :, None, None]                      # (B, C) -> (B, C, 1, 1)
-        ### END SOLUTION
-        # TODO 5: return (1 + gamma) * h + beta
-        ### BEGIN SOLUTION
         return (1 + gamma) * h + beta
         ### END SOLUTION
 
 # %% [tests] id=check_adagn points=2
-# Visible checks: run this cell. Each message says what is wrong and what you should have seen.
+# Visible checks: run this cell. Each message starts with [the mistake it found] and says what you
+# should have seen. Some checks set the projection to designed weights, so gamma and beta are known.
 torch.manual_seed(0)
 _ada = AdaGN(64, 512)
-_x = torch.randn(2, 64, 8, 8) * 3.0 + 1.0
+# Channels with different means and spreads, so that normalising over the wrong axes shows.
+_x = (torch.randn(2, 64, 8, 8) + torch.arange(64.0)[None, :, None, None] * 0.1) * torch.linspace(0.5, 3.0, 64)[None, :, None, None]
 _e = torch.randn(2, 512)
-_out = _ada(_x, _e)
-assert isinstance(_out, torch.Tensor), f"forward should return a torch.Tensor, got {type(_out).__name__}"
+try:
+    _out = _ada(_x, _e)
+except RuntimeError as _err:
+    raise AssertionError(
+        "[broadcast] AdaGN on x [2, 64, 8, 8] raised an error: reshape gamma and beta from [B, C] to [B, C, 1, 1] "
+        f"(the channel axis stays in position 1). PyTorch said: {_err}") from None
+assert isinstance(_out, torch.Tensor), f"[return type] forward should return a torch.Tensor, got {type(_out).__name__}"
 assert tuple(_out.shape) == (2, 64, 8, 8), (
-    f"the output should keep the input's shape (2, 64, 8, 8), got {tuple(_out.shape)}. "
+    f"[broadcast] the output should keep the input's shape (2, 64, 8, 8), got {tuple(_out.shape)}. "
     "Reshape gamma and beta to [B, C, 1, 1].")
 _n = sum(p.numel() for p in _ada.parameters())
+assert _n != 512 * 128 + 128 + 128, (
+    "[affine=False] AdaGN(64, 512) has 65,792 parameters: the GroupNorm still has its own scale and shift. "
+    "Use affine=False: gamma and beta come from t_emb instead.")
 assert _n == 512 * 128 + 128, (
-    f"AdaGN(64, 512) should have 65,664 parameters (only the Linear(512, 128)), got {_n:,}. "
-    "65,792 means the GroupNorm still has its own scale and shift: use affine=False.")
+    f"[one Linear] AdaGN(64, 512) should have 65,664 parameters (only one Linear(512, 128)), got {_n:,}")
+_lin = [m for m in _ada.modules() if isinstance(m, nn.Linear)]
+assert len(_lin) == 1, f"[one Linear] AdaGN should hold exactly one nn.Linear, found {len(_lin)}"
+_plain = F.group_norm(_x, 32, eps=1e-5)  # what GroupNorm(32 groups, eps=1e-5) without affine gives
+# Designed weights 1: a zero projection, so gamma = beta = 0 and AdaGN must return plain GroupNorm(x).
 with torch.no_grad():
-    for _p in _ada.proj.parameters():
-        _p.zero_()
-_z = _ada(_x, _e).reshape(2, 32, -1)                      # 32 groups of 2 channels x 64 pixels
-assert _z.abs().max() > 0, "with a zero projection the output is all zeros: did you forget the '1 +' in (1 + gamma)?"
-assert _z.mean(-1).abs().max() < 1e-4 and (_z.std(-1, unbiased=False) - 1).abs().max() < 1e-3, (
-    "with a zero projection AdaGN should return plain GroupNorm(x): mean 0 and std 1 in each of the 32 groups. "
-    f"Got group means up to {_z.mean(-1).abs().max():.3g} and stds between "
-    f"{_z.std(-1, unbiased=False).min():.3g} and {_z.std(-1, unbiased=False).max():.3g}.")
-torch.manual_seed(1)
-_ada = AdaGN(64, 512)
-assert not torch.allclose(_ada(_x[:1], _e[:1]), _ada(_x[:1], _e[1:])), (
-    "the same x with two different time embeddings should give different outputs")
-print("Basic checks passed: shape, 65,664 parameters, plain GroupNorm at a zero projection, t changes the output.")
+    _lin[0].weight.zero_()
+    _lin[0].bias.zero_()
+    _z = _ada(_x, _e)
+assert _z.abs().max() > 0, "[1 + gamma] with a zero projection the output is all zeros: did you forget the '1 +' in (1 + gamma)?"
+assert torch.allclose(_z, _plain, atol=1e-4), (
+    "[groups] with a zero projection AdaGN should return plain GroupNorm(x) with 32 groups (of 2 channels each) "
+    f"and eps=1e-5; the largest difference is {(_z - _plain).abs().max().item():.3g}. Check num_groups (the "
+    "default is 32), that you normalise per group (not per channel, not over the whole sample) and eps.")
+# Designed weights 2: weight 0 and bias [gamma..., beta...]: every sample gets these 64 gammas and 64 betas.
+_gamma, _beta = torch.linspace(-0.5, 1.5, 64), torch.linspace(1.0, -1.0, 64)
+_c = lambda v: v[None, :, None, None]  # (C,) -> (1, C, 1, 1)
+with torch.no_grad():
+    _lin[0].bias.copy_(torch.cat([_gamma, _beta]))
+    _got = _ada(_x, _e)
+assert not torch.allclose(_got, _c(1 + _beta) * _plain + _c(_gamma), atol=1e-4), (
+    "[gamma first] gamma and beta are swapped: the first half of the projection is gamma (the scale), "
+    "the second half beta (the shift).")
+assert not torch.allclose(_got, _c(_gamma) * _plain + _c(_beta), atol=1e-4), (
+    "[1 + gamma] your AdaGN computes gamma * h + beta: AdaGN's scale is (1 + gamma), so that a zero projection "
+    "leaves GroupNorm(x) unchanged.")
+assert torch.allclose(_got, _c(1 + _gamma) * _plain + _c(_beta), atol=1e-4), (
+    "[(1 + gamma) * h + beta] with weight 0 and bias [gamma..., beta...] the output should be "
+    "(1 + gamma) * GroupNorm(x) + beta, channel by channel; the largest difference is "
+    f"{(_got - (_c(1 + _gamma) * _plain + _c(_beta))).abs().max().item():.3g}. Is the channel axis in position 1?")
+# Designed weights 3: gamma and beta depend on t_emb. The projection is linear in t_emb: no activation on t_emb.
+with torch.no_grad():
+    _lin[0].weight.copy_(0.05 * torch.cos(torch.arange(128.0)[:, None] + 0.3 * torch.arange(512.0)[None, :]))
+    _got = _ada(_x, _e)
+    _p = _e @ _lin[0].weight.T + _lin[0].bias  # (2, 512) @ (512, 128) -> (2, 128): [gamma, beta] per sample
+_want = (1 + _p[:, :64, None, None]) * _plain + _p[:, 64:, None, None]  # (2, 64) -> (2, 64, 1, 1)
+assert torch.allclose(_got, _want, atol=1e-4), (
+    "[linear in t_emb] with designed weights, gamma and beta should be exactly the projection of t_emb "
+    "(no SiLU or other activation on t_emb inside AdaGN, each sample its own t_emb); the largest difference is "
+    f"{(_got - _want).abs().max().item():.3g}.")
+print("Basic checks passed: shape, 65,664 parameters, plain GroupNorm at a zero projection, (1 + gamma) * h + beta.")
 ### BEGIN HIDDEN TESTS
 from course_utils.grading import probe_helpers as _h
 from course_utils.grading.probe import Probe as _Probe

@@ -227,11 +227,24 @@ _net = UNetSinusoidal()
 assert isinstance(_net, nn.Module), "UNetSinusoidal should be a subclass of nn.Module"
 _keys = set(_net.state_dict())
 assert not _want_keys - _keys, (
-    f"these weights are missing (check the layer names and sizes in the specification): {sorted(_want_keys - _keys)[:4]}")
-assert not _keys - _want_keys, f"these weights are not in the specification: {sorted(_keys - _want_keys)[:4]}"
+    f"[layer names] these weights are missing (check the layer names and sizes in the specification): {sorted(_want_keys - _keys)[:4]}")
+assert not _keys - _want_keys, f"[layer names] these weights are not in the specification: {sorted(_keys - _want_keys)[:4]}"
+_want_shapes = {k: v.shape for k, v in UNetSimple().state_dict().items() if not k.startswith("time_embed.")}
+_want_shapes.update({"time_embed." + k: v.shape for k, v in TimestepEmbedding(256, 512).state_dict().items()})
+_want_shapes.update({"time_proj.weight": (256, 512), "time_proj.bias": (256,)})
+_wrong = [f"{k} {tuple(v.shape)}" for k, v in _net.state_dict().items() if tuple(v.shape) != tuple(_want_shapes[k])]
+assert not _wrong, (f"[layer sizes] these weights have the wrong shape: {_wrong[:4]}. The time path is "
+                    "TimestepEmbedding(256, 512), then time_proj = nn.Linear(512, 256).")
 _x = torch.randn(4, 1, 28, 28)
 _t = torch.tensor([0, 10, 500, 999])
-_out = _net(_x, _t)
+try:
+    _out = _net(_x, _t)
+except RuntimeError as _err:
+    if "must match the size" not in str(_err):
+        raise
+    raise AssertionError(
+        "[broadcast] the forward pass raised an error: the time vector [B, 256] must be viewed as [B, 256, 1, 1] "
+        f"to be added to the bottleneck [B, 256, 7, 7]. PyTorch said: {str(_err)[:150]}") from None
 assert isinstance(_out, torch.Tensor), f"forward should return a tensor, got {type(_out).__name__}"
 assert tuple(_out.shape) == (4, 1, 28, 28), (
     f"4 images of [1, 28, 28] should give an output of shape (4, 1, 28, 28), got {tuple(_out.shape)}")
@@ -239,15 +252,41 @@ _net.eval()
 with torch.no_grad():
     _a = _net(_x[:1], torch.tensor([10]))
     _b = _net(_x[:1], torch.tensor([900]))
-assert not torch.allclose(_a, _b), "the same image with t = 10 and t = 900 gives the same output: is t used?"
+assert not torch.allclose(_a, _b), "[uses t] the same image with t = 10 and t = 900 gives the same output: is t used?"
+# What reaches the time embedding, and what enters up3 (the bottleneck plus the time vector), for t = 5 and 905.
+_t_seen, _b_seen = [], []
+_hooks = [_net.time_embed.register_forward_pre_hook(lambda module, args: _t_seen.append(args[0])),
+          _net.up3.register_forward_pre_hook(lambda module, args: _b_seen.append(args[0]))]
+with torch.no_grad():
+    _net(_x[:1], torch.tensor([5]))
+    _net(_x[:1], torch.tensor([905]))
+for _hk in _hooks:
+    _hk.remove()
+assert [int(v) for v in _t_seen[0].reshape(-1)] == [5], (
+    f"[t as given] self.time_embed received {_t_seen[0].tolist()} for t = [5]: pass the integer timesteps "
+    "0..999 to TimestepEmbedding unchanged (its sinusoidal grid is made for that range; no / 1000).")
+_still = int(((_b_seen[0] - _b_seen[1]).abs().amax(dim=(0, 2, 3)) <= 1e-6).sum())  # channels that ignore t
+assert _still == 0, (
+    f"[every channel] {_still} of the 256 bottleneck channels do not change when t changes (UNetSimple reaches only "
+    "channels 0..127): project the time vector to 256 values and add it to every bottleneck channel.")
+with torch.no_grad():
+    _mix = _net(_x[:2], torch.tensor([10, 900]))
+    _own = torch.cat([_net(_x[:1], torch.tensor([10])), _net(_x[1:2], torch.tensor([900]))])
+assert torch.allclose(_mix, _own, atol=1e-5), (
+    "[own t] in a batch with t = [10, 900] each image should get the same output as when it is run alone with "
+    "its own t: add t_vec.view(-1, 256, 1, 1), one time vector per image (not t_vec[0], not a mean).")
 _net.train()
 try:
     _net(_x, _t).square().mean().backward()
 except RuntimeError as _err:
     raise AssertionError(
-        "backward() failed. Did you add the time vector in place (b[...] = ..., b += ...)? "
+        "[in place] backward() failed. Did you add the time vector in place (b[...] = ..., b += ...)? "
         f"Use b = b + .... PyTorch said: {str(_err)[:150]}") from None
-print("Basic checks passed: weight names, output shape, t changes the output, backward works.")
+_grad = _net.time_proj.weight.grad
+assert _grad is not None and _grad.abs().sum().item() > 0, (
+    "[gradient] after backward() the time projection has no gradient: is the time vector detached "
+    "(.detach(), torch.no_grad()) or unused?")
+print("Basic checks passed: weight names, output shape, t reaches all 256 channels per image, backward works.")
 print(f"UNetSinusoidal: {sum(p.numel() for p in _net.parameters()):,} parameters "
       f"(UNetSimple: {sum(p.numel() for p in UNetSimple().parameters()):,})")
 ### BEGIN HIDDEN TESTS

@@ -32,6 +32,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from course_utils.reference import sinusoidal_embedding  # lesson 01's function, finished
 from course_utils.toy2d import plot_noising, plot_score_field, plot_snapshots, sample_toy, scatter2d
@@ -261,20 +262,21 @@ def spread(t):
     return max(abs(r[d] - rows[0][d]) for r in rows for d in range(len(rows[0])))
 
 # %% [tests] id=check_film_forward points=2
-# Visible checks: run this cell. Each message says what is wrong and what you should have seen.
+# Visible checks: run this cell. Each message starts with [the mistake it found] and says what you
+# should have seen. Some checks use a tiny network with designed weights, so every block's scale and shift are known.
 torch.manual_seed(0)
 _net = ScoreNetworkWithFiLM()
 _x = torch.randn(6, 2)
 _t = torch.linspace(0.05, 1.0, 6)
 _out = _net(_x, _t)
-assert isinstance(_out, torch.Tensor), f"forward should return a torch.Tensor, got {type(_out).__name__}"
+assert isinstance(_out, torch.Tensor), f"[return type] forward should return a torch.Tensor, got {type(_out).__name__}"
 assert tuple(_out.shape) == (6, 2), (
-    f"for x [6, 2] and t [6] the score should have shape (6, 2), got {tuple(_out.shape)}")
+    f"[shape] for x [6, 2] and t [6] the score should have shape (6, 2), got {tuple(_out.shape)}")
 _one_x = _x[:1].expand(6, 2)  # (1, 2) -> (6, 2): the same point at six different times
 _o = _net(_one_x, _t)
 assert (_o - _o[:1]).abs().max().item() < 1e-6, (
-    "a freshly built network has identity FiLM layers (scale 1, shift 0 for every t), so its output cannot "
-    f"depend on t yet; yours changes by up to {(_o - _o[:1]).abs().max().item():.3g} across t. "
+    "[t only through FiLM] a freshly built network has identity FiLM layers (scale 1, shift 0 for every t), so "
+    f"its output cannot depend on t yet; yours changes by up to {(_o - _o[:1]).abs().max().item():.3g} across t. "
     "Does t reach the network some other way (concatenated to x, or FiLM on the output layer)?")
 _gen = torch.Generator().manual_seed(1)
 with torch.no_grad():
@@ -282,16 +284,57 @@ with torch.no_grad():
         _f.weight.copy_(0.3 * torch.randn(_f.weight.shape, generator=_gen))
 _o = _net(_one_x, _t)
 assert (_o - _o[:1]).abs().max().item() > 1e-3, (
-    "with random FiLM weights the output should change with t, but it does not: "
+    "[uses t] with random FiLM weights the output should change with t, but it does not: "
     "are you applying scale * h + shift with scale, shift = film(t_emb).chunk(2, dim=-1)?")
 with torch.no_grad():
     _net.output.weight.zero_()
     _net.output.bias.copy_(torch.tensor([0.25, -0.5]))
 _o = _net(_x, _t)
 assert torch.allclose(_o, torch.tensor([[0.25, -0.5]]).expand(6, 2), atol=1e-6), (
-    "with the output layer's weight set to 0 and its bias to (0.25, -0.5), every score should be exactly "
-    "(0.25, -0.5): nothing may come after self.output(h). Did you apply FiLM or SiLU to the output?")
-print("Basic checks passed: shape, identity FiLM at the start, t matters once FiLM has weights, plain output layer.")
+    "[plain output layer] with the output layer's weight set to 0 and its bias to (0.25, -0.5), every score "
+    "should be exactly (0.25, -0.5): nothing may come after self.output(h). Did you apply FiLM or SiLU to the output?")
+# A tiny network (2 hidden units, time_dim 4) with designed weights: every Linear is the identity and every
+# FiLM layer gives scale 2 and shift 0.5 whatever t is, so each block must compute SiLU(2 h + 0.5).
+_tiny = ScoreNetworkWithFiLM(hidden_dim=2, time_dim=4)
+with torch.no_grad():
+    for _l in (_tiny.layer1, _tiny.layer2, _tiny.layer3, _tiny.output):
+        _l.weight.copy_(torch.eye(2))
+        _l.bias.zero_()
+    for _f in (_tiny.film1, _tiny.film2, _tiny.film3):
+        _f.weight.zero_()
+        _f.bias.copy_(torch.tensor([2.0, 2.0, 0.5, 0.5]))  # [scale, scale, shift, shift]
+    _xs, _ts = torch.tensor([[0.3, -0.8], [1.2, 0.4]]), torch.tensor([0.2, 0.7])
+    _got = _tiny(_xs, _ts)
+
+
+def _three_blocks(block, h):
+    return block(block(block(h)))
+
+
+assert not torch.allclose(_got, _three_blocks(lambda h: F.silu(3 * h + 0.5), _xs), atol=1e-5), (
+    "[1 + scale] each block computes SiLU((1 + scale) * h + shift): in this network FiLM is scale * h + shift "
+    "(the identity start comes from the bias 1).")
+assert not torch.allclose(_got, _three_blocks(lambda h: F.silu(0.5 * h + 2), _xs), atol=1e-5), (
+    "[scale first] scale and shift are swapped: the first half of film(t_emb) is the scale, the second the shift.")
+assert not torch.allclose(_got, _three_blocks(lambda h: 2 * F.silu(h) + 0.5, _xs), atol=1e-5), (
+    "[FiLM before SiLU] each block applies SiLU first and FiLM after it: the order is Linear -> FiLM -> SiLU.")
+assert torch.allclose(_got, _three_blocks(lambda h: F.silu(2 * h + 0.5), _xs), atol=1e-5), (
+    "[Linear -> FiLM -> SiLU] with identity Linear layers and FiLM scale 2, shift 0.5, each of the three blocks "
+    "should compute SiLU(2 h + 0.5); the largest difference is "
+    f"{(_got - _three_blocks(lambda h: F.silu(2 * h + 0.5), _xs)).abs().max().item():.3g}.")
+# Now film1's first shift also reads column 0 of the time embedding, sin(t_scale * t): at t = 0 it is 0,
+# at t = pi / 2000 it is sin(pi / 2) = 1 because the embedding sees t_scale * t = 1000 t.
+with torch.no_grad():
+    _tiny.film1.weight[2, 0] = 1.0
+    _ts = torch.tensor([0.0, math.pi / 2000])
+    _got = _tiny(_xs, _ts)
+_first = lambda h: F.silu(2 * h + 0.5 + torch.stack([torch.sin(1000 * _ts), torch.zeros(2)], dim=1))  # (2,) -> (2, 2)
+_want = F.silu(2 * F.silu(2 * _first(_xs) + 0.5) + 0.5)
+assert torch.allclose(_got, _want, atol=1e-5), (
+    "[t_scale] with film1 reading column 0 of the time embedding, the score at t = pi / 2000 should see "
+    f"sin(1000 t) = 1; the largest difference is {(_got - _want).abs().max().item():.3g}. Embed t with "
+    "self.time_embedding(t), which multiplies t in [0, 1] by t_scale = 1000 (unscaled, t barely moves the embedding).")
+print("Basic checks passed: shape, identity FiLM at the start, Linear -> FiLM (scale * h + shift) -> SiLU, t_scale, plain output.")
 ### BEGIN HIDDEN TESTS
 import torch as _torch
 from course_utils.grading import probe_helpers as _h
@@ -539,33 +582,56 @@ def dsm_loss(model, x0, sde, t=None, noise=None):
     ### END SOLUTION
 
 # %% [tests] id=check_dsm_loss points=2
-# Visible checks: run this cell. Each message says what is wrong and what you should have seen.
+# Visible checks: run this cell. Each message starts with [the mistake it found] and says what you
+# should have seen.
 _x0 = torch.tensor([[1.0, -0.5], [0.25, 2.0], [-1.5, 0.5]])
 _tt = torch.tensor([0.1, 0.5, 0.9])
 _z = torch.tensor([[0.5, -1.0], [1.5, 0.25], [-0.5, 2.0]])
-_l = dsm_loss(lambda x, t: torch.zeros_like(x), _x0, sde, _tt, _z)
-assert isinstance(_l, torch.Tensor), f"dsm_loss should return a torch.Tensor, got {type(_l).__name__}"
-assert _l.dim() == 0, f"dsm_loss should return one number (a 0-d tensor), got shape {tuple(_l.shape)}"
+_calls = []
+_l = dsm_loss(lambda x, t: _calls.append((x, t)) or torch.zeros_like(x), _x0, sde, _tt, _z)
+assert isinstance(_l, torch.Tensor), f"[return type] dsm_loss should return a torch.Tensor, got {type(_l).__name__}"
+assert _l.dim() == 0, f"[one number] dsm_loss should return one number (a 0-d tensor), got shape {tuple(_l.shape)}"
+assert len(_calls) == 1, f"[one model call] dsm_loss should call the model once, it called it {len(_calls)} times"
+_xt, _t_in = _calls[0]
+assert isinstance(_t_in, torch.Tensor) and tuple(_t_in.shape) == (3,) and torch.allclose(_t_in, _tt), (
+    f"[model input t] the model should receive the times t [B] = {_tt.tolist()} as they are (continuous, "
+    f"shape (3,)); it received {_t_in.tolist() if isinstance(_t_in, torch.Tensor) else _t_in}")
+_want_xt = sde.alpha(_tt)[:, None] * _x0 + sde.marginal_std(_tt)[:, None] * _z  # (B,) -> (B, 1)
+assert torch.allclose(_xt, _want_xt, atol=1e-5), (
+    "[noisy point x_t] the model should receive x_t = alpha(t) x0 + sigma(t) z with sigma(t) = "
+    f"sde.marginal_std(t) (the standard deviation, not the variance); the largest difference is "
+    f"{(_xt - _want_xt).abs().max().item():.3g}")
+assert abs(_l.item() - 2.6041667 / 2) > 1e-3, (
+    "[sum over coordinates] a model that always answers 0 leaves the residual z, and your loss is half the batch "
+    "mean of |z|^2: you averaged over the 2 coordinates too. Sum over coordinates, then average over the batch.")
 assert abs(_l.item() - 2.6041667) < 1e-4, (
-    "a model that always answers 0 leaves only the noise: sigma * 0 + z = z, so the loss should be the batch "
-    f"mean of |z|^2 = (1.25 + 2.3125 + 4.25) / 3 = 2.6042; got {_l.item():.4f}. Is the residual sigma * s + z, "
-    "summed over the 2 coordinates and averaged over the batch (not averaged over both)?")
+    "[sigma * s + z] a model that always answers 0 leaves only the noise: sigma * 0 + z = z, so the loss should be "
+    f"the batch mean of |z|^2 = (1.25 + 2.3125 + 4.25) / 3 = 2.6042; got {_l.item():.4f}. The loss is "
+    "sigma^2 |s - target|^2 = |sigma * s + z|^2 (weight sigma^2).")
 _mu = torch.tensor([0.5, -1.0])
 _point_mass_score = lambda x, t: -(x - sde.alpha(t)[:, None] * _mu) / sde.marginal_std(t)[:, None] ** 2  # (B,) -> (B, 1)
 _l = dsm_loss(_point_mass_score, _mu.repeat(3, 1), sde, _tt, _z)  # (2,) -> (3, 2)
 assert abs(_l.item()) < 1e-5, (
-    "when every data point is the same point mu, the exact score -(x - alpha mu) / sigma^2 is known and the "
-    f"loss of that exact score must be 0; got {_l.item():.4g}. Check the noisy point x_t = alpha x0 + sigma z "
-    "and the residual sigma * s + z (the target is -z / sigma).")
+    "[target -z / sigma] when every data point is the same point mu, the exact score -(x - alpha mu) / sigma^2 is "
+    f"known and the loss of that exact score must be 0; got {_l.item():.4g}. The target is -z / sigma, so the "
+    "residual is sigma * s + z (a + sign).")
 _seen = []
-dsm_loss(lambda x, t: _seen.append(t) or torch.zeros_like(x), torch.zeros(4000, 2), sde)
-assert len(_seen) == 1 and isinstance(_seen[0], torch.Tensor) and _seen[0].is_floating_point(), (
-    "with t=None, dsm_loss should draw a float tensor of times and call the model once with it")
-assert tuple(_seen[0].shape) == (4000,), f"the drawn times should have shape (B,) = (4000,), got {tuple(_seen[0].shape)}"
-assert _seen[0].min().item() >= sde.eps and _seen[0].max().item() <= 1.0, (
-    f"drawn times should lie in [sde.eps, 1] = [0.001, 1]; yours span [{_seen[0].min().item():.4g}, "
-    f"{_seen[0].max().item():.4g}]. Continuous time, never below eps: sde.eps + (1 - sde.eps) * torch.rand(B)")
-print("Basic checks passed: zero score, a point mass with its exact score, times drawn in [eps, 1].")
+dsm_loss(lambda x, t: _seen.append((x, t)) or torch.zeros_like(x), torch.zeros(4000, 2), sde)
+assert len(_seen) == 1 and isinstance(_seen[0][1], torch.Tensor) and _seen[0][1].is_floating_point(), (
+    "[continuous t] with t=None, dsm_loss should draw a float tensor of times and call the model once with it")
+_td, _xd = _seen[0][1], _seen[0][0]
+assert tuple(_td.shape) == (4000,), f"[shape] the drawn times should have shape (B,) = (4000,), got {tuple(_td.shape)}"
+assert _td.min().item() >= sde.eps and _td.max().item() <= 1.0, (
+    f"[t in [eps, 1]] drawn times should lie in [sde.eps, 1] = [0.001, 1]; yours span [{_td.min().item():.4g}, "
+    f"{_td.max().item():.4g}]. Continuous time, never below eps: sde.eps + (1 - sde.eps) * torch.rand(B)")
+assert torch.unique(_td).numel() > 3900 and abs(_td.mean().item() - 0.5) < 0.05, (
+    f"[continuous t] 4000 drawn times should be uniform on [eps, 1]: about 4000 distinct values with mean 0.5; "
+    f"yours have {torch.unique(_td).numel()} distinct values and mean {_td.mean().item():.3f}")
+_zd = _xd / sde.marginal_std(_td)[:, None]  # with x0 = 0, x_t / sigma(t) is the noise z
+assert abs(_zd.mean().item()) < 0.1 and abs(_zd.var().item() - 1) < 0.1, (
+    f"[standard normal noise] with x0 = 0 the noise x_t / sigma(t) should have mean 0 and variance 1; yours has "
+    f"mean {_zd.mean().item():.3f} and variance {_zd.var().item():.3f}. Draw it with torch.randn_like(x0).")
+print("Basic checks passed: x_t, zero score, a point mass with its exact score, times and noise drawn correctly.")
 ### BEGIN HIDDEN TESTS
 import torch as _torch
 from course_utils.grading import probe_helpers as _h
@@ -819,25 +885,41 @@ def reverse_sde_step(model, x, t, dt, sde, noise):
     ### END SOLUTION
 
 # %% [tests] id=check_reverse_step points=2
-# Visible checks: run this cell. Each message says what is wrong and what you should have seen.
+# Visible checks: run this cell. Each message starts with [the mistake it found] and says what you
+# should have seen.
 _zero_score = lambda x, t: torch.zeros_like(x)
 _s = reverse_sde_step(_zero_score, torch.tensor([[1.0, -2.0]]), 0.5, 0.01, sde, torch.zeros(1, 2))
 assert isinstance(_s, torch.Tensor) and tuple(_s.shape) == (1, 2), (
-    f"the step should return a tensor shaped like x, (1, 2); got {getattr(_s, 'shape', type(_s).__name__)}")
+    f"[shape] the step should return a tensor shaped like x, (1, 2); got {getattr(_s, 'shape', type(_s).__name__)}")
+assert not torch.allclose(_s, torch.tensor([[0.94975, -1.8995]]), atol=1e-5), (
+    "[direction] with a zero score and no noise your step moves (1, -2) inwards, to x (1 - beta dt / 2): that is a "
+    "step forward in time. The reverse step goes from t to t - dt: x_new = x - drift * dt, which pushes points outwards.")
+assert not torch.allclose(_s, torch.tensor([[1.0, -2.0]]), atol=1e-6), (
+    "[forward drift] with a zero score and no noise your step leaves x unchanged: the reverse drift includes the "
+    "forward drift f(x, t) = -beta(t) x / 2.")
 assert torch.allclose(_s, torch.tensor([[1.05025, -2.1005]]), atol=1e-5), (
-    "with a zero score and no noise only the reversed forward drift acts: x (1 + beta dt / 2) with "
-    f"beta(0.5) = 10.05, dt = 0.01, so (1, -2) -> (1.05025, -2.1005); got {_s.tolist()}. "
-    "Going back in time pushes points outwards; check the sign in front of the drift.")
-_s = reverse_sde_step(lambda x, t: torch.ones_like(x) * torch.tensor([1.0, 0.0]), torch.zeros(1, 2), 0.5, 0.01,
-                      sde, torch.zeros(1, 2))
+    "[drift] with a zero score and no noise only the reversed forward drift acts: x (1 + beta dt / 2) with "
+    f"beta(0.5) = 10.05, dt = 0.01, so (1, -2) -> (1.05025, -2.1005); got {_s.tolist()}.")
+_calls = []
+_s = reverse_sde_step(lambda x, t: _calls.append(t) or torch.ones_like(x) * torch.tensor([1.0, 0.0]),
+                      torch.zeros(1, 2), 0.5, 0.01, sde, torch.zeros(1, 2))
+assert isinstance(_calls[0], torch.Tensor) and tuple(_calls[0].shape) == (1,) and _calls[0].is_floating_point(), (
+    f"[t as a tensor] the model should be called with a float tensor of times, one per point (shape (B,) = (1,)); "
+    f"it received {_calls[0]!r}. torch.full((x.shape[0],), float(t), device=x.device) makes one.")
+assert not torch.allclose(_s, torch.tensor([[0.05025, 0.0]]), atol=1e-5), (
+    "[probability flow] at x = 0 with score (1, 0) your step moves by beta s dt / 2 = (0.05025, 0): the factor 1/2 "
+    "belongs to the probability-flow ODE. The reverse SDE's drift has the full g^2 s = beta s.")
+assert not torch.allclose(_s, torch.tensor([[-0.1005, 0.0]]), atol=1e-5), (
+    "[score sign] at x = 0 with score (1, 0) your step moves down the score, to (-0.1005, 0): the reverse step "
+    "climbs the score (drift f - g^2 s, subtracted), so it moves by +beta s dt.")
 assert torch.allclose(_s, torch.tensor([[0.1005, 0.0]]), atol=1e-5), (
-    "at x = 0 with score (1, 0) and no noise the step should move up the score by g^2 s dt = beta s dt = "
-    f"(0.1005, 0); got {_s.tolist()}. The score term enters with a + sign in the reverse step.")
+    "[score term] at x = 0 with score (1, 0) and no noise the step should move up the score by g^2 s dt = "
+    f"beta s dt = (0.1005, 0); got {_s.tolist()}.")
 _s = reverse_sde_step(_zero_score, torch.zeros(1, 2), 0.5, 0.01, sde, torch.ones(1, 2))
 assert torch.allclose(_s, torch.full((1, 2), 0.3170173), atol=1e-5), (
-    "at x = 0 with a zero score and noise (1, 1) the step should add sqrt(beta dt) * noise = sqrt(0.1005) = "
-    f"0.31702 per coordinate; got {_s.tolist()}")
-print("Basic checks passed: drift, score term and noise scale of one step.")
+    "[noise scale] at x = 0 with a zero score and noise (1, 1) the step should add sqrt(beta dt) * noise = "
+    f"sqrt(0.1005) = 0.31702 per coordinate; got {_s.tolist()} (not sqrt(beta) dt, not beta dt).")
+print("Basic checks passed: drift, score term, how t is passed and noise scale of one step.")
 ### BEGIN HIDDEN TESTS
 import torch as _torch
 from course_utils.grading.probe import Probe as _Probe

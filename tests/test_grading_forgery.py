@@ -31,7 +31,9 @@ ID = "sinusoidal_impl"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
                                 reason="the sandbox needs root and util-linux setpriv")
 
-WRONG = solution_source(A, ID).replace("i / half)", "i / (half - 1))")
+# A wrong answer that still passes the visible checks (they catch DDPM's half - 1 grid at d_emb = 256, so this
+# one uses it only below 64), so the probe of every graded cell runs and each attack has something to forge.
+WRONG = solution_source(A, ID).replace("i / half)", "i / (half - 1 if d_emb < 64 else half))")
 assert WRONG != solution_source(A, ID), "the wrong answer must differ from the solution"
 
 # A record that looks right (every key of every cell, plausible tensors) with wrong values.
@@ -44,7 +46,8 @@ _KEYS = {
     "hidden_sinusoidal_values": {"d8": (4, 8), "e500": (1, 256), "e500_cols": (10,)},
     "hidden_sinusoidal_inputs": dict([(k, (1, 6)) for k in ("int_5", "float_2_5", "t0d_int_7", "t0d_f64")]
         + [("dtype_" + d, (3, 16)) for d in ("float16", "float64", "int32", "int64")]
-        + [("odd_%d" % d, (2, d)) for d in (7, 9, 33)] + [("batch_128", (128, 256))]),
+        + [("odd_%d" % d, (2, d)) for d in (7, 9, 33)] + [("even_%d" % (d - 1), (2, d - 1)) for d in (7, 9, 33)]
+        + [("own_6", (4, 6)), ("own_16", (3, 16)), ("batch_128", (128, 256))]),
     "hidden_sinusoidal_device": {"meta": (5, 32)},
 }
 def _forged(cell, fill=0.5):

@@ -170,6 +170,32 @@ def test_feedback_drops_outputs_that_quote_a_probe():
     assert "_Probe" not in json.dumps(view)
 
 
+def test_feedback_shows_each_graded_cells_points_under_it_and_in_the_summary(tmp_path):
+    from course_utils.grading.feedback import learner_view, write_feedback
+
+    def graded(gid, points):
+        meta = {"nbgrader": {"grade": True, "grade_id": gid, "points": points, "solution": False, "locked": True}}
+        return nbformat.v4.new_code_cell(f"check_{gid}()", metadata=meta)
+
+    cells = [graded("check_a", 2), nbformat.v4.new_markdown_cell("text"), graded("hidden_b", 4), graded("hidden_c", 3)]
+    released = nbformat.v4.new_notebook(cells=copy.deepcopy(cells))
+    scores = {"check_a": (2.0, 2.0), "hidden_b": (0.0, 4.0), "hidden_c": (1.5, 3.0)}
+    view = learner_view(nbformat.v4.new_notebook(cells=cells), released, scores)
+    sources = [c.source for c in view.cells]
+    assert "**Score: 3.5 / 9**" in sources[0]
+    assert all(f"| `{g}` | {s:g} / {m:g} |" in sources[0] for g, (s, m) in scores.items())
+    for gid, line in [("check_a", "**`check_a`: 2 / 2 points** (passed)"),
+                      ("hidden_b", "**`hidden_b`: 0 / 4 points** (not passed: see the message above)"),
+                      ("hidden_c", "**`hidden_c`: 1.5 / 3 points** (partly passed)")]:
+        at = next(i for i, c in enumerate(view.cells) if c.source == f"check_{gid}()")
+        assert view.cells[at + 1].cell_type == "markdown" and view.cells[at + 1].source == line
+    autograded = tmp_path / "a.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), autograded)
+    nbformat.write(released, tmp_path / "r.ipynb")
+    html = write_feedback(autograded, tmp_path / "r.ipynb", scores, tmp_path / "f.html").read_text()
+    assert "hidden_b</code>: 0 / 4 points" in html and "1.5 / 3 points" in html
+
+
 def test_nbgrader_config_wires_the_judge_for_nbgraders_own_cli():
     from course_utils.grading.course import CourseDirs, nbgrader_config
     from course_utils.grading.preprocessors import CourseExecute, JudgeObservations

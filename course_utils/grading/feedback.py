@@ -5,8 +5,8 @@ included. Here each graded cell's source is replaced by the version the learner
 was given (hidden tests already stripped by ``generate_assignment``), any other
 output that quotes a line of a hidden probe is removed (learner code can capture a
 probe's source while it runs, e.g. from an IPython event, and print it later),
-tracebacks are cut to their last line (the check's own message), and a score summary is put
-on top; the result is rendered to HTML with nbconvert, whose sanitiser
+tracebacks are cut to their last line (the check's own message), each graded cell is followed by
+its own points, and a score summary with every cell's points is put on top; the result is rendered to HTML with nbconvert, whose sanitiser
 (``HTMLExporter.sanitize_html``: bleach with nbconvert's allow-list, "Sanitizing
 HTML" in the nbconvert docs) removes learner scripts, iframes and event handlers
 from markdown cells and from HTML, markdown, SVG and JavaScript outputs. Expected
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["learner_view", "write_feedback"]
+__all__ = ["learner_view", "write_feedback", "cell_points"]
 
 MAX_ERROR_CHARS = 400
 MIN_PROBE_LINE = 8  # shorter hidden lines (")", "else:") are too common to mean a leak
@@ -56,6 +56,12 @@ def _quotes_hidden(out: dict, secret: set[str]) -> bool:
     return any(line in text or line in unescaped for line in secret)
 
 
+def cell_points(grade_id: str, score: float, maximum: float) -> str:
+    """The line shown under a graded cell in the feedback: its points and whether it passed."""
+    state = "passed" if score >= maximum else ("partly passed" if score > 0 else "not passed: see the message above")
+    return f"**`{grade_id}`: {score:g} / {maximum:g} points** ({state})"
+
+
 def learner_view(autograded: nbformat.NotebookNode, released: nbformat.NotebookNode,
                  cell_scores: dict) -> nbformat.NotebookNode:
     """A copy of ``autograded`` that is safe to return to the learner."""
@@ -75,6 +81,14 @@ def learner_view(autograded: nbformat.NotebookNode, released: nbformat.NotebookN
                 evalue = str(out.get("evalue", ""))[:MAX_ERROR_CHARS]
                 out["evalue"] = evalue
                 out["traceback"] = [f"{out.get('ename', 'Error')}: {evalue}"]
+    cells = []
+    for cell in nb.cells:  # each graded cell is followed by its own points, where the learner reads its message
+        cells.append(cell)
+        gid = _gid(cell)
+        meta = cell.get("metadata", {}).get("nbgrader") or {}
+        if meta.get("grade") and gid in cell_scores:
+            cells.append(nbformat.v4.new_markdown_cell(cell_points(gid, *cell_scores[gid])))
+    nb.cells = cells
     total = sum(s for s, _ in cell_scores.values())
     maximum = sum(m for _, m in cell_scores.values())
     rows = "\n".join(f"| `{gid}` | {s:g} / {m:g} |" for gid, (s, m) in sorted(cell_scores.items()))
