@@ -49,7 +49,8 @@ from .score2d import build_score_network
 from .toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from .vpsde import VPSDE, dsm_loss, gaussian_mixture_score, sample_reverse_sde, sample_probability_flow
 
-__all__ = ["Experiment2DConfig", "smoke_config", "TrainLog", "train_score_network", "run_experiment",
+__all__ = ["Experiment2DConfig", "smoke_config", "TrainLog", "train_score_network", "run_arm", "run_experiment",
+           "provenance", "check_provenance",
            "load_or_run", "load_results", "results_path", "summarize", "paired_gaps", "loss_curves", "format_table"]
 
 _REPO = Path(__file__).resolve().parents[1]
@@ -168,8 +169,13 @@ def _r(v: float) -> float:
     return float(f"{v:.6g}")
 
 
-def _run_arm(cfg: Experiment2DConfig, method: str, t_scale: float, seed: int, data: torch.Tensor,
+def run_arm(cfg: Experiment2DConfig, method: str, t_scale: float, seed: int, data: torch.Tensor,
              held: torch.Tensor, device) -> tuple[dict, torch.Tensor]:
+    """Train one arm (``method`` fed ``t_scale * t``) with ``seed``; score its samples against ``held``.
+
+    Returns the result row (losses, sliced_w, mmd (an unbiased MMD^2), sliced_w_ode, timings)
+    and the reverse-SDE samples ``[cfg.n_eval, 2]``.
+    """
     sde = cfg.sde()
     with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG
         torch.manual_seed(seed)
@@ -211,6 +217,32 @@ def _git_commit() -> str | None:
         return None
 
 
+def provenance(command: str, *, device, wall_seconds: float, seeds, budget: dict, data: str) -> dict:
+    """Where a cached result came from: date, command, device, versions, machine, commit, seeds, budget.
+
+    Every lesson 05 cache carries this record (:data:`PROVENANCE_KEYS` are required on load).
+    """
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command, "device": str(device), "torch": torch.__version__, "numpy": np.__version__,
+        "python": platform.python_version(), "platform": platform.platform(),
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "git_commit": _git_commit(), "wall_seconds": round(wall_seconds, 1), "seeds": list(seeds),
+        "budget": dict(budget), "data": data,
+    }
+
+
+def check_provenance(results: dict, path: str | Path, schema: str) -> dict:
+    """``results`` when it has ``schema`` and complete provenance, else a ValueError saying what to do."""
+    if results.get("schema") != schema:
+        raise ValueError(f"{path} is not a {schema} file (schema {results.get('schema')!r}); "
+                         "recompute it (its module's --recompute)")
+    missing = [k for k in PROVENANCE_KEYS if k not in results.get("provenance", {})]
+    if missing:
+        raise ValueError(f"{path} lacks provenance fields {missing}; recompute it rather than trust it")
+    return results
+
+
 def run_experiment(cfg: Experiment2DConfig, *, device="cpu", command: str | None = None,
                    progress: Callable[[str], None] = print, threads: int | None = 1) -> dict:
     """Run every arm for every seed and return the results dictionary (see the module docstring).
@@ -236,7 +268,7 @@ def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Cal
     runs, samples = [], {}
     for seed in cfg.seeds:
         for label, method, t_scale in cfg.arms():
-            row, pts = _run_arm(cfg, method, t_scale, seed, data, held, device)
+            row, pts = run_arm(cfg, method, t_scale, seed, data, held, device)
             runs.append({"label": label, **row})
             if seed == cfg.seeds[0]:  # a few points per arm, so a cached run can still be drawn
                 samples[label] = [[round(float(a), 3), round(float(b), 3)] for a, b in pts[:1000].tolist()]
@@ -246,16 +278,10 @@ def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Cal
     return {
         "schema": SCHEMA,
         "config": dataclasses.asdict(cfg),
-        "provenance": {
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": command or "course_utils.experiment2d.run_experiment(...)",
-            "device": str(device), "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "git_commit": _git_commit(), "wall_seconds": round(wall, 1), "seeds": list(cfg.seeds),
-            "budget": {k: getattr(cfg, k) for k in ("steps", "batch_size", "lr", "n_train", "sample_steps")},
-            "data": f"{cfg.dataset} generated in code (course_utils.toy2d), train seed {cfg.data_seed}",
-        },
+        "provenance": provenance(
+            command or "course_utils.experiment2d.run_experiment(...)", device=device, wall_seconds=wall,
+            seeds=cfg.seeds, budget={k: getattr(cfg, k) for k in ("steps", "batch_size", "lr", "n_train", "sample_steps")},
+            data=f"{cfg.dataset} generated in code (course_utils.toy2d), train seed {cfg.data_seed}"),
         "floor": floor,
         "loss_curve_steps": sorted({*range(50, cfg.steps + 1, 50), cfg.steps}),
         "runs": runs,
@@ -266,14 +292,7 @@ def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Cal
 
 def load_results(path: str | Path) -> dict:
     """Read a results file, refusing one with another schema or incomplete provenance."""
-    results = json.loads(Path(path).read_text())
-    if results.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not a lesson 05 results file (schema {results.get('schema')!r}, "
-                         f"expected {SCHEMA!r}); recompute with load_or_run(recompute=True)")
-    missing = [k for k in PROVENANCE_KEYS if k not in results.get("provenance", {})]
-    if missing:
-        raise ValueError(f"{path} lacks provenance fields {missing}; recompute it rather than trust it")
-    return results
+    return check_provenance(json.loads(Path(path).read_text()), path, SCHEMA)
 
 
 def results_path(cfg: Experiment2DConfig) -> Path:
