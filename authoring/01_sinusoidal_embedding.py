@@ -424,7 +424,7 @@ for d_look, horizon in ((256, 1000), (256, 200_000), (32, 1000), (32, 200_000)):
 # like any weight. Section 3's random table is such a table before training. The catch is that a row is
 # only trained when its timestep appears in a batch. Here both embeddings (64 wide) feed the same small
 # MLP that must predict the noise level DDPM attaches to `t`, `(√ᾱ_t, √(1 − ᾱ_t))`; each is trained on
-# 200 randomly chosen timesteps and scored on the other 800, for five seeds (a few seconds in all).
+# 200 randomly chosen timesteps and scored on the other 800, for five seeds.
 #
 # **Predict before running.** Which embedding fits the 200 training timesteps better? Which does
 # better on the 800 it never saw?

@@ -4,8 +4,8 @@ The reference note suggests 32-64 embedding dimensions for toy data (128-256 for
 and sketches multi-scale time embeddings (different layers read different speeds of t).
 Both are measured here on the lesson's 2-D task with the comparison's data, network and
 sampler (:mod:`course_utils.experiment2d`, whose :func:`~course_utils.experiment2d.run_arm`
-trains and scores every run), at a third of its training budget (:func:`study_base`:
-1,000 steps of 512 points) and three seeds, so that 21 runs fit in minutes:
+trains and scores every run), at a smaller training budget (:func:`study_base`:
+1,000 steps of 512 points instead of 3,000 of 1,024) and three seeds, so that 21 runs fit in minutes:
 
 * the FiLM network (identity initialisation) with ``time_dim`` in 4, 8, 16, 32, 64, 128;
 * the multi-scale FiLM network (:class:`course_utils.score2d.ScoreNetworkMultiScaleFiLM`)
