@@ -258,7 +258,8 @@ def format_costs(rows: Sequence[CostRow]) -> str:
 def describe_costs(rows: Sequence[CostRow], tie: float = 0.10) -> list[str]:
     """Word :func:`compare_block_costs`'s time ratios: one line per method, then the pairs too close to rank.
 
-    A ratio within ``tie`` of 1 is "about the cost of no t"; up to 1.5 "measurably slower";
+    A ratio within ``tie`` of 1 is "about the cost of no t"; below that, timing noise (a block
+    with more work cannot be faster); up to 1.5 "measurably slower";
     above that "clearly slower". Two methods whose ratios differ by less than ``tie``
     (relative) are called too close to rank: a rule of thumb for single-machine timings,
     not a measured noise level.
@@ -271,6 +272,9 @@ def describe_costs(rows: Sequence[CostRow], tie: float = 0.10) -> list[str]:
             continue
         if abs(r.ratio_to_none - 1) <= tie:
             word = f"within {tie:.0%} of the block without t"
+        elif r.ratio_to_none < 1:
+            word = ("faster than the block without t, which extra work cannot be: timing noise "
+                    "(a busy machine); run the cell again")
         elif r.ratio_to_none <= 1.5:
             word = "measurably slower than the block without t"
         else:

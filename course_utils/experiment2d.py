@@ -321,7 +321,9 @@ def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = Fals
     if not recompute and path.is_file():
         cached = load_results(path)
         if cached.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg))):
-            progress(f"Loaded cached results from {path} (made {cached['provenance']['date']}).")
+            # The folder and file name only: executed notebooks are committed and hold no absolute path.
+            progress(f"Loaded cached results from {path.parent.name}/{path.name} "
+                     f"(made {cached['provenance']['date']}).")
             return cached
         progress(f"{path} was made with another configuration; recomputing.")
     if env_flag("COURSE_GRADING") or env_flag("COURSE_SMOKE"):

@@ -144,6 +144,7 @@ def smallest_sufficient_width(per_width: dict[int, list[float]], separation: flo
     worse = [w for w in sorted(per_width) if w not in ok]
     if smallest == best:
         sentence = f"width {best} is best and every narrower width is measurably worse"
+        worse = [w for w in worse if w > best]  # the narrower ones are already said
     else:
         sentence = (f"width {best} has the lowest mean, but from width {smallest} up the differences are inside "
                     f"the seed noise (|z| <= {separation:g})")

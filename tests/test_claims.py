@@ -158,6 +158,8 @@ def test_03_cost_wording_is_chosen_from_ratios():
     assert "measurably slower" in lines[1] and "clearly slower" in lines[3]
     assert "film (1.12x) and adagn (1.14x)" in lines[-1]
     assert not any("too close" in line for line in describe_costs(rows[:2] + rows[4:]))
+    fast = describe_costs([CostRow("none", 0, 0, 1.0, 1.0), CostRow("additive", 0, 0, 0.5, 0.5)])
+    assert "timing noise" in fast[0]
 
 
 # ----------------------------------------------------------------------------- lesson 04
@@ -318,6 +320,10 @@ def test_05_verdict_wording_from_synthetic_numbers():
     assert "below the exact-score sampler" in verdict_sentence("a", [0.001, 0.0011], {"real": real, "exact": real}, 2000)
     choice = smallest_sufficient_width({4: [0.7, 0.71], 8: [0.5, 0.51], 16: [0.5, 0.505]})
     assert choice["smallest"] == 8 and "measurably worse: 4" in choice["sentence"]
+    best_widest = smallest_sufficient_width({4: [0.7, 0.71], 8: [0.5, 0.51]})
+    assert best_widest["sentence"] == "width 8 is best and every narrower width is measurably worse"
+    middle = smallest_sufficient_width({4: [0.7, 0.71], 8: [0.5, 0.51], 16: [0.6, 0.61]})
+    assert middle["sentence"].endswith("measurably worse: 16")
     assert "no difference beyond the seed noise" in multiscale_sentence([0.5, 0.51], [0.5, 0.505], "loss")
     assert "multi-scale embedding is better" in multiscale_sentence([0.40, 0.401], [0.5, 0.501], "loss")
     lines = ex.ode_vs_sde_lines({"runs": [{"label": "a", "sliced_w": 0.05, "sliced_w_ode": 0.04},
