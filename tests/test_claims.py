@@ -329,3 +329,31 @@ def test_05_verdict_wording_from_synthetic_numbers():
     lines = ex.ode_vs_sde_lines({"runs": [{"label": "a", "sliced_w": 0.05, "sliced_w_ode": 0.04},
                                           {"label": "a", "sliced_w": 0.05, "sliced_w_ode": 0.06}]})
     assert "mixed: the ODE is better on 1 of 2 seeds" in lines[0]
+
+
+def test_04_profile_table():
+    from course_utils.profiles import FULL_PROFILE, PROFILES
+
+    says("04", "MNIST's 60,000 training digits (offline: the 10,000 shipped ones, 780 steps) | 10 | 4,680 |")
+    assert (FULL_PROFILE.n_images, FULL_PROFILE.epochs, FULL_PROFILE.total_steps) == (60_000, 10, 4680)
+    assert FULL_PROFILE.fit_to(10_000).total_steps == 780
+    says("04", "the first 6,400 of the 10,000 digits shipped with the course | 2 | 100 |")
+    cpu = PROFILES["cpu"]
+    assert (cpu.n_images, cpu.epochs, cpu.total_steps) == (6_400, 2, 100)
+    says("04", "| 64 digits | 1 | 4 |")
+    smoke = PROFILES["smoke"]
+    assert (smoke.n_images, smoke.epochs, smoke.batch_size, smoke.total_steps) == (64, 1, 16, 4)
+    says("04", "(60 passes instead of 10 over six times as many digits)")
+    gpu = load_04("gpu")
+    assert gpu.profile["epochs"] == 60 and gpu.profile["n_images"] * 6 == FULL_PROFILE.n_images
+    says("04", "156 steps per network (all 10,000 shipped digits, 2 epochs)")
+    cpu_res = load_04("cpu")
+    assert (cpu_res.profile["n_images"], cpu_res.profile["epochs"], cpu_res.profile["total_steps"]) == (10_000, 2, 156)
+
+
+def test_03_neighbour_similarity_and_fast_hand():
+    says("03", "the fastest ones that turn a full circle every 6 timesteps")
+    assert round(float(hand_periods(256)[0])) == 6
+    says("03", "the same 0.97-not-1.0 similarity you measured in lessons 01 and 02")
+    emb = sinusoidal_embedding(torch.tensor([500, 501]), 256)
+    assert round(float(F.cosine_similarity(emb[:1], emb[1:])), 2) == 0.97
