@@ -14,7 +14,9 @@
 # 2. look at it as a heatmap over all 1000 timesteps, and zoomed in around `t = 500`;
 # 3. measure how similar nearby and distant timesteps are, against random embeddings;
 # 4. see why three popular "different" conventions are really the same thing to a network;
-# 5. meet the continuous-time pitfall — and measure it — before it bites you in lesson 05.
+# 5. meet the continuous-time pitfall — and measure it — before it bites you in lesson 05;
+# 6. check numerically that a shift in time is a rotation of the embedding, and how far it stays unique;
+# 7. measure a learned embedding table against the sinusoidal embedding on timesteps it never saw.
 #
 # Before each code cell marked **Predict before running**, write down your guess. Being wrong
 # first is how the picture sticks.
@@ -323,9 +325,20 @@ for a, b in pairs:
     print(f"{a:>5} vs {b:<5} | {cosine(emb_all[a], emb_all[b]):>+10.4f} | "
           f"{cosine(random_table[a], random_table[b]):>+8.4f}")
 
+# %%
+# The same similarity for every gap from 1 to 499 steps after t = 500: does it only ever fall?
+gaps_sim = F.cosine_similarity(emb_all[500][None], emb_all[500:1000])   # [500]: gap 0, 1, ..., 499
+rises = int((gaps_sim[1:] > gaps_sim[:-1]).sum())
+print(f"similarity to t = 500 at gap 1: {gaps_sim[1]:+.4f}, gap 10: {gaps_sim[10]:+.4f}, "
+      f"lowest {gaps_sim.min():+.4f} at gap {int(gaps_sim.argmin())}")
+print(f"gaps (of 499) at which the similarity is higher than at the gap one step shorter: {rises}")
+
 # %% [markdown]
-# **What just happened.** The sinusoidal embedding's similarity falls as the gap grows, because
-# only the fast hands have moved between 500 and 501, while between 500 and 50 every hand has.
+# **What just happened.** The sinusoidal embedding gives the nearest neighbours the highest similarity
+# and distant timesteps much lower ones, because only the fast hands have moved between 500 and 501,
+# while between 500 and 50 every hand has. The decline is not monotone, though: the fast hands keep
+# turning and come back round, so the similarity wobbles up again at many gaps (the second cell
+# counts them) while its overall trend falls.
 # Random vectors in 256 dimensions are nearly orthogonal to each other: about 0 ± 0.06 whatever the
 # gap, so a network fed them would have to learn separately, for each of the 1000 timesteps, what
 # that noise level means. With the sinusoidal encoding, what it learns at `t = 500` carries over to `t = 501`.
@@ -338,7 +351,7 @@ for a, b in pairs:
 # |---|---|---|
 # | interleaved `[sin ω₀, cos ω₀, sin ω₁, cos ω₁, …]` | the Transformer paper's formula | the *order* of the columns |
 # | `[cos, sin]` instead of `[sin, cos]` | OpenAI's guided-diffusion / improved-diffusion | the *order* of the columns |
-# | ω_i = 10000^(−i/(half−1)) | the DDPM code and many ports of it | the *frequency grid*: slightly faster hands |
+# | ω_i = 10000^(−i/(half−1)) | the DDPM code and many ports of it | the *frequency grid*: slightly slower hands |
 #
 # The first two are a **fixed permutation** of the same numbers. The embedding always feeds a
 # Linear layer, and permuting a Linear layer's inputs is the same as permuting its weight columns,
@@ -371,8 +384,9 @@ print(f"largest ratio between matching frequencies: {(ours_w / ddpm_w).max().ite
 # **What just happened.** The two Linear layers agree to rounding error (around 1e-7): to a network,
 # interleaved vs. concatenated and `[sin, cos]` vs. `[cos, sin]` are the same embedding. DDPM's
 # `half − 1` grid is genuinely different — its slowest hand is exactly 1/10000 and every hand runs a
-# little slower than ours — but both are smooth, both cover the same range, and a model trained from
-# scratch with either works as well. **Where it does matter: loading someone else's trained weights.**
+# little slower than ours (the printout gives the largest ratio) — but both are smooth and cover nearly
+# the same range. Whether a network trained from scratch does better with one grid or the other is not
+# measured in this course. **Where the grid certainly matters: loading someone else's trained weights.**
 # A checkpoint expects exactly the convention it was trained with, and the wrong one silently
 # gives garbage rather than an error. The course fixes one convention so that every lesson, test
 # and hidden test agree.
@@ -410,9 +424,12 @@ plt.show()
 # **What just happened.** Fed unscaled, `t ∈ [0, 1]` turns even the fastest hand by at most one
 # radian, and the slower hands hardly at all: well over half of the columns (see the printout) are
 # constant — sines stuck near 0, cosines stuck near 1 — so the network receives a minority of
-# useful numbers padded with dead weight. The grid was designed for `t` up to about 10,000/2π; scaling `t` by 1000 restores the
-# full range of speeds. Gaussian Fourier features (Tancik et al. 2020; used by Song et al. 2021 for
-# continuous time) solve the same problem with random frequencies chosen for the [0, 1] range.
+# useful numbers padded with dead weight. The hands' speeds were chosen for integer timesteps: even the
+# slowest needs `t` ≈ 10,000^(1 − 1/128) ≈ 9,300 to turn by one radian (section 7 prints every hand's
+# period), while over 0…999 more than half of them complete at least one turn. Scaling `t` by 1000 restores the full
+# range of speeds; Song et al.'s code does the same for its VP models (it scales `t` by 999). For its VE
+# models it uses Gaussian Fourier features instead (Tancik et al. 2020), random frequencies chosen
+# for the [0, 1] range.
 # Lesson 05 measures what the pitfall does to a trained score network.
 #
 # ## 6 · Explore: drag `t`
@@ -432,14 +449,96 @@ def draw_embedding(ax, t_value):
 explore(draw_embedding, (0, 999), label="t", snapshots=[0, 10, 500, 999])
 
 # %% [markdown]
+# ## 7 · Shifts are rotations, and how far the clock reaches
+#
+# Each pair `(sin tω, cos tω)` is a point on a circle. Moving `t` by `k` turns it by the angle `kω`,
+# whatever `t` is — the angle-addition formulas:
+# `sin((t+k)ω) = cos(kω)·sin(tω) + sin(kω)·cos(tω)` and `cos((t+k)ω) = −sin(kω)·sin(tω) + cos(kω)·cos(tω)`.
+# So `γ(t + k) = R(k) γ(t)` for a fixed matrix `R(k)` made of one 2×2 rotation per frequency: a shift
+# in time is a *linear* map of the embedding, the same at every `t` (the Transformer paper's reason
+# for choosing sinusoids). A layer that reads `γ(t)` can therefore learn "k steps later" once.
+#
+# **Predict before running.** How large will the largest error of `R(k) γ(t)` against `γ(t + k)` be,
+# over all `t` in 0…999?
+
+# %%
+from course_utils.embedding_properties import hand_periods, nearest_lookalike, shift_matrix
+
+emb64 = sinusoidal_embedding(all_t, 256).double()                       # [1000, 256]
+for k in (1, 10, 250):
+    rotated = emb64[: 1000 - k] @ shift_matrix(k, 256).T                  # gamma(t) -> R(k) gamma(t)
+    err = (rotated - emb64[k:]).abs().max().item()
+    print(f"k = {k:>3}: max |R(k) gamma(t) - gamma(t + k)| over t = 0..{999 - k}: {err:.1e}")
+
+periods = hand_periods(256)
+print(f"\nperiod of each hand, in timesteps: fastest {periods[0]:.2f}, slowest {periods[-1]:,.0f}; "
+      f"the slowest hand turns by one radian at t = {periods[-1] / (2 * math.pi):,.0f}")
+print(f"hands that complete at least one turn over t = 0..999: {int((periods <= 999).sum())} of {len(periods)}")
+for d_look, horizon in ((256, 1000), (256, 200_000), (32, 1000), (32, 200_000)):
+    s_near, c_near = nearest_lookalike(500, d_look, horizon)
+    print(f"d = {d_look:>3}, t in 0..{horizon - 1:>7,}: most similar timestep at least 20 steps from 500 "
+          f"is {s_near:>7,} (cosine {c_near:.3f})")
+
+# %% [markdown]
+# **What just happened.** The rotation reproduces the embedding to float32 rounding (the embedding is
+# computed in float32, so `t·ω` near `t = 1000` carries rounding errors of order 1e-4): the shift
+# property holds exactly in exact arithmetic. Every hand is periodic, from about 6 timesteps for the
+# fastest to about 58,000 for the slowest, but the frequencies are not multiples of each other, so the
+# whole embedding never repeats exactly. In practice, the question is whether some far-away timestep
+# *looks like* `t = 500`: the last lines search for the most similar one. With 256 dimensions nothing
+# in the first 200,000 steps comes closer than a near neighbour of 500 itself; with only 32
+# dimensions (16 hands) a timestep far outside the trained range is a closer look-alike than any
+# inside it. The embedding stays unique over the range it is used on; far beyond the slowest period,
+# and with few hands, it starts to alias.
+#
+# ## 8 · A learned table instead of sinusoids, measured
+#
+# The obvious alternative is to learn one vector per timestep: `nn.Embedding(1000, d)`, a table trained
+# like any weight. Section 3's random table is such a table before training. The catch is that a row is
+# only trained when its timestep appears in a batch. Here both embeddings (64 wide) feed the same small
+# MLP that must predict the noise level DDPM attaches to `t`, `(√ᾱ_t, √(1 − ᾱ_t))`; each is trained on
+# 200 randomly chosen timesteps and scored on the other 800, for five seeds.
+#
+# **Predict before running.** Which embedding fits the 200 training timesteps better? Which does
+# better on the 800 it never saw?
+
+# %%
+from course_utils.cpu_threads import limit_threads
+from course_utils.learned_table import TableStudyConfig, compare, held_out_sentence
+
+table_cfg = TableStudyConfig()
+with limit_threads(1):                       # tiny models: one thread is fastest
+    table = compare(table_cfg)
+print(f"{table_cfg.n_train} training timesteps, {table_cfg.num_timesteps - table_cfg.n_train} held out, "
+      f"seeds {list(table_cfg.seeds)}; mean squared error, mean ± std over seeds:")
+for kind, errs in table.items():
+    tr, ho = np.array(errs["train_mse"]), np.array(errs["held_out_mse"])
+    print(f"  {kind:<10}  training timesteps {tr.mean():.2e} ± {tr.std(ddof=1):.1e}   "
+          f"held-out timesteps {ho.mean():.2e} ± {ho.std(ddof=1):.1e}")
+print(held_out_sentence(table["learned"]["held_out_mse"], table["sinusoidal"]["held_out_mse"]))
+
+# %% [markdown]
+# **What just happened.** The table can memorise the timesteps it was shown (one free vector each), but
+# the rows of the unseen timesteps never moved from their random start, so the MLP receives noise for
+# them (the last printed line compares the held-out errors), while the sinusoidal embedding carries what
+# it learned at `t` over to `t ± 1` through its smooth structure (section 3). A diffusion model draws
+# its timesteps at random, so with enough training every row of a 1000-row table is eventually seen;
+# the table still has to learn each row separately, and it cannot represent a `t` it was never trained
+# on (a fractional `t`, or a sampler that uses timesteps the training skipped).
+#
 # ## Key takeaways
 #
 # 1. The sinusoidal embedding writes `t` with 128 clock hands of geometrically spaced speeds:
 #    fast hands separate neighbouring timesteps, slow hands locate the broad noise level.
 # 2. It has no parameters and is smooth: nearby timesteps get similar vectors, unlike a random table.
 # 3. Column order (interleaved, `[cos, sin]`) is a permutation a Linear layer absorbs; the frequency
-#    grid (`half − 1`) is a real but harmless difference — unless you load pretrained weights.
+#    grid (`half − 1`) is a real difference (not measured here for training from scratch) that breaks
+#    pretrained weights.
 # 4. Make the function robust: accept numbers and tensors, compute in float32, on `t`'s device.
 # 5. Continuous `t ∈ [0, 1]` must be scaled (×1000) or encoded with Fourier features made for that range.
+# 6. A shift in time is a fixed rotation of the embedding, `γ(t + k) = R(k) γ(t)`; each hand is periodic,
+#    the whole embedding stays unique over the range it is used on.
+# 7. A learned table fits the timesteps it saw and knows nothing about the others; the sinusoidal
+#    embedding generalises across `t` by construction (measured in section 8).
 #
 # **Next:** lesson 02 feeds this embedding through a small MLP and uses it to modulate features (FiLM).

@@ -364,7 +364,7 @@ with torch.no_grad():
 # %% [markdown]
 # **What just happened.** The two matrices have the same shape: a bright diagonal band (neighbours
 # alike) fading with distance. The pair table puts numbers on it: 500 vs 501 stays at about 0.97 after
-# the MLP, and similarity still falls as the gap grows. A random MLP is a continuous map, so it
+# the MLP, and distant pairs stay far less alike than neighbours. A random MLP is a continuous map, so it
 # cannot tear neighbours apart. What it does change is the *contrast*: the bias of the last layer and
 # the mostly-positive GELU outputs add a component that every embedding shares, so distant pairs
 # become a little more alike (the mean similarity of far pairs rises; the pairs 500 vs 50 and 500 vs 0

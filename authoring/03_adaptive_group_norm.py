@@ -58,6 +58,14 @@ torch.set_num_threads(1)
 # that a projection that outputs zeros leaves the normalised features unchanged; section 4 measures
 # why that matters.
 #
+# **Which AdaGN this is.** The course's layer matches diffusers' `AdaGroupNorm(act_fn=None)`: GroupNorm
+# without affine parameters, then one Linear on the embedding as it arrives. Dhariwal & Nichol's code
+# (guided-diffusion, `use_scale_shift_norm=True`) differs in two details: it applies SiLU to the
+# embedding before the projection, and it keeps GroupNorm's own learned scale and shift, applying
+# `(1 + gamma(t))` and `beta(t)` after them. Nor is this what every well-known model does: the
+# reference note lists AdaGN/FiLM as "used in Stable Diffusion", but Stable Diffusion v1's ResBlocks
+# *add* the projected time embedding to the features (`use_scale_shift_norm=False`), DDPM's choice.
+#
 # ### Exercise 1 [Supported] — fill in the TODOs of `AdaGN`
 #
 # Hints, if you want them:
@@ -493,7 +501,7 @@ for label, module in [("default init", adagn), ("zero init", zero_adagn)]:
 # ## 5 · FiLM vs AdaGN inside a conv block
 #
 # The reference note's `UNetBlock` is `conv → FiLM → SiLU`, twice. Swapping FiLM for AdaGN gives the
-# guided-diffusion style block `conv → AdaGN → SiLU`. Both are in `course_utils/conv_conditioning.py` as
+# block `conv → AdaGN → SiLU` in the manner of guided-diffusion (with the differences of section 1). Both are in `course_utils/conv_conditioning.py` as
 # `ConditionedConvBlock(in_ch, out_ch, time_dim, method)`; here the AdaGN version uses **your** class.
 # To compare only the normalisation, the two blocks get the same conv weights, and the FiLM block's
 # projection is set to the AdaGN block's, with 1 added to the scale's bias: so FiLM's `scale` equals
@@ -638,17 +646,26 @@ ax2.tick_params(axis="x", rotation=20)
 plt.tight_layout()
 plt.show()
 
+# %%
+from course_utils.conv_conditioning import describe_costs
+
+print("The times, in words chosen from the ratios just measured:")
+for line in describe_costs(cost_rows):
+    print("  " + line)
+
 # %% [markdown]
 # **What just happened.** The parameter counts are exact and machine-independent; the times are
-# ratios measured just now (your numbers will differ somewhat, the order should not). Reading both:
+# ratios measured just now on this machine, and the lines above word them from those numbers. Two
+# methods whose ratios are close (the last line names them) can swap places on another machine or
+# in another run. Reading both:
 #
 # | method | what `t` can do to a channel | parameters for `t` per block | time, relative to no `t` | verdict |
 # |---|---|---|---|---|
 # | concatenation | enter the convs as 512 constant extra input channels | by far the most: the convs read 512 extra channels at every pixel | by far the slowest | wasteful in a conv net unless `t_emb` is first projected to a few channels |
-# | additive | shift it (`h + Linear(t_emb)`) | `512·C + C` per conditioning layer | close to 1× | DDPM's choice: cheap, shift only |
-# | FiLM | scale and shift it | `512·2C + 2C` per layer (twice additive) | close to 1× | the note's choice: adds a multiplicative path |
-# | AdaGN | normalise, then scale and shift it | same as FiLM (GroupNorm has no parameters here) | close to 1×, a little above FiLM | guided diffusion's choice: `t`'s effect independent of activation scale (section 5) |
-# | cross-attention to one token | exactly what additive does (softmax over one key is 1) | more than FiLM | clearly above 1× | no gain: attention needs *several* tokens to choose between, as for text prompts |
+# | additive | shift it (`h + Linear(t_emb)`) | `512·C + C` per conditioning layer | see the printout | DDPM's choice: cheap, shift only |
+# | FiLM | scale and shift it | `512·2C + 2C` per layer (twice additive) | see the printout | the note's choice: adds a multiplicative path |
+# | AdaGN | normalise, then scale and shift it | same as FiLM (GroupNorm has no parameters here) | see the printout: GroupNorm's extra pass over every pixel | guided diffusion's choice: `t`'s effect independent of activation scale (section 5) |
+# | cross-attention to one token | exactly what additive does (softmax over one key is 1) | more than FiLM | see the printout | no gain: attention needs *several* tokens to choose between, as for text prompts |
 #
 # The last line corrects the reference note, which calls attention to time "very expressive". The
 # printed check shows the output of cross-attention to a single time token equals an additive shift
@@ -656,7 +673,7 @@ plt.show()
 # earns its cost when there are many tokens, such as the words of a text prompt; the timestep is one
 # vector.
 #
-# Per block, conditioning on `t` costs little compute for additive, FiLM and AdaGN; its parameters
+# Per block, the compute that conditioning on `t` costs is what the printout says for this machine; its parameters
 # (`512 × 2C` per layer) grow with the channel count, and in a big U-Net with hundreds of such layers
 # the time projections add up to a noticeable share of all parameters, all of it computed once per
 # forward pass on `[B, 512]` rather than at every pixel.

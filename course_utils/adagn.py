@@ -2,9 +2,12 @@
 
 Follows Dhariwal & Nichol, "Diffusion Models Beat GANs on Image Synthesis" (2021),
 section 3: ``AdaGN(h, y) = y_s * GroupNorm(h) + y_b``, written here in the
-``(1 + gamma) * GroupNorm(h) + beta`` form of their code (guided-diffusion's
-``use_scale_shift_norm``), so that a zero projection leaves the normalised
-features unchanged. Normalisation: Wu & He, "Group Normalization" (ECCV 2018).
+``(1 + gamma) * GroupNorm(h) + beta`` form, so that a zero projection leaves the
+normalised features unchanged. The module matches diffusers' ``AdaGroupNorm`` with
+``act_fn=None`` (GroupNorm without affine parameters, one Linear on the embedding as
+given). guided-diffusion's ``use_scale_shift_norm`` path differs: it applies SiLU to
+the embedding before the projection and keeps GroupNorm's own affine parameters.
+Normalisation: Wu & He, "Group Normalization" (ECCV 2018).
 """
 
 from __future__ import annotations

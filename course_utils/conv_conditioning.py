@@ -42,7 +42,7 @@ from .film import FiLM
 
 __all__ = [
     "METHODS", "AddTime", "CrossAttentionToTime", "NoTime", "ConditionedConvBlock", "ModulatedSkip",
-    "seconds_per_forward", "CostRow", "compare_block_costs", "format_costs",
+    "seconds_per_forward", "CostRow", "compare_block_costs", "format_costs", "describe_costs",
     "single_token_attention_is_additive",
 ]
 
@@ -253,6 +253,40 @@ def format_costs(rows: Sequence[CostRow]) -> str:
         lines.append(f"{r.method:<16} {r.block_params:>12,} {r.conditioning_params:>9,} "
                      f"{1000 * r.seconds:>12.2f} ms {r.ratio_to_none:>7.2f}x")
     return "\n".join(lines)
+
+
+def describe_costs(rows: Sequence[CostRow], tie: float = 0.10) -> list[str]:
+    """Word :func:`compare_block_costs`'s time ratios: one line per method, then the pairs too close to rank.
+
+    A ratio within ``tie`` of 1 is "about the cost of no t"; below that, timing noise (a block
+    with more work cannot be faster); up to 1.5 "measurably slower";
+    above that "clearly slower". Two methods whose ratios differ by less than ``tie``
+    (relative) are called too close to rank: a rule of thumb for single-machine timings,
+    not a measured noise level.
+    """
+    if not rows or not 0 < tie < 1:
+        raise ValueError(f"need at least one row and 0 < tie < 1, got {len(rows)} rows, tie={tie!r}")
+    lines = []
+    for r in rows:
+        if r.method == "none":
+            continue
+        if abs(r.ratio_to_none - 1) <= tie:
+            word = f"within {tie:.0%} of the block without t"
+        elif r.ratio_to_none < 1:
+            word = ("faster than the block without t, which extra work cannot be: timing noise "
+                    "(a busy machine); run the cell again")
+        elif r.ratio_to_none <= 1.5:
+            word = "measurably slower than the block without t"
+        else:
+            word = "clearly slower than the block without t"
+        lines.append(f"{r.method}: {r.ratio_to_none:.2f}x, {word}")
+    ranked = sorted((r for r in rows if r.method != "none"), key=lambda r: r.ratio_to_none)
+    close = [f"{a.method} ({a.ratio_to_none:.2f}x) and {b.method} ({b.ratio_to_none:.2f}x)"
+             for a, b in zip(ranked, ranked[1:]) if b.ratio_to_none / a.ratio_to_none - 1 < tie]
+    if close:
+        lines.append(f"too close to rank (under {tie:.0%} apart; their order can change on another machine "
+                     f"or another run): " + "; ".join(close))
+    return lines
 
 
 def single_token_attention_is_additive(channels: int = 8, time_dim: int = 16, seed: int = 0) -> float:

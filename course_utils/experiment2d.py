@@ -12,9 +12,10 @@ the pitfall of lesson 01. Each arm runs once per seed; the seed sets the
 initialisation, the minibatches, the (t, noise) draws and the sampler's noise, and is
 shared across arms, so arms are compared on equal terms.
 
-Judged by: sliced Wasserstein distance and RBF-MMD between 2,000 generated points and
-2,000 held-out points (:mod:`course_utils.metrics2d`), next to the same distances
-between two independent draws of real data (the floor); and the DSM loss, both at the
+Judged by: sliced Wasserstein distance and an unbiased RBF-MMD^2 estimate between 2,000
+generated points and 2,000 held-out points (:mod:`course_utils.metrics2d`), next to the same
+distances for one independent draw of real data (the spread of that reference over many draws
+is in :mod:`course_utils.metric_bands2d`); and the DSM loss, both at the
 end of training and on a fixed held-out evaluation set (fixed t grid and noise).
 
 Results are cached as JSON with provenance; :func:`load_or_run` loads a cache made with
@@ -49,13 +50,19 @@ from .score2d import build_score_network
 from .toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from .vpsde import VPSDE, dsm_loss, gaussian_mixture_score, sample_reverse_sde, sample_probability_flow
 
-__all__ = ["Experiment2DConfig", "smoke_config", "TrainLog", "train_score_network", "run_experiment",
-           "load_or_run", "load_results", "results_path", "summarize", "paired_gaps", "loss_curves", "format_table"]
+__all__ = ["Experiment2DConfig", "smoke_config", "TrainLog", "train_score_network", "run_arm", "run_experiment",
+           "provenance", "check_provenance",
+           "load_or_run", "load_results", "results_path", "summarize", "paired_gaps", "paired_gaps_between", "ode_vs_sde_lines", "loss_curves",
+           "format_table", "METRIC_LABELS"]
 
 _REPO = Path(__file__).resolve().parents[1]
 SCHEMA = "course_utils/lesson05-results/1"
 PROVENANCE_KEYS = ("device", "torch", "seeds", "date", "command", "budget")
 T_BINS = ((0.0, 0.05), (0.05, 0.2), (0.2, 0.5), (0.5, 1.0))
+# How tables print the result keys: "mmd" holds an unbiased estimate of MMD^2 (it can be below 0).
+METRIC_LABELS = {"sliced_w": "sliced W", "mmd": "MMD² (unbiased)", "sliced_w_ode": "sliced W (ODE)",
+                 "eval_loss": "held-out loss", "final_train_loss": "final train loss",
+                 "exact_score_sampler_sliced_w": "exact-score sampler sliced W"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,8 +175,13 @@ def _r(v: float) -> float:
     return float(f"{v:.6g}")
 
 
-def _run_arm(cfg: Experiment2DConfig, method: str, t_scale: float, seed: int, data: torch.Tensor,
+def run_arm(cfg: Experiment2DConfig, method: str, t_scale: float, seed: int, data: torch.Tensor,
              held: torch.Tensor, device) -> tuple[dict, torch.Tensor]:
+    """Train one arm (``method`` fed ``t_scale * t``) with ``seed``; score its samples against ``held``.
+
+    Returns the result row (losses, sliced_w, mmd (an unbiased MMD^2), sliced_w_ode, timings)
+    and the reverse-SDE samples ``[cfg.n_eval, 2]``.
+    """
     sde = cfg.sde()
     with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG
         torch.manual_seed(seed)
@@ -211,6 +223,32 @@ def _git_commit() -> str | None:
         return None
 
 
+def provenance(command: str, *, device, wall_seconds: float, seeds, budget: dict, data: str) -> dict:
+    """Where a cached result came from: date, command, device, versions, machine, commit, seeds, budget.
+
+    Every lesson 05 cache carries this record (:data:`PROVENANCE_KEYS` are required on load).
+    """
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command, "device": str(device), "torch": torch.__version__, "numpy": np.__version__,
+        "python": platform.python_version(), "platform": platform.platform(),
+        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "git_commit": _git_commit(), "wall_seconds": round(wall_seconds, 1), "seeds": list(seeds),
+        "budget": dict(budget), "data": data,
+    }
+
+
+def check_provenance(results: dict, path: str | Path, schema: str) -> dict:
+    """``results`` when it has ``schema`` and complete provenance, else a ValueError saying what to do."""
+    if results.get("schema") != schema:
+        raise ValueError(f"{path} is not a {schema} file (schema {results.get('schema')!r}); "
+                         "recompute it (its module's --recompute)")
+    missing = [k for k in PROVENANCE_KEYS if k not in results.get("provenance", {})]
+    if missing:
+        raise ValueError(f"{path} lacks provenance fields {missing}; recompute it rather than trust it")
+    return results
+
+
 def run_experiment(cfg: Experiment2DConfig, *, device="cpu", command: str | None = None,
                    progress: Callable[[str], None] = print, threads: int | None = 1) -> dict:
     """Run every arm for every seed and return the results dictionary (see the module docstring).
@@ -236,7 +274,7 @@ def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Cal
     runs, samples = [], {}
     for seed in cfg.seeds:
         for label, method, t_scale in cfg.arms():
-            row, pts = _run_arm(cfg, method, t_scale, seed, data, held, device)
+            row, pts = run_arm(cfg, method, t_scale, seed, data, held, device)
             runs.append({"label": label, **row})
             if seed == cfg.seeds[0]:  # a few points per arm, so a cached run can still be drawn
                 samples[label] = [[round(float(a), 3), round(float(b), 3)] for a, b in pts[:1000].tolist()]
@@ -246,16 +284,10 @@ def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Cal
     return {
         "schema": SCHEMA,
         "config": dataclasses.asdict(cfg),
-        "provenance": {
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": command or "course_utils.experiment2d.run_experiment(...)",
-            "device": str(device), "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "git_commit": _git_commit(), "wall_seconds": round(wall, 1), "seeds": list(cfg.seeds),
-            "budget": {k: getattr(cfg, k) for k in ("steps", "batch_size", "lr", "n_train", "sample_steps")},
-            "data": f"{cfg.dataset} generated in code (course_utils.toy2d), train seed {cfg.data_seed}",
-        },
+        "provenance": provenance(
+            command or "course_utils.experiment2d.run_experiment(...)", device=device, wall_seconds=wall,
+            seeds=cfg.seeds, budget={k: getattr(cfg, k) for k in ("steps", "batch_size", "lr", "n_train", "sample_steps")},
+            data=f"{cfg.dataset} generated in code (course_utils.toy2d), train seed {cfg.data_seed}"),
         "floor": floor,
         "loss_curve_steps": sorted({*range(50, cfg.steps + 1, 50), cfg.steps}),
         "runs": runs,
@@ -266,14 +298,7 @@ def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Cal
 
 def load_results(path: str | Path) -> dict:
     """Read a results file, refusing one with another schema or incomplete provenance."""
-    results = json.loads(Path(path).read_text())
-    if results.get("schema") != SCHEMA:
-        raise ValueError(f"{path} is not a lesson 05 results file (schema {results.get('schema')!r}, "
-                         f"expected {SCHEMA!r}); recompute with load_or_run(recompute=True)")
-    missing = [k for k in PROVENANCE_KEYS if k not in results.get("provenance", {})]
-    if missing:
-        raise ValueError(f"{path} lacks provenance fields {missing}; recompute it rather than trust it")
-    return results
+    return check_provenance(json.loads(Path(path).read_text()), path, SCHEMA)
 
 
 def results_path(cfg: Experiment2DConfig) -> Path:
@@ -296,7 +321,9 @@ def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = Fals
     if not recompute and path.is_file():
         cached = load_results(path)
         if cached.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg))):
-            progress(f"Loaded cached results from {path} (made {cached['provenance']['date']}).")
+            # The folder and file name only: executed notebooks are committed and hold no absolute path.
+            progress(f"Loaded cached results from {path.parent.name}/{path.name} "
+                     f"(made {cached['provenance']['date']}).")
             return cached
         progress(f"{path} was made with another configuration; recomputing.")
     if env_flag("COURSE_GRADING") or env_flag("COURSE_SMOKE"):
@@ -359,12 +386,37 @@ def format_table(results: dict, metrics: tuple[str, ...] = ("sliced_w", "mmd", "
                                                            "final_train_loss")) -> str:
     """A Markdown table of mean ± std (over seeds) per arm, with the data-vs-data floor underneath."""
     summary = summarize(results, metrics)
-    head = "| arm | " + " | ".join(metrics) + " |\n|---|" + "---|" * len(metrics)
+    head = "| arm | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics) + " |\n|---|" + "---|" * len(metrics)
     rows = [f"| {label} | " + " | ".join(f"{s[m]['mean']:.4f} ± {s[m]['std']:.4f}" for m in metrics) + " |"
             for label, s in summary.items()]
-    floor = ", ".join(f"{k} {v:.4f}" for k, v in results["floor"].items())
+    floor = ", ".join(f"{METRIC_LABELS.get(k, k)} {v:.4f}" for k, v in results["floor"].items())
     n = len(results["provenance"]["seeds"])
-    return "\n".join([head, *rows, "", f"mean ± std over {n} seeds; floor (real vs real data): {floor}"])
+    return "\n".join([head, *rows, "", f"mean ± std over {n} seeds; single reference draws (real vs real data, "
+                                       f"and the exact-score sampler): {floor}"])
+
+
+def ode_vs_sde_lines(results: dict) -> list[str]:
+    """Per arm: on how many seeds the probability-flow ODE's samples score a lower sliced distance than
+    the reverse SDE's, with the mean paired difference; worded from the counts."""
+    lines = []
+    for label, g in paired_gaps_between(results, "sliced_w_ode", "sliced_w").items():
+        if g["better"] == g["n"]:
+            word = "the ODE is better on every seed"
+        elif g["better"] == 0:
+            word = "the ODE is worse on every seed"
+        else:
+            word = f"mixed: the ODE is better on {g['better']} of {g['n']} seeds"
+        lines.append(f"{label:<30} ODE - SDE {g['mean']:+.4f} ± {g['std']:.4f}: {word}")
+    return lines
+
+
+def paired_gaps_between(results: dict, metric: str, other: str) -> dict:
+    """Per arm label: ``metric - other`` run by run; mean, sample std, ``better`` (< 0) count and ``n``."""
+    per: dict[str, list[float]] = {}
+    for run in results["runs"]:
+        per.setdefault(run["label"], []).append(float(run[metric]) - float(run[other]))
+    return {label: {"mean": float(np.mean(d)), "std": float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
+                    "better": int(sum(v < 0 for v in d)), "n": len(d)} for label, d in per.items()}
 
 
 def main(argv: list[str] | None = None) -> None:

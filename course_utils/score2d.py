@@ -32,6 +32,7 @@ from .sinusoidal import sinusoidal_embedding
 __all__ = [
     "ContinuousTimeEmbedding",
     "ScoreNetworkWithFiLM",
+    "ScoreNetworkMultiScaleFiLM",
     "ScoreNetworkConcat",
     "ScoreNetworkAdditive",
     "METHODS",
@@ -165,6 +166,37 @@ class ScoreNetworkWithFiLM(_TimeConditionedMLP):
         return self.output(h)  # no FiLM here: the output is the score itself
 
 
+class ScoreNetworkMultiScaleFiLM(ScoreNetworkWithFiLM):
+    """The FiLM network with a multi-scale time embedding: each FiLM layer reads its own grid.
+
+    Layer ``k`` is modulated by the sinusoidal embedding of ``t_scales[k] * t`` (coarse to
+    fine: the first layer sees slowly varying columns only, the last the full range of
+    speeds), each ``time_dim`` wide. Otherwise it is :class:`ScoreNetworkWithFiLM`, whose
+    single grid is ``t_scale * t`` for every layer.
+    """
+
+    def __init__(self, data_dim: int = 2, hidden_dim: int = 128, time_dim: int = 32, *,
+                 t_scales: tuple[float, float, float] = (100.0, 300.0, 1000.0), film_init: str = "identity",
+                 embedding: str = "sinusoidal", t_scale: float = 1000.0) -> None:
+        super().__init__(data_dim, hidden_dim, time_dim, film_init=film_init, embedding="sinusoidal",
+                         t_scale=t_scale)
+        if len(t_scales) != 3 or any(not s > 0 for s in t_scales):
+            raise ValueError(f"t_scales must be three positive numbers (one per FiLM layer), got {t_scales!r}")
+        if embedding != "sinusoidal" or t_scale != 1000.0:
+            raise ValueError("the multi-scale network sets its grids with t_scales; leave embedding and t_scale alone")
+        self.layer_embeds = nn.ModuleList(ContinuousTimeEmbedding(time_dim, "sinusoidal", s) for s in t_scales)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Score estimate ``[B, data_dim]``; layer k reads ``sinusoidal(t_scales[k] * t)``."""
+        self._check_x(x)
+        t = _time_batch(t, x.shape[0], next(self.parameters()).device)  # (B,)
+        e1, e2, e3 = (embed(t) for embed in self.layer_embeds)  # each (B, time_dim)
+        h = self.act(self.film1(self.layer1(x), e1))
+        h = self.act(self.film2(self.layer2(h), e2))
+        h = self.act(self.film3(self.layer3(h), e3))
+        return self.output(h)
+
+
 class ScoreNetworkConcat(_TimeConditionedMLP):
     """The same trunk, with the time embedding concatenated to the input only."""
 
@@ -238,6 +270,7 @@ METHODS: dict[str, Callable[..., nn.Module]] = {
     "additive": ScoreNetworkAdditive,
     "film_default_init": lambda **kw: ScoreNetworkWithFiLM(film_init="default", **kw),
     "film_identity_init": lambda **kw: ScoreNetworkWithFiLM(film_init="identity", **kw),
+    "film_multiscale": ScoreNetworkMultiScaleFiLM,
 }
 
 

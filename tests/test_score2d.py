@@ -199,7 +199,7 @@ def test_matched_concat_has_film_sized_capacity():
     assert matched_concat_width() == 162
     n = {m: sum(p.numel() for p in build_score_network(m).parameters()) for m in METHODS}
     assert n == {"concat": 37_762, "concat_matched": 58_808, "additive": 46_338,
-                 "film_default_init": 59_010, "film_identity_init": 59_010}
+                 "film_default_init": 59_010, "film_identity_init": 59_010, "film_multiscale": 59_010}
 
 
 def test_fourier_features_option():
