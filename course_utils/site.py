@@ -51,10 +51,17 @@ MathJax.Hub.Config({
                // MathJax 2 measures web fonts against a blank font at url('about:blank'), which
                // Chromium refuses (a console error); a local() source asks the network for nothing.
                styles: {"@font-face": {"font-family": "MathJax_Blank", src: "local('MathJax_Blank')"}}},
+  // HTML-CSS everywhere: the native MathML output would ask for TeX fonts the package lacks
+  MMLorHTML: {prefer: "HTML"},
   messageStyle: "none"
 });
 </script>
 <script src="{{ resources.mathjax_url }}"></script>
+<style>
+/* The hidden MathML that MathJax adds for screen readers would otherwise ask for TeX web fonts
+   (e.g. MathJax_Script for \\mathcal) that the package does not ship; it is never seen. */
+.MJX_Assistive_MathML * { font-family: inherit !important; }
+</style>
 {%- endblock html_head_js_mathjax -%}
 """
 COURSE_TITLE = "Conditioning score networks on time"

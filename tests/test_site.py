@@ -43,8 +43,11 @@ def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     pages = build_site(out)
     assert [p.name for p in pages] == ["index.html"] + [page_name(l) for l in LESSONS]
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    handler.log_message = lambda *a, **k: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(out))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
