@@ -86,3 +86,50 @@ def test_display_path_is_relative_to_the_course(tmp_path, monkeypatch):
     assert datafiles.display_path("rel/x") == "rel/x"
     with pytest.raises(TypeError, match="str or a path"):
         datafiles.display_path(3)
+
+
+def test_colab_custom_widget_manager_only_for_ipywidgets_8(monkeypatch):
+    """Colab's built-in manager draws ipywidgets 7; 8 needs enable_custom_widget_manager()."""
+    import sys
+    import types
+
+    import ipywidgets
+
+    from course_utils import runtime
+
+    calls = []
+    google = types.ModuleType("google")
+    colab = types.ModuleType("google.colab")
+    output = types.ModuleType("google.colab.output")
+    output.enable_custom_widget_manager = lambda: calls.append("on")
+    colab.output = output
+    google.colab = colab
+    monkeypatch.setitem(sys.modules, "google", google)
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.output", output)
+    monkeypatch.setattr(ipywidgets, "__version__", "8.1.9")
+    assert runtime.enable_colab_widgets() and calls == ["on"]
+    monkeypatch.setattr(ipywidgets, "__version__", "7.7.1")
+    assert not runtime.enable_colab_widgets() and calls == ["on"]
+    for name in ("google", "google.colab", "google.colab.output"):
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(runtime, "in_colab", lambda: False)
+    monkeypatch.setattr(ipywidgets, "__version__", "8.1.9")
+    assert not runtime.enable_colab_widgets() and calls == ["on"]
+
+
+def test_a_package_upgraded_under_a_running_kernel_asks_for_a_restart(monkeypatch, capsys):
+    import sys
+    import types
+
+    from course_utils import runtime
+
+    assert runtime.stale_modules() == []  # this process imported what is installed
+    fake = types.ModuleType("ipywidgets")
+    fake.__version__ = "7.7.1"  # what the kernel loaded before pip installed 8.x
+    monkeypatch.setitem(sys.modules, "ipywidgets", fake)
+    stale = runtime.stale_modules()
+    assert len(stale) == 1 and stale[0].startswith("ipywidgets 7.7.1 is loaded but 8.")
+    runtime.setup_lesson("01", quiet=True)
+    printed = capsys.readouterr().out
+    assert "RESTART NEEDED" in printed and "Runtime > Restart session" in printed
