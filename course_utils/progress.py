@@ -5,7 +5,7 @@ https://tqdm.github.io). Where widgets cannot render — a headless nbconvert/nb
 execution such as ``make solutions``, the autograder, a plain terminal or a log file —
 a widget bar would be stored as frozen text (``0%|          | 0/100``) and a terminal
 bar as a string of carriage returns. There the same tqdm bar is written as whole lines
-instead, one every ``every_s`` seconds plus the final one, which stay readable in a
+instead, one every ``every_s`` seconds and tenth of the steps, plus the final one, which stay readable in a
 stored notebook output and in CI logs.
 """
 
@@ -43,7 +43,8 @@ def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, 
         iterable: what to loop over; ``None`` for a manual bar (call ``.update(n)``).
         total: the number of steps when ``iterable`` has no length.
         desc: the label in front of the bar, e.g. ``"training"``.
-        every_s: where widgets cannot render, seconds between two progress lines.
+        every_s: where widgets cannot render, the least number of seconds between two
+            progress lines (and at least a tenth of the steps lies between them too).
         enabled: ``False`` returns a silent bar (same interface, prints nothing).
         stream: where the lines go when widgets cannot render (default: ``sys.stdout``).
 
@@ -62,6 +63,11 @@ def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, 
         return tqdm(iterable, total=total, desc=desc, leave=True)
     from tqdm import tqdm
 
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)
+    # a line when at least every_s seconds AND a tenth of the steps have passed (plus the last):
+    # at most about a dozen lines per bar, however slow each step is
     return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=True,
-                file=_Lines(stream or sys.stdout), mininterval=every_s, miniters=1,
+                file=_Lines(stream or sys.stdout), mininterval=every_s,
+                miniters=max(1, (total or 0) // 10),
                 ascii=True, dynamic_ncols=False, ncols=80)

@@ -340,7 +340,7 @@ def _run(runner: StepRunner, batches: DeviceBatches, profile: Profile, label: st
             if in_window == profile.log_every or step == profile.total_steps:
                 steps.append(step)
                 windows.append(window_sum.item() / in_window)  # the only per-window sync
-                bar.set_postfix(loss=f"{windows[-1]:.4f}")
+                bar.set_postfix(loss=f"{windows[-1]:.4f}", refresh=False)  # shown with the next line
                 window_sum.zero_()
                 in_window = 0
             bar.update(1)
