@@ -70,4 +70,5 @@ def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, 
     return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=True,
                 file=_Lines(stream or sys.stdout), mininterval=every_s,
                 miniters=max(1, (total or 0) // 10),
+                maxinterval=float("inf"),  # tqdm's monitor would reset miniters to 1 on slow steps
                 ascii=True, dynamic_ncols=False, ncols=80)

@@ -148,3 +148,11 @@ def test_slow_steps_still_print_about_a_dozen_lines(monkeypatch):
     lines = buf.getvalue().splitlines()
     assert 3 <= len(lines) <= 13, lines
     assert "60/60" in lines[-1] and "loss=" in lines[-1]
+
+
+def test_steps_slower_than_tqdms_monitor_interval_keep_the_tenths(monkeypatch):
+    """tqdm's monitor thread lowers miniters to 1 when no line came for maxinterval seconds."""
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "1")
+    buf = io.StringIO()
+    bar = progress_bar(total=20, desc="slow", every_s=0.001, stream=buf)
+    assert bar.maxinterval == float("inf") and bar.miniters == 2
