@@ -14,7 +14,7 @@ DB_FLAGS := $(if $(DB_URL),--db-url '$(DB_URL)',)
 # nbgrader runs its `alembic` console script by name: the venv's bin must be on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help env solutions notebooks check demo test test-fast autograde enqueue grade-worker grade-status feedback report export zip-collect bench bench-grading bench-queue clean
+.PHONY: help env solutions notebooks check demo site test test-fast autograde enqueue grade-worker grade-status feedback report export zip-collect bench bench-grading bench-queue clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -41,6 +41,9 @@ check: env  ## fail if solutions/ or notebooks/ are out of date
 
 demo: env notebooks  ## main job: student notebooks, execute every solution, grade them as a sample learner
 	$(PY) -m course_utils.grading demo --jobs $(JOBS)
+
+site: env  ## static HTML site of the executed solutions in build/site (index + one page per lesson)
+	$(PY) -m course_utils.site --out build/site
 
 test: env  ## the whole test-suite (the README's test command)
 	@set +e; $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \

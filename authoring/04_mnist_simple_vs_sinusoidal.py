@@ -39,6 +39,7 @@ import torch.nn.functional as F
 # Finished parts from earlier lessons and the baseline network (all in course_utils/).
 from course_utils.reference import TimestepEmbedding   # lesson 02: sinusoidal(256) -> Linear -> GELU -> Linear(512)
 from course_utils.unets import ConvBlock, SimpleTimestepEmbed, UNetSimple
+from course_utils.datafiles import display_path  # a course file's path, relative to the course
 
 
 # %% [markdown]
@@ -83,7 +84,7 @@ from course_utils.unets import ConvBlock, SimpleTimestepEmbed, UNetSimple
 # roughly 1%, 10% or 50%?
 
 # %%
-print("UNetSimple is defined in", inspect.getsourcefile(UNetSimple))
+print("UNetSimple is defined in", display_path(inspect.getsourcefile(UNetSimple)))
 print()
 print(inspect.getsource(SimpleTimestepEmbed))
 print(inspect.getsource(UNetSimple))

@@ -794,6 +794,8 @@ expect_close(obs.tensor("given_t", "the times passed to the model"), [0.2, 0.4, 
 # %%
 import time
 
+from course_utils.progress import progress_bar
+
 torch.manual_seed(0)
 model = ScoreNetworkWithFiLM()
 steps = 200 if FAST else 3000
@@ -802,7 +804,7 @@ optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
 schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
 losses = []
 start = time.perf_counter()
-for step in range(steps):
+for step in progress_bar(range(steps), desc="training"):
     idx = torch.randint(0, data.shape[0], (batch_size,))  # a random minibatch of indices, (batch_size,)
     loss = dsm_loss(model, data[idx], sde)
     optimizer.zero_grad()

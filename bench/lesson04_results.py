@@ -31,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 
+from course_utils.datafiles import display_path  # noqa: E402
 from course_utils.lesson04_errors import LessonError, ProfileError  # noqa: E402
 from course_utils.lesson04_results import (NOT_MEASURED, Lesson04Results,  # noqa: E402
                                            results_from_comparison, save_results, summarize)
@@ -59,8 +60,10 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
-    command = "python bench/lesson04_results.py " + " ".join(
-        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    argv = list(argv if argv is not None else sys.argv[1:])
+    # the recorded command names the output file relative to the clone (no machine's own path)
+    argv = [display_path(a) if i and argv[i - 1] == "--out" else a for i, a in enumerate(argv)]
+    command = "python bench/lesson04_results.py " + " ".join(shlex.quote(a) for a in argv)
     try:
         if args.placeholder:
             prof = PROFILES[args.placeholder]

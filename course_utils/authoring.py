@@ -55,10 +55,13 @@ class Cell:
 def setup_cell_source(lesson: str, needs_gpu: str, extra: str = "") -> str:
     """The first code cell of every notebook; the package URL comes from ``course_utils/about.py``."""
     head = f'''# Setup: run this cell first. It installs the course helpers when they are missing
-# (on Colab), seeds every random generator, picks the device and says what it found.
+# (on Colab), seeds every random generator, picks the device and says what it found,
+# and whether the kernel must be restarted.
 import importlib.util, subprocess, sys
 if importlib.util.find_spec("course_utils") is None:
+    print("Installing the course helpers (course_utils), about 30 s ...", flush=True)
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "{PIP_SPEC}"])
+    importlib.invalidate_caches()
 from course_utils.grading import guard as _guard
 _guard.snapshot()  # records the grading environment before any of your code runs
 from course_utils.runtime import setup_lesson

@@ -10,6 +10,10 @@ cell does on Colab) carries the same files as package data in
 ``data/`` in a clone, else ``./data`` in the working directory.
 
 ``$COURSE_DATA_DIR`` overrides both.
+
+:func:`display_path` names a course file in printed output relative to the repository or
+the package (``data/lesson05/comparison.json``), so that stored notebook outputs hold no
+absolute path of the machine that executed them.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["REPO_DATA", "PACKAGE_DATA", "shipped_dir", "data_dir"]
+__all__ = ["REPO_DATA", "PACKAGE_DATA", "shipped_dir", "data_dir", "display_path"]
 
-REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the clone, or site-packages when installed
+REPO_DATA = REPO_ROOT / "data"
 PACKAGE_DATA = Path(__file__).resolve().parent / "_data"
 _MARKER = "mnist-t10k"  # present wherever the shipped files are
 
@@ -56,3 +61,27 @@ def data_dir() -> Path:
     if (REPO_DATA / _MARKER).is_dir():
         return REPO_DATA
     return Path.cwd() / "data"
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as printed in a notebook: relative to the clone or the installed package.
+
+    A file of the repository becomes e.g. ``course_utils/unets.py`` or
+    ``data/lesson05/comparison.json``; one in the installed package's data
+    ``course_utils/_data/...``; one under ``$COURSE_DATA_DIR`` ``$COURSE_DATA_DIR/...``;
+    one under the working directory a relative path. Anything else is returned as given
+    (a path the user chose).
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        return p.as_posix()
+    p = p.resolve()
+    override = _override()
+    for base, prefix in ((override.resolve() if override else None, "$COURSE_DATA_DIR"),
+                         (REPO_ROOT, ""), (Path.cwd().resolve(), "")):
+        if base is not None and p.is_relative_to(base):
+            rel = p.relative_to(base).as_posix()
+            return f"{prefix}/{rel}" if prefix else rel
+    return str(path)

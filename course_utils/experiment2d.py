@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from .cpu_threads import limit_threads
-from .datafiles import data_dir, shipped_dir
+from .datafiles import data_dir, display_path, shipped_dir
 from .metrics2d import mmd_rbf, sliced_wasserstein
 from .runtime import env_flag
 from .score2d import build_score_network
@@ -321,11 +321,9 @@ def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = Fals
     if not recompute and path.is_file():
         cached = load_results(path)
         if cached.get("config") == json.loads(json.dumps(dataclasses.asdict(cfg))):
-            # The folder and file name only: executed notebooks are committed and hold no absolute path.
-            progress(f"Loaded cached results from {path.parent.name}/{path.name} "
-                     f"(made {cached['provenance']['date']}).")
+            progress(f"Loaded cached results from {display_path(path)} (made {cached['provenance']['date']}).")
             return cached
-        progress(f"{path} was made with another configuration; recomputing.")
+        progress(f"{display_path(path)} was made with another configuration; recomputing.")
     if env_flag("COURSE_GRADING") or env_flag("COURSE_SMOKE"):
         cfg = smoke_config()
         path = results_path(cfg)
@@ -333,7 +331,7 @@ def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = Fals
     results = run_experiment(cfg, device=device, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1))
-    progress(f"Saved results to {path}.")
+    progress(f"Saved results to {display_path(path)}.")
     return results
 
 

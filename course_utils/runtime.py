@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Runtime", "setup_lesson", "pick_device", "seed_everything", "in_colab", "env_flag"]
+__all__ = ["Runtime", "setup_lesson", "pick_device", "seed_everything", "in_colab", "env_flag",
+           "stale_modules", "enable_colab_widgets"]
 
 
 def env_flag(name: str) -> bool:
@@ -65,6 +66,50 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def stale_modules(names=("torch", "numpy", "matplotlib", "ipywidgets", "tqdm")) -> list[str]:
+    """Packages whose imported version differs from the one now installed, as readable notes.
+
+    A ``pip install`` in a running kernel (the setup cell on Colab) that upgrades a package the
+    kernel had already imported leaves the old version in memory: only a restart loads the new
+    one. Empty when nothing of ``names`` is stale.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    stale = []
+    for name in names:
+        module = sys.modules.get(name)
+        loaded = getattr(module, "__version__", None)
+        if loaded is None:
+            continue
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            continue
+        if str(loaded).split("+")[0] != installed.split("+")[0]:
+            stale.append(f"{name} {loaded} is loaded but {installed} is installed")
+    return stale
+
+
+def enable_colab_widgets() -> bool:
+    """On Colab with ipywidgets 8, switch on Colab's custom widget manager; True if it did.
+
+    Colab's built-in widget manager renders ipywidgets 7.x (what Colab ships); 8.x widgets
+    need ``google.colab.output.enable_custom_widget_manager()`` (googlecolab/colabtools,
+    ``google/colab/output/_widgets.py``). Nothing to do elsewhere or with 7.x.
+    """
+    if not in_colab():
+        return False
+    try:
+        import ipywidgets
+        from google.colab import output
+    except ImportError:
+        return False
+    if int(str(ipywidgets.__version__).split(".")[0]) < 8:
+        return False
+    output.enable_custom_widget_manager()
+    return True
 
 
 @dataclass(frozen=True)
@@ -130,8 +175,15 @@ def setup_lesson(lesson: str, needs_gpu: str = "no", seed: int = 0, quiet: bool 
     from .plotting import use_course_style
 
     use_course_style()
+    widget_manager = enable_colab_widgets()
+    stale = stale_modules()
     if not quiet:
         print(rt.describe(_NEEDS_GPU[needs_gpu]))
         if needs_gpu == "recommended" and not rt.on_gpu and rt.colab:
             print("Tip: Runtime > Change runtime type > T4 GPU runs the full experiment in minutes.")
+        if widget_manager:
+            print("Colab: custom widget manager on (ipywidgets 8), so sliders and progress bars render.")
+    if stale:
+        print("RESTART NEEDED: " + "; ".join(stale) + ". Restart the kernel "
+              "(Colab: Runtime > Restart session), then run this cell again.")
     return rt

@@ -321,13 +321,13 @@ def measure_step_time(runner: StepRunner, images: torch.Tensor, batch_size: int)
 
 def _run(runner: StepRunner, batches: DeviceBatches, profile: Profile, label: str,
          progress: bool) -> TrainResult:
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     cfg, device = runner.config, runner.device
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     steps, windows, epochs = [], [], []
     window_sum = torch.zeros((), device=device)
-    bar = tqdm(total=profile.total_steps, desc=label, disable=not progress, leave=True)
+    bar = progress_bar(total=profile.total_steps, desc=label, enabled=progress)
     step, in_window = 0, 0
     start = time.perf_counter()
     for _ in range(profile.epochs):
@@ -340,7 +340,7 @@ def _run(runner: StepRunner, batches: DeviceBatches, profile: Profile, label: st
             if in_window == profile.log_every or step == profile.total_steps:
                 steps.append(step)
                 windows.append(window_sum.item() / in_window)  # the only per-window sync
-                bar.set_postfix(loss=f"{windows[-1]:.4f}")
+                bar.set_postfix(loss=f"{windows[-1]:.4f}", refresh=False)  # shown with the next line
                 window_sum.zero_()
                 in_window = 0
             bar.update(1)

@@ -14,20 +14,25 @@ import matplotlib.pyplot as plt
 
 from .runtime import env_flag
 
-__all__ = ["widgets_available", "explore"]
+__all__ = ["widgets_available", "explore", "slider_widget"]
 
 
 def widgets_available() -> bool:
-    """True when ipywidgets imports and we are in an interactive IPython kernel (not grading)."""
+    """True when ipywidgets imports and a notebook kernel is live (Jupyter, Colab; not grading).
+
+    Colab's shell (``google.colab._shell.Shell``) subclasses ipykernel's
+    ``ZMQInteractiveShell``, so the test is ``isinstance``, not the class name.
+    ``COURSE_NO_WIDGETS=1`` (set for headless executions) turns widgets off.
+    """
     if env_flag("COURSE_GRADING") or env_flag("COURSE_SMOKE") or env_flag("COURSE_NO_WIDGETS"):
         return False
     try:
         import ipywidgets  # noqa: F401
         from IPython import get_ipython
+        from ipykernel.zmqshell import ZMQInteractiveShell
     except ImportError:
         return False
-    ip = get_ipython()
-    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+    return isinstance(get_ipython(), ZMQInteractiveShell)
 
 
 def explore(draw: Callable, values: Sequence, *, label: str, snapshots: Sequence,
@@ -53,8 +58,25 @@ def explore(draw: Callable, values: Sequence, *, label: str, snapshots: Sequence
     if not interactive:
         return
     if not widgets_available():
-        print(f"(Interactive slider over {label} skipped: no widget frontend here.)")
+        print(f"(With a live notebook kernel, a slider over {label} appears here.)")
         return
+    from IPython.display import display
+
+    display(slider_widget(draw, values, label=label, start=snapshots[len(snapshots) // 2],
+                          figsize=figsize, slider_step=slider_step))
+
+
+def slider_widget(draw: Callable, values: Sequence, *, label: str, start, figsize=(12, 3.2),
+                  slider_step=1):
+    """The ipywidgets ``interactive`` box (a slider over ``values`` and ``draw``'s plot).
+
+    Built with the API shared by ipywidgets 7.6+ and 8.x (``interactive``, ``IntSlider``,
+    ``FloatSlider``), so it renders with Colab's built-in widget manager (7.x) too.
+    """
+    if len(values) != 2 or not values[0] < values[1]:
+        raise ValueError(f"values must be (min, max) with min < max, got {values!r}")
+    if not values[0] <= start <= values[1]:
+        raise ValueError(f"start must lie in {tuple(values)}, got {start!r}")
     import ipywidgets as W
 
     is_int = all(isinstance(v, int) for v in values)
@@ -65,5 +87,5 @@ def explore(draw: Callable, values: Sequence, *, label: str, snapshots: Sequence
         draw(ax, value)
         plt.show()
 
-    W.interact(_one, value=Slider(min=values[0], max=values[1], step=slider_step,
-                                  value=snapshots[len(snapshots) // 2], description=label))
+    return W.interactive(_one, value=Slider(min=values[0], max=values[1], step=slider_step,
+                                            value=start, description=label))

@@ -76,21 +76,32 @@ def execute_notebook(src: Path, dst: Path | None = None, *, timeout_s: int = 600
                      env: dict | None = None, cwd: Path | None = None) -> tuple[nbformat.NotebookNode, float]:
     """Execute ``src`` top to bottom on a fresh kernel; write it to ``dst`` if given.
 
+    The kernel talks over Unix sockets (ipc transport) and runs with ``COURSE_NO_WIDGETS=1``
+    (nothing renders widgets here); ``env`` adds or overrides variables for the run.
     Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell.
     Returns the executed notebook and the wall time in seconds.
     """
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     nb = nbformat.read(src, as_version=4)
-    old_env = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})
+    # A headless execution has no widget frontend: explorers and progress bars take their
+    # static / line-by-line form (course_utils.widgets, course_utils.progress).
+    env = {"COURSE_NO_WIDGETS": "1", **(env or {})}
+    old_env = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    sockets = tempfile.mkdtemp(prefix="course-kernel-")
     try:
+        # The kernel is local: its channels are Unix sockets in a private folder (jupyter_client's
+        # "ipc" transport), not loopback TCP ports, so ipykernel has nothing to warn about.
+        ipc = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
         start = time.perf_counter()
-        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
+        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", config=ipc,
                                 resources={"metadata": {"path": str(cwd or Path(src).parent)}})
         client.execute()
         elapsed = time.perf_counter() - start
     finally:
+        shutil.rmtree(sockets, ignore_errors=True)
         for k, v in old_env.items():
             if v is None:
                 os.environ.pop(k, None)
