@@ -72,10 +72,18 @@ def _open(browser, url):
     page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
             if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
     page.goto(url, wait_until="load")
     page.wait_for_load_state("networkidle")
     return page, problems
+
+
+def _follow(page, link, name: str) -> None:
+    """Clicks `link`, then waits for page `name` and for its requests to finish (MathJax loads its
+    fonts after the page's load event; leaving earlier aborts them and reads as a failed request)."""
+    link.click()
+    page.wait_for_url(f"**/{name}")
+    page.wait_for_load_state("networkidle")
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[l.assignment for l in LESSONS])
@@ -101,15 +109,11 @@ def test_index_lists_every_lesson_and_navigation_works(site, browser):
         for lesson in LESSONS:
             assert page.locator(f"a[href='{page_name(lesson)}']").count() == 1, lesson.assignment
         first, second = LESSONS[0], LESSONS[1]
-        page.click(f"a[href='{page_name(first)}']")
-        page.wait_for_url(f"**/{page_name(first)}")
+        _follow(page, page.locator(f"a[href='{page_name(first)}']").first, page_name(first))
         assert first.title.split()[0] in page.title() or first.number in page.title()
-        page.locator(f"a[href='{page_name(second)}']").first.click()  # "next" in the navigation line
-        page.wait_for_url(f"**/{page_name(second)}")
-        page.locator(f"a[href='{page_name(first)}']").first.click()  # "previous"
-        page.wait_for_url(f"**/{page_name(first)}")
-        page.locator("a[href='index.html']").last.click()  # "Course home" at the bottom
-        page.wait_for_url("**/index.html")
+        _follow(page, page.locator(f"a[href='{page_name(second)}']").first, page_name(second))  # "next"
+        _follow(page, page.locator(f"a[href='{page_name(first)}']").first, page_name(first))  # "previous"
+        _follow(page, page.locator("a[href='index.html']").last, "index.html")  # "Course home" at the bottom
         assert not problems, problems
     finally:
         page.close()
