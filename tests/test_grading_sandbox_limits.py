@@ -75,6 +75,15 @@ def _outlasting():
     return nb
 
 
+_CGROUPS_BEFORE: set[str] = set()
+
+
+def _sandbox_cgroups() -> set[str]:
+    """Names of the jobs' memory cgroups now present (made below this process's own cgroup)."""
+    parent = sb._cgroup_parent()
+    return set() if parent is None else {p.name for p in parent.glob("course-sandbox-*")}
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("box")
@@ -96,6 +105,7 @@ def run(tmp_path_factory):
                                     "    for _ in range(2048):\n        _f.write(_b)"),
              "kills-itself": _answer("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
              "outlasting": _outlasting()}
+    _CGROUPS_BEFORE.update(_sandbox_cgroups())  # left by an earlier run on this machine: not this run's
     try:
         results = grade(tmp, A, names, jobs=2, sandbox=True, cell_timeout_s=45, submission_timeout_s=60,
                         limits=LIMITS)
@@ -175,8 +185,7 @@ def test_nothing_is_left_after_time_outs_and_double_forks(run):
     assert left == []
     scratch = [p.name for p in sb.SandboxConfig().root.glob("job-*") if mine.fullmatch(p.name)]
     assert scratch == []
-    parent = sb._cgroup_parent()  # the jobs' memory cgroups (made below this process's own) are gone too
-    assert parent is None or [p.name for p in parent.glob("course-sandbox-*")] == []
+    assert _sandbox_cgroups() - _CGROUPS_BEFORE == set()  # this run's memory cgroups are gone too
 
 
 INTERRUPTED = r'''
