@@ -158,10 +158,8 @@ def verdict_sentence(label: str, arm: Sequence[float], bands: dict[str, Sequence
         if key not in bands:
             continue
         v = verdict(arm, bands[key], separation)
-        if v["word"] == "indistinguishable":
-            parts.append(f"indistinguishable from {names[key]} at n = {n_points} (z = {v['z']:+.1f})")
-        else:
-            parts.append(f"{v['word']} {names[key]} at n = {n_points} (z = {v['z']:+.1f})")
+        relation = "indistinguishable from" if v["word"] == "indistinguishable" else v["word"]  # above / below
+        parts.append(f"{relation} {names[key]} at n = {n_points} (z = {v['z']:+.1f})")
     s = band_summary(arm)
     return f"{label}: {s['mean']:.4f} ± {s['std']:.4f} over {s['n']} seeds; " + "; ".join(parts)
 
