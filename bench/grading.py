@@ -33,6 +33,7 @@ from course_utils.grading.autograde import GradeOptions, autograde  # noqa: E402
 from course_utils.grading.submissions import write_submission  # noqa: E402
 from course_utils.grading.course import REPO_ROOT, CourseDirs  # noqa: E402
 from course_utils.lessons import by_id  # noqa: E402
+from course_utils.provenance import git_state  # noqa: E402
 
 A = "01_sinusoidal_embedding"
 ANSWER = "sinusoidal_impl"
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                "cores": os.cpu_count(), "python": platform.python_version(),
                "load_average_1min": os.getloadavg()[0], "sandbox": use_sandbox,
                "submissions": args.n, "runs": runs, "statuses": counts,
-               "grades": {k: list(v) for k, v in reference.items()}}
+               "grades": {k: list(v) for k, v in reference.items()}, **git_state()}
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n")
         print(f"wrote {args.out}")

@@ -31,7 +31,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 
-from course_utils.datafiles import display_path  # noqa: E402
+from course_utils.paths import display_path  # noqa: E402
 from course_utils.lesson04_errors import LessonError, ProfileError  # noqa: E402
 from course_utils.lesson04_results import (NOT_MEASURED, Lesson04Results,  # noqa: E402
                                            results_from_comparison, save_results, summarize)

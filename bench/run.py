@@ -45,6 +45,7 @@ import torch  # noqa: E402
 from course_utils.lesson04_errors import LessonError, ProfileError  # noqa: E402
 from course_utils.mnist import load_shipped_split  # noqa: E402
 from course_utils.profiles import Profile, TrainConfig  # noqa: E402
+from course_utils.provenance import git_state  # noqa: E402
 from course_utils.runtime import pick_device  # noqa: E402
 from course_utils.trainer import describe_device, train_model  # noqa: E402
 from course_utils.unets import UNetSimple, UNetSinusoidal  # noqa: E402
@@ -146,6 +147,7 @@ def run(argv: list[str] | None = None) -> dict:
             argv if argv is not None else sys.argv[1:]),
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "environment": {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "MKL_"))},
+        **git_state(),
         "seed_loop": {"s_per_step": seed_s, "s_per_60k_epoch": seed_s * STEPS_PER_60K_EPOCH,
                       "peak_gpu_mib": seed_mem, "precision": "fp32", "compiled": False},
         "course_trainer": {"s_per_step": course_s,

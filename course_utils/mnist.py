@@ -32,7 +32,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .datafiles import data_dir, shipped_dir
+from .paths import REPO_ROOT, data_dir, shipped_dir
 from .lesson04_errors import DataError
 
 __all__ = [
@@ -62,7 +62,7 @@ _TRAIN_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
 
 def _shown(path: Path) -> str:
     """``path`` relative to the repository or the working directory when possible."""
-    for base in (Path(__file__).resolve().parents[1], Path.cwd()):
+    for base in (REPO_ROOT, Path.cwd()):
         try:
             return str(path.resolve().relative_to(base))
         except ValueError:

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import os
 import sys
-from pathlib import Path
 
 import matplotlib
 import pytest
@@ -17,8 +16,9 @@ matplotlib.use("Agg")
 from course_utils import lesson04_results as lr  # noqa: E402
 from course_utils.profiles import PROFILES  # noqa: E402
 from course_utils.lesson04_errors import ResultsError  # noqa: E402
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # see conftest.py

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,8 +28,9 @@ from course_utils.metric_bands2d import band_summary, load_bands, verdict, verdi
 from course_utils.score2d import ContinuousTimeEmbedding, build_score_network, count_flat_dims, matched_concat_width
 from course_utils.sinusoidal import sinusoidal_embedding
 from course_utils.time_width_study import multiscale_sentence, smallest_sufficient_width
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 def _prose(lesson: str) -> str:

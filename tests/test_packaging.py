@@ -17,8 +17,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 PROBE = r"""
 import json, sys

@@ -20,8 +20,9 @@ import nbformat
 import pytest
 
 from course_utils.grading import sandbox as sb
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux-only"),
     pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (the grader runs as root)"),

@@ -18,9 +18,10 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from ..paths import REPO_ROOT
+
 __all__ = ["REPO_ROOT", "CourseDirs", "nbgrader_config"]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
