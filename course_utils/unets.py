@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .sinusoidal import as_timestep_batch
+from .timesteps import as_times
 from .timestep_mlp import TimestepEmbedding
 
 __all__ = ["ConvBlock", "SimpleTimestepEmbed", "BottleneckTimeUNet", "UNetSimple",
@@ -64,7 +64,7 @@ class SimpleTimestepEmbed(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(1, d_emb), nn.ReLU(), nn.Linear(d_emb, d_emb))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        t = as_timestep_batch(t).to(self.mlp[0].weight.device)
+        t = as_times(t, kind="discrete", device=self.mlp[0].weight.device)
         t_unit = (t / self.num_timesteps).unsqueeze(1)  # (B,) -> (B, 1)
         return self.mlp(t_unit.to(self.mlp[0].weight.dtype))  # (B, 1) -> (B, d_emb)
 
@@ -104,7 +104,7 @@ class BottleneckTimeUNet(nn.Module):
         if x.dim() != 4 or x.shape[1] != 1 or x.shape[-2] % 4 or x.shape[-1] % 4:
             raise ValueError(f"x must be [B, 1, H, W] with H and W divisible by 4, got shape "
                              f"{tuple(x.shape)}")
-        t = as_timestep_batch(t).to(x.device)
+        t = as_times(t, kind="discrete", device=x.device)
         if t.shape[0] != x.shape[0]:
             raise ValueError(f"t must be 1-D [batch] with batch {x.shape[0]}, got shape "
                              f"{tuple(t.shape)}")
