@@ -42,7 +42,7 @@ from .cpu_threads import limit_threads
 from .paths import data_dir, display_path, shipped_dir
 from .metrics2d import mmd_rbf, sliced_wasserstein
 from .provenance import check, record
-from .runtime import env_flag
+from .runtime import modes
 from .score2d import build_score_network
 from .toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from .vpsde import VPSDE, dsm_loss, gaussian_mixture_score, sample_reverse_sde, sample_probability_flow
@@ -276,12 +276,13 @@ def results_path(cfg: Experiment2DConfig) -> Path:
 
 
 def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = False, device="cpu",
-                progress: Callable[[str], None] = print) -> dict:
+                progress: Callable[[str], None] = print, quick: bool | None = None) -> dict:
     """The results for ``cfg`` (default: the shipped configuration): from the cache when one
     was made with exactly this configuration, otherwise computed and cached.
 
-    Under ``COURSE_GRADING=1`` or ``COURSE_SMOKE=1`` a missing cache is replaced by a
-    seconds-long smoke run instead of the full experiment.
+    With ``quick`` (default: :func:`course_utils.runtime.modes`, i.e. ``COURSE_GRADING=1`` or
+    ``COURSE_SMOKE=1``; pass ``rt.quick`` from the setup cell) a missing cache is replaced
+    by a seconds-long smoke run instead of the full experiment.
     """
     cfg = cfg or Experiment2DConfig()
     path = results_path(cfg)
@@ -291,7 +292,7 @@ def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = Fals
             progress(f"Loaded cached results from {display_path(path)} (made {cached['provenance']['date']}).")
             return cached
         progress(f"{display_path(path)} was made with another configuration; recomputing.")
-    if env_flag("COURSE_GRADING") or env_flag("COURSE_SMOKE"):
+    if modes().quick if quick is None else quick:
         cfg = smoke_config()
         path = results_path(cfg)
         progress("Grading/smoke mode: running the tiny smoke configuration instead.")

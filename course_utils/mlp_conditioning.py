@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .cpu_threads import limit_threads
-from .runtime import env_flag
+from .runtime import modes
 from .time_checks import TimeChange, output_change_with_t
 from .timesteps import as_times
 from .toy2d import eight_gaussians, eight_gaussians_means
@@ -111,7 +111,8 @@ class ComparisonRow:
 
 
 def compare_mlp_conditioning(builders: Mapping[str, Callable[[], nn.Module]], *, steps: int = 300,
-                             seed: int = 0, t_a: float = 0.1, t_b: float = 0.9) -> list[ComparisonRow]:
+                             seed: int = 0, t_a: float = 0.1, t_b: float = 0.9,
+                             quick: bool | None = None) -> list[ComparisonRow]:
     """Build (after ``torch.manual_seed(seed)``), measure, train ``steps`` steps, measure again.
 
     Args:
@@ -120,7 +121,7 @@ def compare_mlp_conditioning(builders: Mapping[str, Callable[[], nn.Module]], *,
         seed: seeds the initial weights and the training batches, the same for each network.
         t_a, t_b: the two continuous times of the "does the output change with t?" check.
     """
-    if env_flag("COURSE_GRADING") or env_flag("COURSE_SMOKE"):
+    if modes().quick if quick is None else quick:
         if steps > QUICK_STEPS:
             print(f"(grading/smoke mode: training {QUICK_STEPS} steps instead of {steps}; "
                   "these numbers are not the lesson's)")

@@ -277,7 +277,8 @@ def main(argv=None) -> int:
             p.add_argument("--in-place", action="store_true", help="store outputs in solutions/")
             p.add_argument("--smoke", action="store_true", help="tiny experiment sizes (COURSE_SMOKE=1)")
         if name in {"autograde", "demo", "grade-worker"}:
-            p.add_argument("--jobs", "-j", type=int, default=int(os.environ.get("JOBS", "1")))
+            p.add_argument("--jobs", "-j", type=int, default=1,
+                           help="submissions graded at once (default 1; `make ... JOBS=N` passes N)")
         if name in {"autograde", "enqueue"}:
             p.add_argument("--student", action="append", help="only this learner (repeatable)")
         if name == "enqueue":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -80,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", required=True, help="JSON with root, dirs, db_url, assignment, student")
     args = ap.parse_args(argv)
     s = json.loads(args.settings)
-    os.environ["COURSE_GRADING"] = "1"
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # COURSE_GRADING=1 and MPLBACKEND come from the parent (autograde._run_worker's env=).
 
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
