@@ -87,7 +87,7 @@ zip-collect: env  ## unpack a Canvas/Moodle zip (downloaded/<A>/archive/*.zip) i
 
 # `make bench PY=python3` uses that interpreter as it is (e.g. a GPU machine's own torch).
 BENCH_DEPS := $(if $(filter command line,$(origin PY)),,env)
-bench: $(BENCH_DEPS)  ## time the seed-style MNIST loop against the course trainer (lesson 04)
+bench: $(BENCH_DEPS)  ## time the original-notebook MNIST loop against the course trainer (lesson 04)
 	$(PY) bench/run.py --device auto $(BENCH_FLAGS)
 
 bench-grading: env  ## lesson 01 submissions autograded per minute, sequential vs parallel (bench/grading.py)

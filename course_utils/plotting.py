@@ -1,6 +1,6 @@
 """Plot style and the small plotting helpers several lessons share.
 
-Matplotlib only. Heatmaps follow the seed lesson's layout (rows = timesteps,
+Matplotlib only. Heatmaps follow the original notebook's layout (rows = timesteps,
 columns = embedding dimensions) with a diverging colour map centred on zero.
 """
 

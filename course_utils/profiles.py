@@ -1,13 +1,13 @@
 """How big lesson 04's training run is, and with which settings: frozen configuration.
 
 A :class:`Profile` says how much data and how many epochs; a :class:`TrainConfig`
-holds the optimisation and diffusion settings of the seed lesson (Adam, lr 2e-4,
+holds the optimisation and diffusion settings of the original notebook (Adam, lr 2e-4,
 batch 128, DDPM's T = 1000 with linear betas 1e-4..0.02, Ho et al. 2020) plus the
 seeds and the speed options. Both are frozen dataclasses: a notebook passes them
 around instead of keeping globals, and both models of a comparison receive the
 very same objects.
 
-Profiles: ``gpu`` is the seed's full run (60,000 digits x 10 epochs); ``cpu`` is a
+Profiles: ``gpu`` is the original notebook's full run (60,000 digits x 10 epochs); ``cpu`` is a
 reduced run that trains both models within about five minutes on two CPU cores;
 ``smoke`` is a few steps for the test-suite (``COURSE_SMOKE=1``); ``cpu_medium``
 is the budget of the shipped CPU results (all 10,000 shipped digits x 2 epochs);

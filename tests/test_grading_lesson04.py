@@ -33,7 +33,7 @@ MISTAKES = {
     # the time vector reaches channels 0..127 only, as in UNetSimple
     "first_128_channels": (variant((ADD, "        b = b + F.pad(t_vec[:, :128], (0, 128)).view(-1, 256, 1, 1)")),
                            {"hidden_unet_all_channels", "hidden_unet_values"}),
-    # the seed's in-place slice assignment into the ReLU output: backward() fails
+    # the original notebook's in-place slice assignment into the ReLU output: backward() fails
     "inplace_slice_add": (variant((ADD, "        b[:, :, :, :] = b[:, :, :, :] + t_vec.view(-1, 256, 1, 1)")),
                           {"hidden_unet_gradients", "hidden_unet_trains"}),
     # the simple t/T embedding kept, widened to 512 so that the rest still fits
