@@ -14,7 +14,7 @@ DB_FLAGS := $(if $(DB_URL),--db-url '$(DB_URL)',)
 # nbgrader runs its `alembic` console script by name: the venv's bin must be on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help env solutions notebooks check demo site test test-fast autograde enqueue grade-worker grade-status feedback report export zip-collect bench bench-grading bench-queue clean
+.PHONY: help env solutions notebooks check demo site test lint test-fast autograde enqueue grade-worker grade-status feedback report export zip-collect bench bench-grading bench-queue clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -48,6 +48,9 @@ site: env  ## static HTML site of the executed solutions in build/site (index + 
 test: env  ## the whole test-suite (the README's test command)
 	@set +e; $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; exit $$rc
+
+lint: env  ## ruff check of the package, tests, bench and lesson sources (rules in pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 # Limits of each learner kernel (see docs/grading-security.md): memory in GiB, CPU and wall-clock seconds.
 MEMORY_GB ?= 4

@@ -40,16 +40,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
+import torch
 
-from course_utils.lesson04_errors import LessonError, ProfileError  # noqa: E402
-from course_utils.mnist import load_shipped_split  # noqa: E402
-from course_utils.profiles import Profile, TrainConfig  # noqa: E402
-from course_utils.provenance import git_state  # noqa: E402
-from course_utils.runtime import pick_device  # noqa: E402
-from course_utils.trainer import describe_device, train_model  # noqa: E402
-from course_utils.unets import UNetSimple, UNetSinusoidal  # noqa: E402
-from original_loop import original_loader, time_original_loop  # noqa: E402
+from course_utils.lesson04_errors import LessonError, ProfileError
+from course_utils.mnist import load_shipped_split
+from course_utils.profiles import Profile, TrainConfig
+from course_utils.provenance import git_state
+from course_utils.runtime import pick_device
+from course_utils.trainer import describe_device, train_model
+from course_utils.unets import UNetSimple, UNetSinusoidal
+from original_loop import original_loader, time_original_loop
 
 STEPS_PER_60K_EPOCH = 60_000 // 128  # 468, as the original notebook's DataLoader with drop_last=True
 MODELS = {"simple": UNetSimple, "sinusoidal": UNetSinusoidal}
@@ -157,7 +157,9 @@ def run(argv: list[str] | None = None) -> dict:
                            "compiled": result.compiled, "cuda_graph": result.cuda_graph},
         "speedup": original_s / course_s,
     }
-    mem = (lambda v: "n/a (CPU)" if v is None else f"{v:,.0f} MiB")
+    def mem(v):
+        return "n/a (CPU)" if v is None else f"{v:,.0f} MiB"
+
     print(f"{'loop':<58} {'s/step':>8} {'s per 60k epoch':>16} {'peak GPU memory':>16}")
     for name, key in (("original-notebook (DataLoader + PIL ToTensor/Normalize, fp32)", "seed_loop"),
                       (f"course trainer ({result.describe()}, data on device)",
@@ -198,7 +200,7 @@ def _time_variants(build: Callable[[], torch.nn.Module], initial: dict, images: 
         try:
             res = train_model(model, images, profile, config, device=device, label=name,
                               progress=False)
-        except Exception as err:  # noqa: BLE001 - a failing setting is a result too
+        except Exception as err:  # a failing setting is a result too
             rows.append({"variant": name, "error": f"{type(err).__name__}: {str(err)[:300]}"})
             continue
         rows.append({"variant": name, "settings": {k: str(v) for k, v in overrides.items()},

@@ -48,9 +48,8 @@ from .toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from .vpsde import VPSDE, dsm_loss, gaussian_mixture_score, sample_reverse_sde, sample_probability_flow
 
 __all__ = ["Experiment2DConfig", "smoke_config", "TrainLog", "train_score_network", "run_arm", "run_experiment",
-           "check_provenance",
-           "load_or_run", "load_results", "results_path", "summarize", "paired_gaps", "paired_gaps_between", "ode_vs_sde_lines", "loss_curves",
-           "format_table", "METRIC_LABELS"]
+           "check_provenance", "load_or_run", "load_results", "results_path", "summarize", "paired_gaps",
+           "paired_gaps_between", "ode_vs_sde_lines", "loss_curves", "format_table", "METRIC_LABELS"]
 
 SCHEMA = "course_utils/lesson05-results/1"
 PROVENANCE_KEYS = ("device", "torch", "seeds", "date", "command", "budget")
@@ -253,7 +252,8 @@ def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Cal
         "config": dataclasses.asdict(cfg),
         "provenance": record(
             command or "course_utils.experiment2d.run_experiment(...)", device=device, wall_seconds=wall,
-            seeds=cfg.seeds, budget={k: getattr(cfg, k) for k in ("steps", "batch_size", "lr", "n_train", "sample_steps")},
+            seeds=cfg.seeds,
+            budget={k: getattr(cfg, k) for k in ("steps", "batch_size", "lr", "n_train", "sample_steps")},
             data=f"{cfg.dataset} generated in code (course_utils.toy2d), train seed {cfg.data_seed}"),
         "floor": floor,
         "loss_curve_steps": sorted({*range(50, cfg.steps + 1, 50), cfg.steps}),

@@ -117,7 +117,8 @@ def load_bands(path: str | Path | None = None, *, recompute: bool = False,
     if not recompute and path.is_file():
         cached = check_provenance(json.loads(path.read_text()), path, SCHEMA)
         if cached.get("config") == json.loads(json.dumps(dataclasses.asdict(BandsConfig()))):
-            progress(f"Loaded reference bands from {path.parent.name}/{path.name} (made {cached['provenance']['date']}).")
+            progress(f"Loaded reference bands from {path.parent.name}/{path.name} "
+                     f"(made {cached['provenance']['date']}).")
             return cached
         progress(f"{path} was made with another configuration; recomputing.")
     return compute_bands(BandsConfig(), progress=progress)

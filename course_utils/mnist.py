@@ -251,7 +251,7 @@ def load_mnist(device: str | torch.device = "cpu", *, source: str = "auto",
                 for stale in (root / "MNIST" / "raw").glob(name.replace(".gz", "") + "*"):
                     stale.unlink()
             continue
-        except Exception as err:  # noqa: BLE001 - any download failure means "offline"
+        except Exception as err:  # any download failure means "offline"
             problem = f"no download possible ({type(err).__name__}: {_short(err)})"
             break
         split = MnistSplit(images.to(device), labels.to(device),

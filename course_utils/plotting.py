@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib
-import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["use_course_style", "heatmap", "similarity_matrix_plot", "loss_curves_with_band"]

@@ -37,8 +37,8 @@ from .provenance import record
 from .metric_bands2d import SEPARATION, band_summary, verdict
 from .toy2d import sample_toy
 
-__all__ = ["WidthStudyConfig", "study_base", "run_study", "load_study", "study_path", "by_arm", "smallest_sufficient_width",
-           "multiscale_sentence"]
+__all__ = ["WidthStudyConfig", "study_base", "run_study", "load_study", "study_path", "by_arm",
+           "smallest_sufficient_width", "multiscale_sentence"]
 
 SCHEMA = "course_utils/lesson05-width-study/1"
 

@@ -126,7 +126,7 @@ class StepRunner:
             try:
                 self.forward = torch.compile(model, mode=config.compile_mode)
                 self.compiled = True
-            except Exception as err:  # noqa: BLE001 - any failure means "run eagerly"
+            except Exception as err:  # any failure means "run eagerly"
                 self._say(f"torch.compile is unavailable ({type(err).__name__}: {err}); "
                           "training uncompiled, which is slower but trains the same way.")
         self.graphed = (GraphedTrainStep(self.forward, model, self.optimizer, schedule, self.dtype,
@@ -213,7 +213,7 @@ class StepRunner:
             return loss
         except _OOM:
             raise
-        except Exception as err:  # noqa: BLE001 - any failure means "run without it"
+        except Exception as err:  # any failure means "run without it"
             self.graphed.reset()  # undo the warm-up steps of the failed capture
             self.optimizer.zero_grad(set_to_none=True)
             why = f"{type(err).__name__}: {str(err)[:200]}"
@@ -241,7 +241,7 @@ class StepRunner:
             return loss
         except _OOM:
             raise
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             # torch.compile fails lazily, in the first forward or backward: explain, then
             # redo the step eagerly with the same t and noise (no optimiser step has been
             # taken yet, and zero_grad runs again before the new backward).

@@ -13,9 +13,9 @@ import torch
 
 matplotlib.use("Agg")
 
-from course_utils import lesson04_results as lr  # noqa: E402
-from course_utils.profiles import PROFILES  # noqa: E402
-from course_utils.lesson04_errors import ResultsError  # noqa: E402
+from course_utils import lesson04_results as lr
+from course_utils.profiles import PROFILES
+from course_utils.lesson04_errors import ResultsError
 from course_utils.paths import REPO_ROOT
 
 ROOT = REPO_ROOT

@@ -7,7 +7,9 @@ COURSE_GRADING=1, so no training happens; the module takes about a minute with t
 
 import pytest
 
-from gradekit import assert_full_marks, assert_zero_everywhere, grade, hidden_ids, solution_source, student_notebook, with_answers
+from gradekit import (
+    assert_full_marks, assert_zero_everywhere, grade, hidden_ids, solution_source,
+    student_notebook, with_answers)
 
 A = "04_mnist_simple_vs_sinusoidal"
 ID = "unet_sinusoidal_impl"

@@ -125,7 +125,8 @@ def cmd_autograde(args) -> int:
                         on_result=lambda r, done, total: print(progress_line(r, done, total), flush=True))
     print(f"autograded {len(results)} submission(s) in {time.perf_counter() - start:.1f} s "
           f"with {args.jobs} job(s)")
-    rows = [r for r in load_status(_dirs(args)) if any(r["student"] == x.student and r["assignment"] == x.assignment for x in results)]
+    graded = {(x.student, x.assignment) for x in results}
+    rows = [r for r in load_status(_dirs(args)) if (r["student"], r["assignment"]) in graded]
     print(format_table(rows))
     return exit_code(rows)
 
@@ -304,7 +305,8 @@ def main(argv=None) -> int:
             p.add_argument("--submission-timeout", type=int, default=900,
                            help="wall clock per submission in s (default 900)")
         if name in {"report", "export"}:
-            p.add_argument("--csv", help="export to this CSV file" + (" (default grades.csv)" if name == "export" else ""))
+            p.add_argument("--csv", help="export to this CSV file"
+                           + (" (default grades.csv)" if name == "export" else ""))
         if name in {"autograde", "feedback", "report", "export", "enqueue", "grade-worker", "grade-status"}:
             p.add_argument("--db-url", default=os.environ.get("COURSE_DB_URL", ""),
                            help="the gradebook as an SQLAlchemy URL, e.g. "

@@ -42,7 +42,8 @@ def trim_outputs(path: Path, limit: int = MAX_OUTPUT_CHARS) -> int:
                 tb = out.get("traceback", [])
                 if sum(len(t) for t in tb) + len(str(out.get("evalue", ""))) > limit:
                     out["evalue"] = str(out.get("evalue", ""))[:limit]
-                    out["traceback"] = [t[:limit // 4] for t in tb[-4:]] + [_cut_note("traceback", sum(map(len, tb)), limit)]
+                    out["traceback"] = ([t[:limit // 4] for t in tb[-4:]]
+                                        + [_cut_note("traceback", sum(map(len, tb)), limit)])
                     cut += 1
             data = out.get("data", {})
             for mime in list(data):
