@@ -262,16 +262,30 @@ def cmd_demo(args) -> int:
     return 0 if (full and rc == 0) else 1
 
 
+# Each sub-command and its one-line summary (`python -m course_utils --help` lists them too).
+COMMANDS = {
+    "build": (cmd_build, "authoring/*.py -> solutions/*.ipynb (outputs kept when unchanged)"),
+    "execute": (cmd_execute, "run every solution notebook on a fresh kernel (--in-place stores outputs)"),
+    "release": (cmd_release, "solutions/ -> notebooks/ with nbgrader's generate_assignment"),
+    "check": (cmd_check, "fail when solutions/ or notebooks/ are out of date"),
+    "autograde": (cmd_autograde, "grade submitted/<learner>/<assignment>/ in the sandbox"),
+    "feedback": (cmd_feedback, "write feedback/<learner>/<assignment>/*.html for graded submissions"),
+    "report": (cmd_report, "print the grade table; exit 1 if anything failed"),
+    "export": (cmd_export, "grades.csv: nbgrader's export columns plus status and reason"),
+    "enqueue": (cmd_enqueue, "queue one grading job per submission in the gradebook database"),
+    "grade-worker": (cmd_grade_worker, "take jobs from the queue and grade them until none is left"),
+    "grade-status": (cmd_grade_status, "the queue: queued / running / done / failed, the slowest jobs"),
+    "zip-collect": (cmd_zip_collect, "unpack a Canvas or Moodle zip export into submitted/"),
+    "demo": (cmd_demo, "the whole loop on the solutions as a sample learner, in build/demo"),
+}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m course_utils.grading", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name, fn in [("build", cmd_build), ("execute", cmd_execute), ("release", cmd_release),
-                     ("check", cmd_check), ("autograde", cmd_autograde), ("feedback", cmd_feedback),
-                     ("report", cmd_report), ("export", cmd_export), ("enqueue", cmd_enqueue),
-                     ("grade-worker", cmd_grade_worker), ("grade-status", cmd_grade_status),
-                     ("zip-collect", cmd_zip_collect), ("demo", cmd_demo)]:
-        p = sub.add_parser(name)
+    for name, (fn, summary) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
         p.set_defaults(fn=fn)
         p.add_argument("--assignment", "-a", action="append", help="only this assignment (repeatable)")
         if name == "execute":
