@@ -281,7 +281,7 @@ def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = Fals
     was made with exactly this configuration, otherwise computed and cached.
 
     With ``quick`` (default: :func:`course_utils.runtime.modes`, i.e. ``COURSE_GRADING=1`` or
-    ``COURSE_SMOKE=1``; pass ``rt.quick`` from the setup cell) a missing cache is replaced
+    ``COURSE_SMOKE=1``; pass ``RUN.quick`` from the setup cell) a missing cache is replaced
     by a seconds-long smoke run instead of the full experiment.
     """
     cfg = cfg or Experiment2DConfig()

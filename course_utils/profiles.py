@@ -150,7 +150,7 @@ def choose_profile(name: str | None = None, device: torch.device | str | None = 
             otherwise.
         device: the training device (default: CUDA when available).
         smoke: pick ``smoke`` when ``name`` is ``None`` (default: ``COURSE_SMOKE=1``, read by
-            :func:`course_utils.runtime.modes`; pass ``rt.smoke`` from the setup cell).
+            :func:`course_utils.runtime.modes`; pass ``RUN.smoke`` from the setup cell).
 
     Raises:
         ProfileError: a gpu profile was asked for on a machine without CUDA.
