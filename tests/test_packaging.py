@@ -25,7 +25,7 @@ PROBE = r"""
 import json, sys
 from pathlib import Path
 import course_utils
-from course_utils import datafiles
+from course_utils import paths
 from course_utils.experiment2d import Experiment2DConfig, load_results as load_2d, results_path
 from course_utils.lesson04_results import load_results
 from course_utils.mnist import load_mnist
@@ -33,8 +33,8 @@ from course_utils.mnist import load_mnist
 split = load_mnist("cpu", source="shipped", verbose=False)
 print(json.dumps({
     "package": str(Path(course_utils.__file__).parent),
-    "shipped": str(datafiles.shipped_dir()),
-    "writable": str(datafiles.data_dir()),
+    "shipped": str(paths.shipped_dir()),
+    "writable": str(paths.data_dir()),
     "gpu_measured": load_results("gpu").measured,
     "cpu_measured": load_results("cpu").measured,
     "digits": len(split),
