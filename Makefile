@@ -11,7 +11,8 @@ ASSIGNMENT_FLAGS := $(if $(A),--assignment $(A),)
 # DB_URL=postgresql+psycopg2://grader@dbhost/course: a shared gradebook (see README, "Grading on several machines").
 DB_URL ?=
 DB_FLAGS := $(if $(DB_URL),--db-url '$(DB_URL)',)
-# nbgrader runs its `alembic` console script by name: the venv's bin must be on PATH.
+# The venv's programs come first for whatever `make` runs. The course's Python code needs
+# none of them on PATH (nbgrader's schema version comes from Alembic's API: grading/course.py).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help env solutions notebooks check demo site test lint test-fast autograde enqueue grade-worker grade-status feedback report export zip-collect bench bench-grading bench-queue clean
