@@ -89,7 +89,7 @@ class VPSDE:
     def perturb(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Sample the forward marginal: ``alpha(t) x0 + sigma(t) noise`` for ``x0 [B, D]``, ``t [B]``."""
         _check_x(x0, "x0")
-        t = as_times(t, kind="continuous", batch=x0.shape[0], dtype=None, check_range=False)
+        t = as_times(t, kind="continuous", batch=x0.shape[0], device=x0.device, dtype=None, check_range=False)
         if noise.shape != x0.shape:
             raise ValueError(f"noise must have x0's shape {tuple(x0.shape)}, got {tuple(noise.shape)}")
         a = self.alpha(t)[:, None]  # (B,) -> (B, 1)
@@ -130,7 +130,7 @@ def dsm_loss(model: ScoreFn, x0: torch.Tensor, sde: VPSDE, t: torch.Tensor | Non
     batch = x0.shape[0]
     if t is None:
         t = sde.sample_time(batch, device=x0.device, generator=generator)
-    t = as_times(t, kind="continuous", batch=batch, dtype=None)
+    t = as_times(t, kind="continuous", batch=batch, device=x0.device, dtype=None)
     if noise is None:
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
     x_t = sde.perturb(x0, t, noise)
@@ -265,7 +265,7 @@ def gaussian_mixture_score(x: torch.Tensor, t: torch.Tensor, sde: VPSDE, means: 
         x: points ``[B, D]``; t: times ``[B]``; means: component means ``[K, D]``; std: component std.
     """
     _check_x(x)
-    t = as_times(t, kind="continuous", batch=x.shape[0], dtype=None, check_range=False)
+    t = as_times(t, kind="continuous", batch=x.shape[0], device=x.device, dtype=None, check_range=False)
     a = sde.alpha(t)[:, None, None]  # (B,) -> (B, 1, 1)
     var = a**2 * std**2 + sde.marginal_std(t)[:, None, None] ** 2  # (B, 1, 1)
     diff = x[:, None, :] - a * means[None, :, :].to(x)  # (B, 1, D) - (1, K, D) -> (B, K, D)
