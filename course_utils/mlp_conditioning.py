@@ -120,6 +120,8 @@ def compare_mlp_conditioning(builders: Mapping[str, Callable[[], nn.Module]], *,
         steps: training steps per network (300 take one or two seconds per network on a CPU).
         seed: seeds the initial weights and the training batches, the same for each network.
         t_a, t_b: the two continuous times of the "does the output change with t?" check.
+        quick: train at most ``QUICK_STEPS`` steps (default: :func:`course_utils.runtime.modes`,
+            i.e. ``COURSE_GRADING=1`` or ``COURSE_SMOKE=1``; pass ``RUN.quick`` from the setup cell).
     """
     if modes().quick if quick is None else quick:
         if steps > QUICK_STEPS:
