@@ -21,7 +21,6 @@ from ..paths import REPO_ROOT
 __all__ = ["REPO_ROOT", "CourseDirs", "nbgrader_config"]
 
 
-
 @dataclass(frozen=True)
 class CourseDirs:
     """The folders and database of one course (the repo itself, or a temporary copy)."""
