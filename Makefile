@@ -11,10 +11,11 @@ ASSIGNMENT_FLAGS := $(if $(A),--assignment $(A),)
 # DB_URL=postgresql+psycopg2://grader@dbhost/course: a shared gradebook (see README, "Grading on several machines").
 DB_URL ?=
 DB_FLAGS := $(if $(DB_URL),--db-url '$(DB_URL)',)
-# nbgrader runs its `alembic` console script by name: the venv's bin must be on PATH.
+# The venv's programs come first for whatever `make` runs. The course's Python code needs
+# none of them on PATH (nbgrader's schema version comes from Alembic's API: grading/course.py).
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help env solutions notebooks check demo site test test-fast autograde enqueue grade-worker grade-status feedback report export zip-collect bench bench-grading bench-queue clean
+.PHONY: help env solutions notebooks check demo site test lint test-fast autograde enqueue grade-worker grade-status feedback report export zip-collect bench bench-grading bench-queue clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -48,6 +49,9 @@ site: env  ## static HTML site of the executed solutions in build/site (index + 
 test: env  ## the whole test-suite (the README's test command)
 	@set +e; $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; exit $$rc
+
+lint: env  ## ruff check of the package, tests, bench and lesson sources (rules in pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 # Limits of each learner kernel (see docs/grading-security.md): memory in GiB, CPU and wall-clock seconds.
 MEMORY_GB ?= 4
@@ -87,7 +91,7 @@ zip-collect: env  ## unpack a Canvas/Moodle zip (downloaded/<A>/archive/*.zip) i
 
 # `make bench PY=python3` uses that interpreter as it is (e.g. a GPU machine's own torch).
 BENCH_DEPS := $(if $(filter command line,$(origin PY)),,env)
-bench: $(BENCH_DEPS)  ## time the seed-style MNIST loop against the course trainer (lesson 04)
+bench: $(BENCH_DEPS)  ## time the original-notebook MNIST loop against the course trainer (lesson 04)
 	$(PY) bench/run.py --device auto $(BENCH_FLAGS)
 
 bench-grading: env  ## lesson 01 submissions autograded per minute, sequential vs parallel (bench/grading.py)

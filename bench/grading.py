@@ -26,13 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 
-import nbformat  # noqa: E402
+import nbformat
 
-from course_utils.authoring import solution_answer  # noqa: E402
-from course_utils.grading.autograde import GradeOptions, autograde  # noqa: E402
-from course_utils.grading.submissions import write_submission  # noqa: E402
-from course_utils.grading.course import REPO_ROOT, CourseDirs  # noqa: E402
-from course_utils.lessons import by_id  # noqa: E402
+from course_utils.authoring import solution_answer
+from course_utils.grading.autograde import GradeOptions, autograde
+from course_utils.grading.submissions import write_submission
+from course_utils.grading.course import REPO_ROOT, CourseDirs
+from course_utils.lessons import by_id
+from course_utils.provenance import git_state
 
 A = "01_sinusoidal_embedding"
 ANSWER = "sinusoidal_impl"
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                "cores": os.cpu_count(), "python": platform.python_version(),
                "load_average_1min": os.getloadavg()[0], "sandbox": use_sandbox,
                "submissions": args.n, "runs": runs, "statuses": counts,
-               "grades": {k: list(v) for k, v in reference.items()}}
+               "grades": {k: list(v) for k, v in reference.items()}, **git_state()}
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n")
         print(f"wrote {args.out}")

@@ -31,15 +31,15 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 
-from course_utils.datafiles import display_path  # noqa: E402
-from course_utils.lesson04_errors import LessonError, ProfileError  # noqa: E402
-from course_utils.lesson04_results import (NOT_MEASURED, Lesson04Results,  # noqa: E402
+from course_utils.paths import display_path
+from course_utils.lesson04_errors import LessonError, ProfileError
+from course_utils.lesson04_results import (NOT_MEASURED, Lesson04Results,
                                            results_from_comparison, save_results, summarize)
-from course_utils.mnist import load_mnist  # noqa: E402
-from course_utils.profiles import PROFILES, TrainConfig, choose_profile  # noqa: E402
-from course_utils.runtime import pick_device  # noqa: E402
-from course_utils.trainer import compare_models  # noqa: E402
-from course_utils.unets import UNetSimple, UNetSinusoidal  # noqa: E402
+from course_utils.mnist import load_mnist
+from course_utils.profiles import PROFILES, TrainConfig, choose_profile
+from course_utils.runtime import pick_device
+from course_utils.trainer import compare_models
+from course_utils.unets import UNetSimple, UNetSinusoidal
 
 GPU_COMMAND = ("python bench/lesson04_results.py --profile gpu --data torchvision --seeds 0 1 2 "
                "--out data/lesson04/gpu_results.json")

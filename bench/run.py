@@ -1,10 +1,10 @@
-"""Benchmark: the seed lesson's training loop against the course trainer, same device, one run.
+"""Benchmark: the original notebook's training loop against the course trainer, same device, one run.
 
-Both loops train the same model (``UNetSimple`` by default, the seed's model with
+Both loops train the same model (``UNetSimple`` by default, the original notebook's model with
 its in-place bug fixed) with the DDPM loss (Ho et al., 2020) for the same number
 of steps of batch 128, starting from the same weights, on the shipped 10,000
 MNIST test digits. Reported: seconds per step, seconds per 60,000-image epoch
-(= seconds per step x 468 steps, the seed's ``drop_last`` epoch), their ratio,
+(= seconds per step x 468 steps, the original notebook's ``drop_last`` epoch), their ratio,
 and the peak GPU memory of each loop when on a GPU.
 
     python bench/run.py --device auto            # what `make bench` runs
@@ -40,17 +40,18 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import torch  # noqa: E402
+import torch
 
-from course_utils.lesson04_errors import LessonError, ProfileError  # noqa: E402
-from course_utils.mnist import load_shipped_split  # noqa: E402
-from course_utils.profiles import Profile, TrainConfig  # noqa: E402
-from course_utils.runtime import pick_device  # noqa: E402
-from course_utils.trainer import describe_device, train_model  # noqa: E402
-from course_utils.unets import UNetSimple, UNetSinusoidal  # noqa: E402
-from seed_loop import seed_style_loader, time_seed_loop  # noqa: E402
+from course_utils.lesson04_errors import LessonError, ProfileError
+from course_utils.mnist import load_shipped_split
+from course_utils.profiles import Profile, TrainConfig
+from course_utils.provenance import git_state
+from course_utils.runtime import pick_device
+from course_utils.trainer import describe_device, train_model
+from course_utils.unets import UNetSimple, UNetSinusoidal
+from original_loop import original_loader, time_original_loop
 
-STEPS_PER_60K_EPOCH = 60_000 // 128  # 468, as the seed's DataLoader with drop_last=True
+STEPS_PER_60K_EPOCH = 60_000 // 128  # 468, as the original notebook's DataLoader with drop_last=True
 MODELS = {"simple": UNetSimple, "sinusoidal": UNetSinusoidal}
 
 
@@ -127,9 +128,9 @@ def run(argv: list[str] | None = None) -> dict:
           f"{warmup} warm-up steps, on {where}{'' if on_gpu else ' - CPU run, reduced step count'}")
 
     _reset_peak(device)
-    seed_s = time_seed_loop(model, seed_style_loader(data.images, data.labels, args.batch),
+    original_s = time_original_loop(model, original_loader(data.images, data.labels, args.batch),
                             steps, warmup, device)
-    seed_mem = _peak_mib(device)
+    original_mem = _peak_mib(device)
 
     model.load_state_dict(initial)
     _reset_peak(device)
@@ -146,17 +147,21 @@ def run(argv: list[str] | None = None) -> dict:
             argv if argv is not None else sys.argv[1:]),
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "environment": {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "MKL_"))},
-        "seed_loop": {"s_per_step": seed_s, "s_per_60k_epoch": seed_s * STEPS_PER_60K_EPOCH,
-                      "peak_gpu_mib": seed_mem, "precision": "fp32", "compiled": False},
+        **git_state(),
+        # "seed_loop": the key the stored results (bench/results_*.json) use for the original loop
+        "seed_loop": {"s_per_step": original_s, "s_per_60k_epoch": original_s * STEPS_PER_60K_EPOCH,
+                      "peak_gpu_mib": original_mem, "precision": "fp32", "compiled": False},
         "course_trainer": {"s_per_step": course_s,
                            "s_per_60k_epoch": course_s * STEPS_PER_60K_EPOCH,
                            "peak_gpu_mib": course_mem, "precision": result.precision,
                            "compiled": result.compiled, "cuda_graph": result.cuda_graph},
-        "speedup": seed_s / course_s,
+        "speedup": original_s / course_s,
     }
-    mem = (lambda v: "n/a (CPU)" if v is None else f"{v:,.0f} MiB")
+    def mem(v):
+        return "n/a (CPU)" if v is None else f"{v:,.0f} MiB"
+
     print(f"{'loop':<58} {'s/step':>8} {'s per 60k epoch':>16} {'peak GPU memory':>16}")
-    for name, key in (("seed-style (DataLoader + PIL ToTensor/Normalize, fp32)", "seed_loop"),
+    for name, key in (("original-notebook (DataLoader + PIL ToTensor/Normalize, fp32)", "seed_loop"),
                       (f"course trainer ({result.describe()}, data on device)",
                        "course_trainer")):
         f = figures[key]
@@ -195,7 +200,7 @@ def _time_variants(build: Callable[[], torch.nn.Module], initial: dict, images: 
         try:
             res = train_model(model, images, profile, config, device=device, label=name,
                               progress=False)
-        except Exception as err:  # noqa: BLE001 - a failing setting is a result too
+        except Exception as err:  # a failing setting is a result too
             rows.append({"variant": name, "error": f"{type(err).__name__}: {str(err)[:300]}"})
             continue
         rows.append({"variant": name, "settings": {k: str(v) for k, v in overrides.items()},

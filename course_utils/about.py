@@ -1,8 +1,10 @@
 """Where the course lives: the one place that names its repository.
 
-The setup cell of every notebook, the README badges and the Colab links are all
-built from these constants (``tools/build_notebooks.py`` and ``tools/readme.py``
-read them), so a fork changes this file and runs ``make notebooks``.
+The setup cell of every notebook (:mod:`course_utils.authoring` writes it from
+``PIP_SPEC``) and the course site's Colab links (:mod:`course_utils.site`) are built
+from these constants, and ``tests/test_readme.py`` checks that the README's Colab
+badges are too. A fork changes this file, the README's badges, and runs
+``make solutions notebooks``.
 """
 
 REPO_SLUG: str = "diffusion-course/time-conditioning"

@@ -5,7 +5,7 @@ Follows Ho, Jain and Abbeel, "Denoising Diffusion Probabilistic Models" (NeurIPS
 ``alpha_bar_t = prod_{s<=t} (1 - beta_s)``, the closed-form forward sample
 ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps`` and the "simple" loss
 ``|| eps - eps_theta(x_t, t) ||^2`` with t drawn uniformly (Algorithm 1). Timesteps
-are 0-based here (0..T-1), as in the seed lesson and most codebases.
+are 0-based here (0..T-1), as in the original notebook and most codebases.
 """
 
 from __future__ import annotations

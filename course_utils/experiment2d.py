@@ -28,12 +28,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as _dt
 import hashlib
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -43,19 +39,18 @@ import numpy as np
 import torch
 
 from .cpu_threads import limit_threads
-from .datafiles import data_dir, display_path, shipped_dir
+from .paths import data_dir, display_path, shipped_dir
 from .metrics2d import mmd_rbf, sliced_wasserstein
-from .runtime import env_flag
+from .provenance import check, record
+from .runtime import modes
 from .score2d import build_score_network
 from .toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from .vpsde import VPSDE, dsm_loss, gaussian_mixture_score, sample_reverse_sde, sample_probability_flow
 
 __all__ = ["Experiment2DConfig", "smoke_config", "TrainLog", "train_score_network", "run_arm", "run_experiment",
-           "provenance", "check_provenance",
-           "load_or_run", "load_results", "results_path", "summarize", "paired_gaps", "paired_gaps_between", "ode_vs_sde_lines", "loss_curves",
-           "format_table", "METRIC_LABELS"]
+           "check_provenance", "load_or_run", "load_results", "results_path", "summarize", "paired_gaps",
+           "paired_gaps_between", "ode_vs_sde_lines", "loss_curves", "format_table", "METRIC_LABELS"]
 
-_REPO = Path(__file__).resolve().parents[1]
 SCHEMA = "course_utils/lesson05-results/1"
 PROVENANCE_KEYS = ("device", "torch", "seeds", "date", "command", "budget")
 T_BINS = ((0.0, 0.05), (0.05, 0.2), (0.2, 0.5), (0.5, 1.0))
@@ -215,38 +210,9 @@ def run_arm(cfg: Experiment2DConfig, method: str, t_scale: float, seed: int, dat
     return row, sde_samples
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def provenance(command: str, *, device, wall_seconds: float, seeds, budget: dict, data: str) -> dict:
-    """Where a cached result came from: date, command, device, versions, machine, commit, seeds, budget.
-
-    Every lesson 05 cache carries this record (:data:`PROVENANCE_KEYS` are required on load).
-    """
-    return {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command, "device": str(device), "torch": torch.__version__, "numpy": np.__version__,
-        "python": platform.python_version(), "platform": platform.platform(),
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "git_commit": _git_commit(), "wall_seconds": round(wall_seconds, 1), "seeds": list(seeds),
-        "budget": dict(budget), "data": data,
-    }
-
-
 def check_provenance(results: dict, path: str | Path, schema: str) -> dict:
-    """``results`` when it has ``schema`` and complete provenance, else a ValueError saying what to do."""
-    if results.get("schema") != schema:
-        raise ValueError(f"{path} is not a {schema} file (schema {results.get('schema')!r}); "
-                         "recompute it (its module's --recompute)")
-    missing = [k for k in PROVENANCE_KEYS if k not in results.get("provenance", {})]
-    if missing:
-        raise ValueError(f"{path} lacks provenance fields {missing}; recompute it rather than trust it")
-    return results
+    """``results`` when it has ``schema`` and the lesson 05 provenance fields (:data:`PROVENANCE_KEYS`)."""
+    return check(results, path, schema, PROVENANCE_KEYS)
 
 
 def run_experiment(cfg: Experiment2DConfig, *, device="cpu", command: str | None = None,
@@ -284,9 +250,10 @@ def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Cal
     return {
         "schema": SCHEMA,
         "config": dataclasses.asdict(cfg),
-        "provenance": provenance(
+        "provenance": record(
             command or "course_utils.experiment2d.run_experiment(...)", device=device, wall_seconds=wall,
-            seeds=cfg.seeds, budget={k: getattr(cfg, k) for k in ("steps", "batch_size", "lr", "n_train", "sample_steps")},
+            seeds=cfg.seeds,
+            budget={k: getattr(cfg, k) for k in ("steps", "batch_size", "lr", "n_train", "sample_steps")},
             data=f"{cfg.dataset} generated in code (course_utils.toy2d), train seed {cfg.data_seed}"),
         "floor": floor,
         "loss_curve_steps": sorted({*range(50, cfg.steps + 1, 50), cfg.steps}),
@@ -309,12 +276,13 @@ def results_path(cfg: Experiment2DConfig) -> Path:
 
 
 def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = False, device="cpu",
-                progress: Callable[[str], None] = print) -> dict:
+                progress: Callable[[str], None] = print, quick: bool | None = None) -> dict:
     """The results for ``cfg`` (default: the shipped configuration): from the cache when one
     was made with exactly this configuration, otherwise computed and cached.
 
-    Under ``COURSE_GRADING=1`` or ``COURSE_SMOKE=1`` a missing cache is replaced by a
-    seconds-long smoke run instead of the full experiment.
+    With ``quick`` (default: :func:`course_utils.runtime.modes`, i.e. ``COURSE_GRADING=1`` or
+    ``COURSE_SMOKE=1``; pass ``RUN.quick`` from the setup cell) a missing cache is replaced
+    by a seconds-long smoke run instead of the full experiment.
     """
     cfg = cfg or Experiment2DConfig()
     path = results_path(cfg)
@@ -324,7 +292,7 @@ def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = Fals
             progress(f"Loaded cached results from {display_path(path)} (made {cached['provenance']['date']}).")
             return cached
         progress(f"{display_path(path)} was made with another configuration; recomputing.")
-    if env_flag("COURSE_GRADING") or env_flag("COURSE_SMOKE"):
+    if modes().quick if quick is None else quick:
         cfg = smoke_config()
         path = results_path(cfg)
         progress("Grading/smoke mode: running the tiny smoke configuration instead.")

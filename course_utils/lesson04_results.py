@@ -13,19 +13,16 @@ The comparison is reported as mean and spread over seeds plus the per-seed
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import platform
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from .lesson04_errors import ResultsError
-from .datafiles import shipped_dir
+from .paths import shipped_dir
+from .provenance import record
 from .trainer import Comparison
 
 __all__ = ["SCHEMA", "NOT_MEASURED", "ModelCurves", "Lesson04Results", "results_from_comparison",
@@ -64,18 +61,6 @@ class Lesson04Results:
         return self.status == "measured"
 
 
-def _git_commit() -> str:
-    try:
-        here = Path(__file__).resolve().parents[1]  # the repository root
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=5, cwd=here).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "course_utils", "bench"],
-                               capture_output=True, text=True, timeout=5, cwd=here).stdout.strip()
-        return (head + " (with uncommitted changes)" if dirty else head) or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 def results_from_comparison(cmp: Comparison, command: str, label: str | None = None,
                             wall_seconds: float | None = None) -> Lesson04Results:
     """Turn a :class:`~course_utils.trainer.Comparison` into a record with full provenance."""
@@ -93,14 +78,8 @@ def results_from_comparison(cmp: Comparison, command: str, label: str | None = N
         config[f"precision[{name}]"] = runs[0].precision
         config[f"compiled[{name}]"] = runs[0].compiled
         config[f"cuda_graph[{name}]"] = runs[0].cuda_graph
-    provenance = {
-        "device": cmp.device, "torch": torch.__version__, "python": platform.python_version(),
-        "seeds": list(cmp.seeds),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command, "data": cmp.data_source, "git_commit": _git_commit(),
-    }
-    if wall_seconds is not None:
-        provenance["wall_seconds"] = round(wall_seconds, 1)
+    provenance = record(command, device=cmp.device, seeds=cmp.seeds, data=cmp.data_source,
+                        wall_seconds=wall_seconds)
     return Lesson04Results("measured", label or f"{cmp.profile.name} profile on {cmp.device}",
                            provenance, prof, config, steps, models)
 

@@ -1,8 +1,11 @@
 """The course's lessons, listed once.
 
-The Makefile, the README's lesson table and the test-suite all enumerate lessons
-from :data:`LESSONS`; a lesson exists when its source is in ``authoring/``, its
-solution in ``solutions/`` and its entry here.
+The build commands (``python -m course_utils.grading build / execute / release /
+check``, which the Makefile runs), the course site and the test-suite enumerate lessons
+from :data:`LESSONS`. A lesson exists when it has an entry here, a source in
+``authoring/``, a solution in ``solutions/``, a student notebook in ``notebooks/``, a
+row in the README's lesson table and a grading test ``tests/test_grading_lessonNN.py``;
+``tests/test_lesson_registry.py`` says which is missing (see CONTRIBUTING.md).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ combined standard error (Welch's two-sample statistic, as in any two-sample t-te
 from the numbers, so a sentence cannot drift from its measurement.
 
 Results are cached as JSON with the same provenance as the comparison
-(:func:`course_utils.experiment2d.provenance`). Command line (what made the shipped file)::
+(:func:`course_utils.provenance.record`). Command line (what made the shipped file)::
 
     python -m course_utils.metric_bands2d --recompute
 """
@@ -35,8 +35,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .cpu_threads import limit_threads
-from .datafiles import shipped_dir
-from .experiment2d import check_provenance, provenance
+from .paths import shipped_dir
+from .experiment2d import check_provenance
+from .provenance import record
 from .metrics2d import sliced_wasserstein
 from .toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from .vpsde import VPSDE, gaussian_mixture_score, sample_reverse_sde
@@ -93,7 +94,7 @@ def compute_bands(cfg: BandsConfig = BandsConfig(), *, command: str | None = Non
     return {
         "schema": SCHEMA,
         "config": dataclasses.asdict(cfg),
-        "provenance": provenance(command or "course_utils.metric_bands2d.compute_bands(...)", device="cpu",
+        "provenance": record(command or "course_utils.metric_bands2d.compute_bands(...)", device="cpu",
                                  wall_seconds=time.perf_counter() - start, seeds=range(cfg.draws),
                                  budget={"draws": cfg.draws, "sample_steps": cfg.sample_steps,
                                          "point_counts": list(cfg.point_counts)},
@@ -116,7 +117,8 @@ def load_bands(path: str | Path | None = None, *, recompute: bool = False,
     if not recompute and path.is_file():
         cached = check_provenance(json.loads(path.read_text()), path, SCHEMA)
         if cached.get("config") == json.loads(json.dumps(dataclasses.asdict(BandsConfig()))):
-            progress(f"Loaded reference bands from {path.parent.name}/{path.name} (made {cached['provenance']['date']}).")
+            progress(f"Loaded reference bands from {path.parent.name}/{path.name} "
+                     f"(made {cached['provenance']['date']}).")
             return cached
         progress(f"{path} was made with another configuration; recomputing.")
     return compute_bands(BandsConfig(), progress=progress)

@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 from .cpu_threads import limit_threads
-from .runtime import env_flag
+from .runtime import modes
 from .time_checks import TimeChange, output_change_with_t
+from .timesteps import as_times
 from .toy2d import eight_gaussians, eight_gaussians_means
 from .vpsde import VPSDE, dsm_loss, gaussian_mixture_score
 
@@ -44,12 +45,6 @@ def probe_points(n: int = 512, seed: int = 1) -> torch.Tensor:
     return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
 
 
-def _times(value: float, n: int) -> torch.Tensor:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"times are continuous, in [0, 1]; got {value}")
-    return torch.full((n,), float(value))
-
-
 def true_score_change(t_a: float = 0.1, t_b: float = 0.9, n: int = 512) -> TimeChange:
     """The same measurement on the exact score of the noised eight-Gaussians data.
 
@@ -63,7 +58,8 @@ def true_score_change(t_a: float = 0.1, t_b: float = 0.9, n: int = 512) -> TimeC
     def exact(x_, t_):
         return gaussian_mixture_score(x_, t_, sde, means, _STD)
 
-    return output_change_with_t(exact, x, _times(t_a, n), _times(t_b, n))
+    ta, tb = (as_times(v, kind="continuous", batch=n) for v in (t_a, t_b))
+    return output_change_with_t(exact, x, ta, tb)
 
 
 def train_dsm(model: nn.Module, steps: int, *, batch: int = 256, lr: float = 2e-3, seed: int = 0,
@@ -115,7 +111,8 @@ class ComparisonRow:
 
 
 def compare_mlp_conditioning(builders: Mapping[str, Callable[[], nn.Module]], *, steps: int = 300,
-                             seed: int = 0, t_a: float = 0.1, t_b: float = 0.9) -> list[ComparisonRow]:
+                             seed: int = 0, t_a: float = 0.1, t_b: float = 0.9,
+                             quick: bool | None = None) -> list[ComparisonRow]:
     """Build (after ``torch.manual_seed(seed)``), measure, train ``steps`` steps, measure again.
 
     Args:
@@ -123,14 +120,16 @@ def compare_mlp_conditioning(builders: Mapping[str, Callable[[], nn.Module]], *,
         steps: training steps per network (300 take one or two seconds per network on a CPU).
         seed: seeds the initial weights and the training batches, the same for each network.
         t_a, t_b: the two continuous times of the "does the output change with t?" check.
+        quick: train at most ``QUICK_STEPS`` steps (default: :func:`course_utils.runtime.modes`,
+            i.e. ``COURSE_GRADING=1`` or ``COURSE_SMOKE=1``; pass ``RUN.quick`` from the setup cell).
     """
-    if env_flag("COURSE_GRADING") or env_flag("COURSE_SMOKE"):
+    if modes().quick if quick is None else quick:
         if steps > QUICK_STEPS:
             print(f"(grading/smoke mode: training {QUICK_STEPS} steps instead of {steps}; "
                   "these numbers are not the lesson's)")
         steps = min(steps, QUICK_STEPS)
     x = probe_points()
-    ta, tb = _times(t_a, x.shape[0]), _times(t_b, x.shape[0])
+    ta, tb = (as_times(v, kind="continuous", batch=x.shape[0]) for v in (t_a, t_b))
     rows = []
     for name, build in builders.items():
         torch.manual_seed(seed)

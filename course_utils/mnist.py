@@ -32,7 +32,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .datafiles import data_dir, shipped_dir
+from .paths import REPO_ROOT, data_dir, shipped_dir
 from .lesson04_errors import DataError
 
 __all__ = [
@@ -62,7 +62,7 @@ _TRAIN_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
 
 def _shown(path: Path) -> str:
     """``path`` relative to the repository or the working directory when possible."""
-    for base in (Path(__file__).resolve().parents[1], Path.cwd()):
+    for base in (REPO_ROOT, Path.cwd()):
         try:
             return str(path.resolve().relative_to(base))
         except ValueError:
@@ -251,7 +251,7 @@ def load_mnist(device: str | torch.device = "cpu", *, source: str = "auto",
                 for stale in (root / "MNIST" / "raw").glob(name.replace(".gz", "") + "*"):
                     stale.unlink()
             continue
-        except Exception as err:  # noqa: BLE001 - any download failure means "offline"
+        except Exception as err:  # any download failure means "offline"
             problem = f"no download possible ({type(err).__name__}: {_short(err)})"
             break
         split = MnistSplit(images.to(device), labels.to(device),
@@ -272,7 +272,7 @@ def load_mnist(device: str | torch.device = "cpu", *, source: str = "auto",
 def to_model_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 ``[B, 28, 28]`` in 0..255 -> float32 ``[B, 1, 28, 28]`` in [-1, 1].
 
-    Same numbers as the seed's ``ToTensor()`` then ``Normalize((0.5,), (0.5,))``.
+    Same numbers as the original notebook's ``ToTensor()`` then ``Normalize((0.5,), (0.5,))``.
     """
     if images.dtype != torch.uint8 or images.dim() != 3:
         raise ValueError(f"images must be uint8 [B, H, W], got {images.dtype} "
@@ -287,7 +287,7 @@ class DeviceBatches:
     Each epoch is one permutation drawn from the batches' own CPU generator, so two
     objects built with the same ``seed`` yield the same digits in the same order on
     any device, untouched by the global RNG. The last incomplete batch is dropped,
-    as in the seed's DataLoader (``drop_last=True``).
+    as in the original notebook's DataLoader (``drop_last=True``).
     """
 
     def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:

@@ -1,6 +1,6 @@
 """Plot style and the small plotting helpers several lessons share.
 
-Matplotlib only. Heatmaps follow the seed lesson's layout (rows = timesteps,
+Matplotlib only. Heatmaps follow the original notebook's layout (rows = timesteps,
 columns = embedding dimensions) with a diverging colour map centred on zero.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import matplotlib
-import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["use_course_style", "heatmap", "similarity_matrix_plot", "loss_curves_with_band"]

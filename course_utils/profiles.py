@@ -1,13 +1,13 @@
 """How big lesson 04's training run is, and with which settings: frozen configuration.
 
 A :class:`Profile` says how much data and how many epochs; a :class:`TrainConfig`
-holds the optimisation and diffusion settings of the seed lesson (Adam, lr 2e-4,
+holds the optimisation and diffusion settings of the original notebook (Adam, lr 2e-4,
 batch 128, DDPM's T = 1000 with linear betas 1e-4..0.02, Ho et al. 2020) plus the
 seeds and the speed options. Both are frozen dataclasses: a notebook passes them
 around instead of keeping globals, and both models of a comparison receive the
 very same objects.
 
-Profiles: ``gpu`` is the seed's full run (60,000 digits x 10 epochs); ``cpu`` is a
+Profiles: ``gpu`` is the original notebook's full run (60,000 digits x 10 epochs); ``cpu`` is a
 reduced run that trains both models within about five minutes on two CPU cores;
 ``smoke`` is a few steps for the test-suite (``COURSE_SMOKE=1``); ``cpu_medium``
 is the budget of the shipped CPU results (all 10,000 shipped digits x 2 epochs);
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from .lesson04_errors import ProfileError
-from .runtime import env_flag
+from .runtime import modes
 
 __all__ = ["Profile", "TrainConfig", "PROFILES", "FULL_PROFILE", "choose_profile"]
 
@@ -140,7 +140,8 @@ class TrainConfig:
         return replace(self, seed=seed, data_seed=seed)
 
 
-def choose_profile(name: str | None = None, device: torch.device | str | None = None) -> Profile:
+def choose_profile(name: str | None = None, device: torch.device | str | None = None, *,
+                   smoke: bool | None = None) -> Profile:
     """The profile to train with.
 
     Args:
@@ -148,6 +149,8 @@ def choose_profile(name: str | None = None, device: torch.device | str | None = 
             ``smoke`` under ``COURSE_SMOKE=1``, else ``gpu`` on a CUDA device and ``cpu``
             otherwise.
         device: the training device (default: CUDA when available).
+        smoke: pick ``smoke`` when ``name`` is ``None`` (default: ``COURSE_SMOKE=1``, read by
+            :func:`course_utils.runtime.modes`; pass ``RUN.smoke`` from the setup cell).
 
     Raises:
         ProfileError: a gpu profile was asked for on a machine without CUDA.
@@ -155,7 +158,8 @@ def choose_profile(name: str | None = None, device: torch.device | str | None = 
     device = torch.device(device) if device is not None else torch.device(
         "cuda" if torch.cuda.is_available() else "cpu")
     if name is None:
-        name = "smoke" if env_flag("COURSE_SMOKE") else ("gpu" if device.type == "cuda" else "cpu")
+        smoke = modes().smoke if smoke is None else smoke
+        name = "smoke" if smoke else ("gpu" if device.type == "cuda" else "cpu")
     if name not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
     if name.startswith("gpu") and device.type != "cuda":

@@ -2,8 +2,9 @@
 
 Each lesson's solution notebook implements one of these components in front of
 the learner; later lessons import the finished version from here instead of
-re-typing it, and ``tests/test_reference_parity.py`` checks that every solution
-notebook's component gives the same outputs as the one exported here.
+re-typing it. The parity tests (``tests/test_reference_parity*.py``) check that each
+solution notebook's component gives the same outputs as the one exported here, and
+fail when a component a lesson asks for has no parity test.
 The components themselves live in one module per concern (see each module's
 docstring for the paper it follows).
 """

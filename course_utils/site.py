@@ -27,12 +27,11 @@ from typing import Iterable, Sequence
 import nbformat
 
 from .about import colab_url
-from .datafiles import display_path
+from .paths import REPO_ROOT, display_path
 from .lessons import LESSONS, Lesson
 
 __all__ = ["build_site", "main"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 MATHJAX = "_static/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 # The lab template, minus the scripts it would fetch from a CDN (require.js is only used by
 # widget state and Mermaid only by diagrams; the course's notebooks have neither), with MathJax

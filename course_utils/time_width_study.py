@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import Callable
 
 from .cpu_threads import limit_threads
-from .datafiles import shipped_dir
-from .experiment2d import Experiment2DConfig, check_provenance, provenance, run_arm
+from .paths import shipped_dir
+from .experiment2d import Experiment2DConfig, check_provenance, run_arm
+from .provenance import record
 from .metric_bands2d import SEPARATION, band_summary, verdict
 from .toy2d import sample_toy
 
-__all__ = ["WidthStudyConfig", "study_base", "run_study", "load_study", "study_path", "by_arm", "smallest_sufficient_width",
-           "multiscale_sentence"]
+__all__ = ["WidthStudyConfig", "study_base", "run_study", "load_study", "study_path", "by_arm",
+           "smallest_sufficient_width", "multiscale_sentence"]
 
 SCHEMA = "course_utils/lesson05-width-study/1"
 
@@ -87,7 +88,7 @@ def run_study(cfg: WidthStudyConfig = WidthStudyConfig(), *, base: Experiment2DC
         "schema": SCHEMA,
         "config": dataclasses.asdict(cfg),
         "base": dataclasses.asdict(base),
-        "provenance": provenance(command or "course_utils.time_width_study.run_study(...)", device="cpu",
+        "provenance": record(command or "course_utils.time_width_study.run_study(...)", device="cpu",
                                  wall_seconds=time.perf_counter() - start, seeds=cfg.seeds,
                                  budget={k: getattr(base, k) for k in ("steps", "batch_size", "lr", "n_train",
                                                                        "sample_steps")},

@@ -1,8 +1,8 @@
 """Train lesson 04's U-Nets with DDPM's noise-prediction loss, fast and on equal terms.
 
 The objective is Algorithm 1 of Ho, Jain and Abbeel, "Denoising Diffusion
-Probabilistic Models" (2020), with the seed lesson's settings (see
-:mod:`course_utils.profiles`). What this module adds to the seed's loop:
+Probabilistic Models" (2020), with the original notebook's settings (see
+:mod:`course_utils.profiles`). What this module adds to the original notebook's loop:
 
 * data already on the device (:class:`course_utils.mnist.DeviceBatches`), no DataLoader;
 * fair comparisons: every model of :func:`compare_models` gets the same profile,
@@ -126,7 +126,7 @@ class StepRunner:
             try:
                 self.forward = torch.compile(model, mode=config.compile_mode)
                 self.compiled = True
-            except Exception as err:  # noqa: BLE001 - any failure means "run eagerly"
+            except Exception as err:  # any failure means "run eagerly"
                 self._say(f"torch.compile is unavailable ({type(err).__name__}: {err}); "
                           "training uncompiled, which is slower but trains the same way.")
         self.graphed = (GraphedTrainStep(self.forward, model, self.optimizer, schedule, self.dtype,
@@ -213,7 +213,7 @@ class StepRunner:
             return loss
         except _OOM:
             raise
-        except Exception as err:  # noqa: BLE001 - any failure means "run without it"
+        except Exception as err:  # any failure means "run without it"
             self.graphed.reset()  # undo the warm-up steps of the failed capture
             self.optimizer.zero_grad(set_to_none=True)
             why = f"{type(err).__name__}: {str(err)[:200]}"
@@ -241,7 +241,7 @@ class StepRunner:
             return loss
         except _OOM:
             raise
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             # torch.compile fails lazily, in the first forward or backward: explain, then
             # redo the step eagerly with the same t and noise (no optimiser step has been
             # taken yet, and zero_grad runs again before the new backward).
@@ -253,7 +253,7 @@ class StepRunner:
 
 def _adam(model: nn.Module, lr: float, device: torch.device,
           capturable: bool = False) -> torch.optim.Optimizer:
-    """Adam as in the seed; on CUDA its fused kernel (one launch per step, same update rule).
+    """Adam as in the original notebook; on CUDA its fused kernel (one launch per step, same update rule).
 
     ``capturable`` keeps Adam's step count on the GPU so the update can sit in a CUDA graph.
     """

@@ -1,22 +1,23 @@
 """The two small MNIST U-Nets that lesson 04 compares, differing only in time conditioning.
 
-The spatial network is the seed lesson's minimal U-Net (after Ronneberger, Fischer
+The spatial network is the original notebook's minimal U-Net (after Ronneberger, Fischer
 and Brox, "U-Net: Convolutional Networks for Biomedical Image Segmentation", 2015):
 conv blocks of Conv-BatchNorm-ReLU twice, an encoder of 32/64/128 channels at
 28/14/7 pixels, a 256-channel bottleneck, transposed-convolution upsampling and
 skip concatenations. Both networks add one time vector to the bottleneck, as the
-seed does; they differ in how that vector is made:
+original notebook does; they differ in how that vector is made:
 
 * :class:`UNetSimple`: ``t / T`` through Linear(1,128)-ReLU-Linear(128,128),
-  added to the first 128 of the 256 bottleneck channels (the seed's "capstone"
-  model). The seed wrote that addition in place into a ReLU output, which breaks
-  ``backward()``; here the 128-d vector is zero-padded to 256 and added out of place.
+  added to the first 128 of the 256 bottleneck channels (the original notebook's
+  "capstone" model). The original notebook wrote that addition in place into a ReLU
+  output, which breaks ``backward()``; here the 128-d vector is zero-padded to 256 and
+  added out of place.
 * :class:`UNetSinusoidal`: the sinusoidal + MLP :class:`TimestepEmbedding` (256 -> 512)
   of Ho et al. (2020), projected by Linear(512, 256) onto all 256 channels.
 
 Both share :class:`BottleneckTimeUNet`, which builds the spatial layers *before*
 the time layers, so that under the same ``torch.manual_seed`` the two models start
-from identical convolution weights. Parameter names match the seed lesson's, so a
+from identical convolution weights. Parameter names match the original notebook's, so a
 state dict moves between these classes and a learner's hand-written copies.
 """
 
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .sinusoidal import as_timestep_batch
+from .timesteps import as_times
 from .timestep_mlp import TimestepEmbedding
 
 __all__ = ["ConvBlock", "SimpleTimestepEmbed", "BottleneckTimeUNet", "UNetSimple",
@@ -54,7 +55,7 @@ class ConvBlock(nn.Module):
 
 
 class SimpleTimestepEmbed(nn.Module):
-    """The seed's "simple" conditioning: scale t to [0, 1), then Linear-ReLU-Linear."""
+    """The original notebook's "simple" conditioning: scale t to [0, 1), then Linear-ReLU-Linear."""
 
     def __init__(self, d_emb: int = 128, num_timesteps: int = 1000) -> None:
         super().__init__()
@@ -64,13 +65,13 @@ class SimpleTimestepEmbed(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(1, d_emb), nn.ReLU(), nn.Linear(d_emb, d_emb))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        t = as_timestep_batch(t).to(self.mlp[0].weight.device)
+        t = as_times(t, kind="discrete", device=self.mlp[0].weight.device)
         t_unit = (t / self.num_timesteps).unsqueeze(1)  # (B,) -> (B, 1)
         return self.mlp(t_unit.to(self.mlp[0].weight.dtype))  # (B, 1) -> (B, d_emb)
 
 
 class BottleneckTimeUNet(nn.Module):
-    """The seed's minimal U-Net; subclasses say how t becomes a 256-d bottleneck offset.
+    """The original notebook's minimal U-Net; subclasses say how t becomes a 256-d bottleneck offset.
 
     Input ``x`` ``[B, 1, 28, 28]`` and timesteps ``t`` ``[B]``; output ``[B, 1, 28, 28]``
     (the predicted noise). Subclasses build their time layers in ``__init__`` after
@@ -104,7 +105,7 @@ class BottleneckTimeUNet(nn.Module):
         if x.dim() != 4 or x.shape[1] != 1 or x.shape[-2] % 4 or x.shape[-1] % 4:
             raise ValueError(f"x must be [B, 1, H, W] with H and W divisible by 4, got shape "
                              f"{tuple(x.shape)}")
-        t = as_timestep_batch(t).to(x.device)
+        t = as_times(t, kind="discrete", device=x.device)
         if t.shape[0] != x.shape[0]:
             raise ValueError(f"t must be 1-D [batch] with batch {x.shape[0]}, got shape "
                              f"{tuple(t.shape)}")
@@ -129,7 +130,7 @@ class UNetSimple(BottleneckTimeUNet):
     def time_offset(self, t: torch.Tensor) -> torch.Tensor:
         emb = self.time_embed(t)  # (B, 128)
         # Zero-pad to the bottleneck width: channels 128..255 get no time signal,
-        # exactly as in the seed, but without writing into the ReLU output in place.
+        # exactly as in the original notebook, but without writing into the ReLU output in place.
         return F.pad(emb, (0, BOTTLENECK_CHANNELS - emb.shape[1]))  # (B, 128) -> (B, 256)
 
 

@@ -30,6 +30,8 @@ from typing import Callable, Sequence
 
 import torch
 
+from .timesteps import as_times
+
 __all__ = [
     "VPSDE",
     "dsm_loss",
@@ -42,17 +44,6 @@ __all__ = [
 ]
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def _check_t(t: torch.Tensor, batch: int | None = None, *, name: str = "t") -> None:
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of times in [0, 1], got {type(t).__name__}")
-    if t.dim() != 1:
-        raise ValueError(f"{name} must be 1-D [batch], got shape {tuple(t.shape)}")
-    if not t.is_floating_point():
-        raise TypeError(f"{name} must be a float tensor of continuous times in [0, 1], got dtype {t.dtype}")
-    if batch is not None and t.shape[0] != batch:
-        raise ValueError(f"{name} has {t.shape[0]} entries but x has batch size {batch}")
 
 
 def _check_x(x: torch.Tensor, name: str = "x") -> None:
@@ -98,7 +89,7 @@ class VPSDE:
     def perturb(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Sample the forward marginal: ``alpha(t) x0 + sigma(t) noise`` for ``x0 [B, D]``, ``t [B]``."""
         _check_x(x0, "x0")
-        _check_t(t, x0.shape[0])
+        t = as_times(t, kind="continuous", batch=x0.shape[0], device=x0.device, dtype=None, check_range=False)
         if noise.shape != x0.shape:
             raise ValueError(f"noise must have x0's shape {tuple(x0.shape)}, got {tuple(noise.shape)}")
         a = self.alpha(t)[:, None]  # (B,) -> (B, 1)
@@ -139,9 +130,7 @@ def dsm_loss(model: ScoreFn, x0: torch.Tensor, sde: VPSDE, t: torch.Tensor | Non
     batch = x0.shape[0]
     if t is None:
         t = sde.sample_time(batch, device=x0.device, generator=generator)
-    _check_t(t, batch)
-    if bool(((t < 0) | (t > 1)).any()):
-        raise ValueError(f"t must lie in [0, 1] (continuous time), got values in [{t.min():.4g}, {t.max():.4g}]")
+    t = as_times(t, kind="continuous", batch=batch, device=x0.device, dtype=None)
     if noise is None:
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
     x_t = sde.perturb(x0, t, noise)
@@ -150,18 +139,6 @@ def dsm_loss(model: ScoreFn, x0: torch.Tensor, sde: VPSDE, t: torch.Tensor | Non
     if score.shape != x0.shape:
         raise ValueError(f"model must return a score of x0's shape {tuple(x0.shape)}, got {tuple(score.shape)}")
     return (sigma * score + noise).pow(2).sum(dim=1).mean()
-
-
-def _time_column(t, x: torch.Tensor) -> torch.Tensor:
-    """``t`` (a number, 0-d or ``[B]`` tensor) as a float ``[B]`` tensor on ``x``'s device."""
-    if isinstance(t, torch.Tensor):
-        if t.dim() == 0:
-            t = t.reshape(1)  # () -> (1,)
-        _check_t(t)
-        if t.shape[0] not in (1, x.shape[0]):
-            raise ValueError(f"t must have 1 or {x.shape[0]} entries, got {t.shape[0]}")
-        return t.to(device=x.device, dtype=x.dtype).expand(x.shape[0])  # (1,) or (B,) -> (B,)
-    return torch.full((x.shape[0],), float(t), device=x.device, dtype=x.dtype)
 
 
 def _check_step(x: torch.Tensor, dt: float) -> None:
@@ -191,7 +168,8 @@ def reverse_sde_step(model: ScoreFn, x: torch.Tensor, t, dt: float, sde: VPSDE,
         noise: standard normal ``[B, D]``; ``None`` takes the noise-free (mean) step.
     """
     _check_step(x, dt)
-    t_b = _time_column(t, x)  # (B,)
+    t_b = as_times(t, kind="continuous", batch=x.shape[0], device=x.device, dtype=x.dtype,
+                   check_range=False)  # (B,)
     beta = sde.beta(t_b)[:, None]  # (B,) -> (B, 1)
     score = model(x, t_b)
     drift = -0.5 * beta * x - beta * score  # f - g^2 s
@@ -206,7 +184,8 @@ def reverse_sde_step(model: ScoreFn, x: torch.Tensor, t, dt: float, sde: VPSDE,
 def probability_flow_step(model: ScoreFn, x: torch.Tensor, t, dt: float, sde: VPSDE) -> torch.Tensor:
     """One Euler step of the probability-flow ODE ``dx/dt = f - g^2 s / 2`` from ``t`` to ``t - dt``."""
     _check_step(x, dt)
-    t_b = _time_column(t, x)  # (B,)
+    t_b = as_times(t, kind="continuous", batch=x.shape[0], device=x.device, dtype=x.dtype,
+                   check_range=False)  # (B,)
     beta = sde.beta(t_b)[:, None]  # (B,) -> (B, 1)
     drift = -0.5 * beta * x - 0.5 * beta * model(x, t_b)
     return x - drift * dt
@@ -286,7 +265,7 @@ def gaussian_mixture_score(x: torch.Tensor, t: torch.Tensor, sde: VPSDE, means: 
         x: points ``[B, D]``; t: times ``[B]``; means: component means ``[K, D]``; std: component std.
     """
     _check_x(x)
-    _check_t(t, x.shape[0])
+    t = as_times(t, kind="continuous", batch=x.shape[0], device=x.device, dtype=None, check_range=False)
     a = sde.alpha(t)[:, None, None]  # (B,) -> (B, 1, 1)
     var = a**2 * std**2 + sde.marginal_std(t)[:, None, None] ** 2  # (B, 1, 1)
     diff = x[:, None, :] - a * means[None, :, :].to(x)  # (B, 1, D) - (1, K, D) -> (B, K, D)

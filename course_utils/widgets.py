@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 
-from .runtime import env_flag
+from .runtime import modes
 
 __all__ = ["widgets_available", "explore", "slider_widget"]
 
@@ -24,7 +24,7 @@ def widgets_available() -> bool:
     ``ZMQInteractiveShell``, so the test is ``isinstance``, not the class name.
     ``COURSE_NO_WIDGETS=1`` (set for headless executions) turns widgets off.
     """
-    if env_flag("COURSE_GRADING") or env_flag("COURSE_SMOKE") or env_flag("COURSE_NO_WIDGETS"):
+    if not modes().widgets:
         return False
     try:
         import ipywidgets  # noqa: F401

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from course_utils.cpu_threads import limit_threads
+from course_utils.paths import REPO_ROOT as ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import os
 import sys
-from pathlib import Path
 
 import matplotlib
 import pytest
@@ -14,11 +13,12 @@ import torch
 
 matplotlib.use("Agg")
 
-from course_utils import lesson04_results as lr  # noqa: E402
-from course_utils.profiles import PROFILES  # noqa: E402
-from course_utils.lesson04_errors import ResultsError  # noqa: E402
+from course_utils import lesson04_results as lr
+from course_utils.profiles import PROFILES
+from course_utils.lesson04_errors import ResultsError
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # see conftest.py
@@ -60,7 +60,7 @@ def test_shipped_gpu_results_have_schema_and_provenance():
     assert prov["device"].startswith("GPU (NVIDIA H100") and prov["seeds"] == [0, 1, 2]
     assert prov["torch"] and prov["date"] and "test split" in prov["data"]
     assert prov["command"].startswith("python bench/lesson04_results.py --profile gpu_shipped")
-    # The same number of steps as the seed's full run (60,000 digits x 10 epochs).
+    # The same number of steps as the original notebook's full run (60,000 digits x 10 epochs).
     assert res.profile["total_steps"] == 4680 == PROFILES["gpu"].total_steps
     for name in ("UNetSimple", "UNetSinusoidal"):
         assert res.config[f"precision[{name}]"] == "bf16" and res.config[f"cuda_graph[{name}]"]

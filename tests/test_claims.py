@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,8 +28,9 @@ from course_utils.metric_bands2d import band_summary, load_bands, verdict, verdi
 from course_utils.score2d import ContinuousTimeEmbedding, build_score_network, count_flat_dims, matched_concat_width
 from course_utils.sinusoidal import sinusoidal_embedding
 from course_utils.time_width_study import multiscale_sentence, smallest_sufficient_width
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 def _prose(lesson: str) -> str:
@@ -112,9 +112,11 @@ def test_01_rotation_and_lookalikes():
     emb = sinusoidal_embedding(t, 256).double()
     err = float((emb[:-250] @ shift_matrix(250, 256).T - emb[250:]).abs().max())
     assert 1e-5 < err < 1e-3
-    exact = torch.cat([torch.sin(t[:, None].double() * frequencies(256)), torch.cos(t[:, None].double() * frequencies(256))], 1)
+    angles = t[:, None].double() * frequencies(256)  # (T, 1) * (128,) -> (T, 128)
+    exact = torch.cat([torch.sin(angles), torch.cos(angles)], 1)
     assert float((exact[:-250] @ shift_matrix(250, 256).T - exact[250:]).abs().max()) < 1e-9
-    says("01", "With 256 dimensions nothing in the first 200,000 steps comes closer than a near neighbour of 500 itself")
+    says("01", "With 256 dimensions nothing in the first 200,000 steps comes closer than a near neighbour of "
+               "500 itself")
     s_far, c_far = nearest_lookalike(500, 256, 200_000)
     assert abs(s_far - 500) < 1000
     says("01", "with only 32 dimensions (16 hands) a timestep far outside the trained range is a closer look-alike")
@@ -244,7 +246,7 @@ def test_05_addition_in_between(comparison):
     film = _seed_values(comparison, "film_identity_init")
     assert (film < add).all() and not (film.max() < add.min())
     says("05", "lower on every seed, clearly so in held-out loss")
-    film_l, add_l = _seed_values(comparison, "film_identity_init", "eval_loss"), _seed_values(comparison, "additive", "eval_loss")
+    film_l, add_l = (_seed_values(comparison, a, "eval_loss") for a in ("film_identity_init", "additive"))
     assert film_l.max() < add_l.min()
 
 
@@ -268,7 +270,8 @@ def test_05_unscaled_t(comparison):
                "but consistent amount")
     un, sc = _seed_values(comparison, "film_identity_init_unscaled_t"), _seed_values(comparison, "film_identity_init")
     assert abs(un.mean() - sc.mean()) < max(np.ptp(un), np.ptp(sc))
-    unl, scl = (_seed_values(comparison, a, "eval_loss") for a in ("film_identity_init_unscaled_t", "film_identity_init"))
+    unl, scl = (_seed_values(comparison, a, "eval_loss")
+                for a in ("film_identity_init_unscaled_t", "film_identity_init"))
     assert (unl > scl).all() and (unl - scl).mean() < 0.01
 
 
@@ -317,7 +320,8 @@ def test_05_verdict_wording_from_synthetic_numbers():
     real = [0.03, 0.04, 0.05, 0.035, 0.045]
     assert "indistinguishable from real data at n = 2000" in verdict_sentence("a", [0.04, 0.041], {"real": real}, 2000)
     assert "above real data at n = 2000" in verdict_sentence("a", [0.09, 0.091], {"real": real}, 2000)
-    assert "below the exact-score sampler" in verdict_sentence("a", [0.001, 0.0011], {"real": real, "exact": real}, 2000)
+    assert "below the exact-score sampler" in verdict_sentence("a", [0.001, 0.0011], {"real": real, "exact": real},
+                                                               2000)
     choice = smallest_sufficient_width({4: [0.7, 0.71], 8: [0.5, 0.51], 16: [0.5, 0.505]})
     assert choice["smallest"] == 8 and "measurably worse: 4" in choice["sentence"]
     best_widest = smallest_sufficient_width({4: [0.7, 0.71], 8: [0.5, 0.51]})

@@ -27,8 +27,9 @@ import nbformat
 import pytest
 
 from course_utils.lessons import by_id
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 # What a Colab runtime has before the setup cell runs (the parts the lessons touch).
 COLAB_LIKE = ("ipywidgets==7.7.1", "torch==2.8.*", "torchvision==0.23.*", "ipykernel<7",
               "nbclient", "matplotlib", "numpy", "tqdm")

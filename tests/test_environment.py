@@ -2,6 +2,7 @@
 
 import re
 import tomllib
+from importlib.metadata import PackageNotFoundError, version
 
 from course_utils.grading.course import REPO_ROOT
 
@@ -23,9 +24,22 @@ def test_environment_yml_names_the_same_packages_and_versions():
     assert env == req
 
 
-def test_local_torch_is_the_pinned_one():
+def test_the_installed_packages_are_the_pinned_ones():
+    """What this interpreter runs is what requirements-dev.txt pins (a stale venv fails here)."""
     req = _pins((REPO_ROOT / "requirements-dev.txt").read_text().splitlines())
-    assert req["torch"] == "2.14.1" and req["torchvision"] == "0.29.1"
+    assert {"torch", "torchvision", "numpy", "nbgrader"} <= set(req), sorted(req)
+    wrong = {}
+    for name, pinned in req.items():
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = "not installed"
+        if installed.split("+")[0] != pinned.split("+")[0]:  # a local build tag (+cu130) is the same release
+            wrong[name] = f"pinned {pinned}, installed {installed}"
+    assert not wrong, f"run `make env` (the venv is out of date): {wrong}"
+    import torch
+
+    assert torch.__version__.split("+")[0] == req["torch"], torch.__version__
 
 
 def test_package_dependencies_are_loose_so_colab_keeps_its_torch():

@@ -7,7 +7,6 @@ Skipped where there is no CUDA device (CI has none). Run on a GPU machine with
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +15,7 @@ from course_utils.ddpm import linear_schedule
 from course_utils.lesson04_errors import GPUMemoryError
 from course_utils.graphed_step import GraphedTrainStep
 from course_utils.mnist import DeviceBatches, load_mnist
+from course_utils.paths import REPO_ROOT
 from course_utils.profiles import Profile, TrainConfig, choose_profile
 from course_utils.trainer import StepRunner, train_model
 from course_utils.unets import UNetSimple, UNetSinusoidal
@@ -177,7 +177,7 @@ def test_profiles_and_batches_on_cuda(images):
 
 
 def test_bench_reports_peak_memory_on_cuda(tmp_path):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
     import run as bench_run
 
     figures = bench_run.run(["--device", "cuda", "--steps", "6", "--warmup", "2",

@@ -14,11 +14,12 @@ import pytest
 
 from course_utils.grading import cli
 from course_utils.grading.escape import for_spreadsheet, for_terminal
+from course_utils.paths import REPO_ROOT
 from course_utils.grading.limits import Limits, limit_exceeded
 from course_utils.grading.zipcollect import valid_learner_id, zip_collect
 
 A = "01_sinusoidal_embedding"
-NB = Path(__file__).resolve().parents[1] / "notebooks" / A / f"{A}.ipynb"
+NB = REPO_ROOT / "notebooks" / A / f"{A}.ipynb"
 
 
 def _course(tmp: Path, members: dict[str, bytes]) -> Path:

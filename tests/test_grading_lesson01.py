@@ -2,7 +2,9 @@
 
 import pytest
 
-from gradekit import assert_full_marks, assert_zero_everywhere, grade, lost_hidden, solution_source, student_notebook, with_answers
+from gradekit import (
+    assert_full_marks, assert_zero_everywhere, grade, lost_hidden, solution_source,
+    student_notebook, with_answers)
 
 A = "01_sinusoidal_embedding"
 ID = "sinusoidal_impl"

@@ -7,7 +7,9 @@ COURSE_GRADING=1, so no training happens; the module takes about a minute with t
 
 import pytest
 
-from gradekit import assert_full_marks, assert_zero_everywhere, grade, hidden_ids, solution_source, student_notebook, with_answers
+from gradekit import (
+    assert_full_marks, assert_zero_everywhere, grade, hidden_ids, solution_source,
+    student_notebook, with_answers)
 
 A = "04_mnist_simple_vs_sinusoidal"
 ID = "unet_sinusoidal_impl"
@@ -33,7 +35,7 @@ MISTAKES = {
     # the time vector reaches channels 0..127 only, as in UNetSimple
     "first_128_channels": (variant((ADD, "        b = b + F.pad(t_vec[:, :128], (0, 128)).view(-1, 256, 1, 1)")),
                            {"hidden_unet_all_channels", "hidden_unet_values"}),
-    # the seed's in-place slice assignment into the ReLU output: backward() fails
+    # the original notebook's in-place slice assignment into the ReLU output: backward() fails
     "inplace_slice_add": (variant((ADD, "        b[:, :, :, :] = b[:, :, :, :] + t_vec.view(-1, 256, 1, 1)")),
                           {"hidden_unet_gradients", "hidden_unet_trains"}),
     # the simple t/T embedding kept, widened to 512 so that the rest still fits

@@ -8,7 +8,9 @@ training and sampling shrink to a few seconds per submission.
 
 import pytest
 
-from gradekit import assert_full_marks, assert_zero_everywhere, grade, hidden_ids, solution_source, student_notebook, with_answers
+from gradekit import (
+    assert_full_marks, assert_zero_everywhere, grade, hidden_ids, solution_source,
+    student_notebook, with_answers)
 
 A = "05_film_score_network_2d"
 FORWARD, LOSS, STEP = "film_forward_impl", "dsm_loss_impl", "reverse_step_impl"

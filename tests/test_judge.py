@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-from pathlib import Path
 
 import nbformat
 import pytest

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import mnist
+from course_utils import mnist, paths
 from course_utils.lesson04_errors import DataError, LessonError
 
-REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+REPO_DATA = paths.REPO_DATA
 
 
 def write_idx(path: Path, values: np.ndarray, magic: int, *, compress: bool, cut: int = 0) -> Path:

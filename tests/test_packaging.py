@@ -17,14 +17,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 PROBE = r"""
 import json, sys
 from pathlib import Path
 import course_utils
-from course_utils import datafiles
+from course_utils import paths
 from course_utils.experiment2d import Experiment2DConfig, load_results as load_2d, results_path
 from course_utils.lesson04_results import load_results
 from course_utils.mnist import load_mnist
@@ -32,8 +33,8 @@ from course_utils.mnist import load_mnist
 split = load_mnist("cpu", source="shipped", verbose=False)
 print(json.dumps({
     "package": str(Path(course_utils.__file__).parent),
-    "shipped": str(datafiles.shipped_dir()),
-    "writable": str(datafiles.data_dir()),
+    "shipped": str(paths.shipped_dir()),
+    "writable": str(paths.data_dir()),
     "gpu_measured": load_results("gpu").measured,
     "cpu_measured": load_results("cpu").measured,
     "digits": len(split),
@@ -43,6 +44,19 @@ print(json.dumps({
 """
 
 
+NEW_LESSON = "lesson99/runs/results.json"
+
+
+def shipped_files() -> list[str]:
+    """Every file of data/ that git tracks (the shipped data), relative to data/."""
+    out = subprocess.run(["git", "ls-files", "-z", "data"], cwd=ROOT, capture_output=True, timeout=30)
+    if out.returncode != 0:
+        pytest.skip("not a git clone: the tracked data files are unknown")
+    files = [p[len("data/"):] for p in out.stdout.decode().split("\0") if p]
+    assert files, "git tracks no file under data/"
+    return files
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("src")
@@ -50,8 +64,16 @@ def wheel(tmp_path_factory) -> Path:
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(ROOT / "course_utils", src / "course_utils",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    for sub in ("mnist-t10k", "lesson04", "lesson05"):
-        shutil.copytree(ROOT / "data" / sub, src / "data" / sub)
+    for rel in shipped_files():
+        (src / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / "data" / rel, src / "data" / rel)
+    # A lesson that does not exist yet, with results one folder down: the patterns must ship it.
+    (src / "data" / NEW_LESSON).parent.mkdir(parents=True)
+    (src / "data" / NEW_LESSON).write_text("{}\n")
+    # Downloads and caches of a clone must stay out of the wheel.
+    for rel in ("MNIST/raw/train-images-idx3-ubyte", "cache/lesson05/comparison-x.json"):
+        (src / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / "data" / rel).write_text("not shipped\n")
     out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
                            "--no-build-isolation", "-w", str(out), str(src)],
@@ -63,10 +85,8 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_the_shipped_files(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {f"course_utils/_data/{p.relative_to(ROOT / 'data')}"
-                for sub in ("mnist-t10k", "lesson04", "lesson05")
-                for p in (ROOT / "data" / sub).iterdir() if p.suffix in (".gz", ".json", ".md")}
-    assert expected and expected <= names, sorted(expected - names)
+    expected = {f"course_utils/_data/{rel}" for rel in shipped_files() + [NEW_LESSON]}
+    assert expected <= names, f"pyproject.toml's package-data misses {sorted(expected - names)}"
     assert not any("/cache/" in n or "/MNIST/" in n for n in names)  # downloads stay out
 
 

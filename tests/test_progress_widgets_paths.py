@@ -1,5 +1,5 @@
 """Progress bars degrade to lines, Colab's shell counts as a widget frontend, and printed
-course paths are relative (course_utils.progress, .widgets, .datafiles.display_path)."""
+course paths are relative (course_utils.progress, .widgets, .paths.display_path)."""
 
 import inspect
 import io
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from course_utils import datafiles, widgets
+from course_utils import paths, widgets
 from course_utils.progress import progress_bar
 from course_utils.unets import UNetSimple
 
@@ -77,15 +77,15 @@ def test_slider_widget_builds(values, start):
 
 def test_display_path_is_relative_to_the_course(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    assert datafiles.display_path(inspect.getsourcefile(UNetSimple)) == "course_utils/unets.py"
-    assert datafiles.display_path(datafiles.REPO_DATA / "lesson05" / "c.json") == "data/lesson05/c.json"
+    assert paths.display_path(inspect.getsourcefile(UNetSimple)) == "course_utils/unets.py"
+    assert paths.display_path(paths.REPO_DATA / "lesson05" / "c.json") == "data/lesson05/c.json"
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "d"))
-    assert datafiles.display_path(tmp_path / "d" / "x.json") == "$COURSE_DATA_DIR/x.json"
+    assert paths.display_path(tmp_path / "d" / "x.json") == "$COURSE_DATA_DIR/x.json"
     monkeypatch.chdir(tmp_path)
-    assert datafiles.display_path(tmp_path / "e" / "f.txt") == "e/f.txt"
-    assert datafiles.display_path("rel/x") == "rel/x"
+    assert paths.display_path(tmp_path / "e" / "f.txt") == "e/f.txt"
+    assert paths.display_path("rel/x") == "rel/x"
     with pytest.raises(TypeError, match="str or a path"):
-        datafiles.display_path(3)
+        paths.display_path(3)
 
 
 def test_colab_custom_widget_manager_only_for_ipywidgets_8(monkeypatch):

@@ -20,13 +20,15 @@ import nbformat
 import pytest
 
 from course_utils.grading import sandbox as sb
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux-only"),
     pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (the grader runs as root)"),
     pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed"),
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)"),
+    pytest.mark.skipif(shutil.which("bwrap") is None,
+                       reason="bubblewrap is not installed (apt-get install bubblewrap)"),
 ]
 UIDS = (64000, 64099)  # a test-only part of the id space, apart from real grading runs
 

@@ -11,15 +11,15 @@ import functools
 import http.server
 import shutil
 import threading
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from course_utils.lessons import LESSONS
 from course_utils.site import build_site, page_name
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 
 
 def _browser() -> str:

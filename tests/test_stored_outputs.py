@@ -11,8 +11,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from course_utils.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 NOTEBOOKS = sorted(ROOT.glob("solutions/*/*.ipynb")) + sorted(ROOT.glob("notebooks/*/*.ipynb"))
 # An absolute POSIX path under a top-level folder where machines keep users' and build files
 # (not a URL's path: the character before the slash may not be a word character, ':' or '/'),
@@ -64,7 +65,7 @@ def test_no_absolute_path_or_frozen_widget_in_outputs(path):
     roots = tuple({str(ROOT), sys.prefix, str(Path.home())} - {"/"})
     found = problems(nbformat.read(path, as_version=4), roots)
     assert not found, (f"{path.relative_to(ROOT)}: " + "; ".join(found[:8])
-                       + " -- print paths with course_utils.datafiles.display_path, and let "
+                       + " -- print paths with course_utils.paths.display_path, and let "
                        "widgets fall back to static output (make solutions executes headless)")
 
 

@@ -23,7 +23,7 @@ def test_output_shape(cls):
 
 @pytest.mark.parametrize("cls", MODELS)
 def test_backward_works(cls):
-    """The seed's UNetSimple failed here (in-place write into a ReLU output)."""
+    """The original notebook's UNetSimple failed here (in-place write into a ReLU output)."""
     torch.manual_seed(0)
     model = cls()
     loss = model(torch.randn(4, 1, 28, 28), torch.tensor([1, 2, 3, 4])).square().mean()
@@ -34,7 +34,7 @@ def test_backward_works(cls):
 
 
 def test_the_seed_inplace_version_really_breaks_backward():
-    """Documents the bug the course fixes: same network, the seed's in-place addition."""
+    """Documents the bug the course fixes: same network, the original notebook's in-place addition."""
 
     class SeedStyle(UNetSimple):
         def forward(self, x, t):
@@ -71,7 +71,7 @@ def test_where_each_model_injects_time():
 
 
 def test_parameter_counts_and_seed_names():
-    assert count_parameters(UNetSimple()) == 1_834_913  # the seed's model
+    assert count_parameters(UNetSimple()) == 1_834_913  # the original notebook's model
     assert count_parameters(UNetSinusoidal()) == 2_343_713  # + TimestepEmbedding + Linear(512, 256)
     keys = UNetSinusoidal().state_dict().keys()
     assert {"time_embed.mlp.0.weight", "time_proj.weight", "enc1.conv.0.weight",

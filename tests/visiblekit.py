@@ -37,7 +37,8 @@ def _cells(assignment: str) -> tuple:
 
 
 def _answer(source: str) -> str:
-    return "\n".join(ln for ln in source.splitlines() if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+    return "\n".join(ln for ln in source.splitlines()
+                     if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
 
 
 def solution(assignment: str, grade_id: str) -> str:

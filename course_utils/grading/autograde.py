@@ -246,10 +246,12 @@ def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions,
     log_dir = dirs.root / "build" / "grading" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{sub.student}--{sub.assignment}.log"
+    # The worker and the kernels it starts grade: COURSE_GRADING=1 is theirs, not this process's.
+    worker_env = {**os.environ, "COURSE_GRADING": "1", "MPLBACKEND": os.environ.get("MPLBACKEND", "Agg")}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.worker", "--settings",
                                  json.dumps(settings)], stdout=subprocess.PIPE, stderr=log,
-                                cwd=dirs.root, start_new_session=True)
+                                cwd=dirs.root, start_new_session=True, env=worker_env)
         with _LIVE_LOCK:
             _LIVE[proc.pid] = (proc, tag)
         try:

@@ -125,7 +125,8 @@ def cmd_autograde(args) -> int:
                         on_result=lambda r, done, total: print(progress_line(r, done, total), flush=True))
     print(f"autograded {len(results)} submission(s) in {time.perf_counter() - start:.1f} s "
           f"with {args.jobs} job(s)")
-    rows = [r for r in load_status(_dirs(args)) if any(r["student"] == x.student and r["assignment"] == x.assignment for x in results)]
+    graded = {(x.student, x.assignment) for x in results}
+    rows = [r for r in load_status(_dirs(args)) if (r["student"], r["assignment"]) in graded]
     print(format_table(rows))
     return exit_code(rows)
 
@@ -261,23 +262,38 @@ def cmd_demo(args) -> int:
     return 0 if (full and rc == 0) else 1
 
 
+# Each sub-command and its one-line summary (`python -m course_utils --help` lists them too).
+COMMANDS = {
+    "build": (cmd_build, "authoring/*.py -> solutions/*.ipynb (outputs kept when unchanged)"),
+    "execute": (cmd_execute, "run every solution notebook on a fresh kernel (--in-place stores outputs)"),
+    "release": (cmd_release, "solutions/ -> notebooks/ with nbgrader's generate_assignment"),
+    "check": (cmd_check, "fail when solutions/ or notebooks/ are out of date"),
+    "autograde": (cmd_autograde, "grade submitted/<learner>/<assignment>/ in the sandbox"),
+    "feedback": (cmd_feedback, "write feedback/<learner>/<assignment>/*.html for graded submissions"),
+    "report": (cmd_report, "print the grade table; exit 1 if anything failed"),
+    "export": (cmd_export, "grades.csv: nbgrader's export columns plus status and reason"),
+    "enqueue": (cmd_enqueue, "queue one grading job per submission in the gradebook database"),
+    "grade-worker": (cmd_grade_worker, "take jobs from the queue and grade them until none is left"),
+    "grade-status": (cmd_grade_status, "the queue: queued / running / done / failed, the slowest jobs"),
+    "zip-collect": (cmd_zip_collect, "unpack a Canvas or Moodle zip export into submitted/"),
+    "demo": (cmd_demo, "the whole loop on the solutions as a sample learner, in build/demo"),
+}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m course_utils.grading", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name, fn in [("build", cmd_build), ("execute", cmd_execute), ("release", cmd_release),
-                     ("check", cmd_check), ("autograde", cmd_autograde), ("feedback", cmd_feedback),
-                     ("report", cmd_report), ("export", cmd_export), ("enqueue", cmd_enqueue),
-                     ("grade-worker", cmd_grade_worker), ("grade-status", cmd_grade_status),
-                     ("zip-collect", cmd_zip_collect), ("demo", cmd_demo)]:
-        p = sub.add_parser(name)
+    for name, (fn, summary) in COMMANDS.items():
+        p = sub.add_parser(name, help=summary, description=summary)
         p.set_defaults(fn=fn)
         p.add_argument("--assignment", "-a", action="append", help="only this assignment (repeatable)")
         if name == "execute":
             p.add_argument("--in-place", action="store_true", help="store outputs in solutions/")
             p.add_argument("--smoke", action="store_true", help="tiny experiment sizes (COURSE_SMOKE=1)")
         if name in {"autograde", "demo", "grade-worker"}:
-            p.add_argument("--jobs", "-j", type=int, default=int(os.environ.get("JOBS", "1")))
+            p.add_argument("--jobs", "-j", type=int, default=1,
+                           help="submissions graded at once (default 1; `make ... JOBS=N` passes N)")
         if name in {"autograde", "enqueue"}:
             p.add_argument("--student", action="append", help="only this learner (repeatable)")
         if name == "enqueue":
@@ -303,7 +319,8 @@ def main(argv=None) -> int:
             p.add_argument("--submission-timeout", type=int, default=900,
                            help="wall clock per submission in s (default 900)")
         if name in {"report", "export"}:
-            p.add_argument("--csv", help="export to this CSV file" + (" (default grades.csv)" if name == "export" else ""))
+            p.add_argument("--csv", help="export to this CSV file"
+                           + (" (default grades.csv)" if name == "export" else ""))
         if name in {"autograde", "feedback", "report", "export", "enqueue", "grade-worker", "grade-status"}:
             p.add_argument("--db-url", default=os.environ.get("COURSE_DB_URL", ""),
                            help="the gradebook as an SQLAlchemy URL, e.g. "

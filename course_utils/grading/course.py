@@ -10,17 +10,15 @@ instructor's CLI, the Makefile and the tests' temporary courses share one setup.
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-__all__ = ["REPO_ROOT", "CourseDirs", "nbgrader_config"]
+from ..paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["REPO_ROOT", "CourseDirs", "nbgrader_config"]
 
 
 @dataclass(frozen=True)
@@ -61,17 +59,43 @@ class CourseDirs:
         return Path(self.db_url[len("sqlite:///"):].split("?", 1)[0])
 
 
+def _alembic_head() -> str:
+    """The newest revision of nbgrader's gradebook schema, from Alembic's Python API.
+
+    What ``alembic heads`` prints for nbgrader's migrations (``nbgrader/dbutil.py``'s
+    ``ALEMBIC_DIR``), asked of ``alembic.script.ScriptDirectory`` in this interpreter.
+    """
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", ALEMBIC_DIR)
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def _alembic_head_in_process() -> None:
+    """Let nbgrader learn its schema version without running a program found on ``PATH``.
+
+    A new gradebook asks ``nbgrader.api.get_alembic_version``, which runs the ``alembic``
+    console script by name (``subprocess.check_output(["alembic", ...])``): that fails when
+    the venv was not activated (``.venv/bin/python -m course_utils.grading``) and would run
+    whichever ``alembic`` comes first on ``PATH``. The same answer comes from Alembic's API,
+    in the running interpreter, with ``PATH`` left alone.
+    """
+    import nbgrader.api
+
+    if nbgrader.api.get_alembic_version is not _alembic_head:
+        nbgrader.api.get_alembic_version = _alembic_head
+
+
 def nbgrader_config(dirs: CourseDirs, **overrides) -> Config:
     """nbgrader's configuration for ``dirs``: the repo's nbgrader_config.py, re-rooted.
 
     ``overrides`` are extra ``Section__trait=value`` settings, e.g.
     ``Execute__timeout=30``.
     """
-    # nbgrader runs its `alembic` console script by name; make the running venv's bin findable
-    # even when it was not activated (e.g. `.venv/bin/python -m course_utils.grading`).
-    bin_dir = os.path.dirname(sys.executable)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    _alembic_head_in_process()
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(REPO_ROOT)).load_config()
     cd = cfg.CourseDirectory
     cd.root = str(dirs.root)

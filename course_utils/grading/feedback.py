@@ -5,8 +5,9 @@ included. Here each graded cell's source is replaced by the version the learner
 was given (hidden tests already stripped by ``generate_assignment``), any other
 output that quotes a line of a hidden probe is removed (learner code can capture a
 probe's source while it runs, e.g. from an IPython event, and print it later),
-tracebacks are cut to their last line (the check's own message), each graded cell is followed by
-its own points, and a score summary with every cell's points is put on top; the result is rendered to HTML with nbconvert, whose sanitiser
+tracebacks are cut to their last line (the check's own message), each graded cell is
+followed by its own points, and a score summary with every cell's points is put on top;
+the result is rendered to HTML with nbconvert, whose sanitiser
 (``HTMLExporter.sanitize_html``: bleach with nbconvert's allow-list, "Sanitizing
 HTML" in the nbconvert docs) removes learner scripts, iframes and event handlers
 from markdown cells and from HTML, markdown, SVG and JavaScript outputs. Expected

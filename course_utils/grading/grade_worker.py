@@ -73,7 +73,7 @@ class _Heartbeat(threading.Thread):
                 if not heartbeat(self.db_url, self.job, self.lease_s):
                     self.lost = True
                     return
-            except Exception:  # noqa: BLE001 - a database hiccup: try again at the next beat
+            except Exception:  # a database hiccup: try again at the next beat
                 continue
 
 

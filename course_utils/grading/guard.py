@@ -70,7 +70,7 @@ _SHELL_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "tr
                   "transform_ast", "showtraceback", "should_run_async")
 
 
-def _build():  # noqa: C901 - one closure on purpose: the originals live in its cells
+def _build():  # one closure on purpose: the originals live in its cells
     _type, _isinstance, _len, _abs, _float, _int, _str, _id = type, isinstance, len, abs, float, int, str, id
     _tuple, _list, _dict, _set, _zip, _enumerate, _getattr = tuple, list, dict, set, zip, enumerate, getattr
     _vars, _any, _all, _reversed, _bool = vars, any, all, reversed, bool
@@ -257,7 +257,7 @@ def _build():  # noqa: C901 - one closure on purpose: the originals live in its 
         no_modes(name)
         try:
             values = _tolist(_cpu(_detach(x)))
-        except _Exception as exc:  # noqa: BLE001 - meta tensors, sparse, ...
+        except _Exception as exc:  # meta tensors, sparse, ...
             raise _AssertionError(f"cannot read the values of {name}: {type_name(exc)}") from None
         return to_floats(values, name)
 
@@ -324,7 +324,8 @@ def _build():  # noqa: C901 - one closure on purpose: the originals live in its 
         got = _tuple(_shape_of(x))
         ok = _len(got) == _len(shape) and _all(s is None or g == s for g, s in _zip(got, shape))
         if not ok:
-            want = "(" + ", ".join("any" if s is None else _str(s) for s in shape) + ("," if _len(shape) == 1 else "") + ")"
+            want = ("(" + ", ".join("any" if s is None else _str(s) for s in shape)
+                    + ("," if _len(shape) == 1 else "") + ")")
             raise _AssertionError(f"{name} has shape {got} but should have shape {want}")
 
     def assert_dtype(x, dtype, name: str = "the result") -> None:

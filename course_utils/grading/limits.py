@@ -102,7 +102,10 @@ def _own_cgroup_dir() -> Path | None:
 
 
 class MemoryCgroup:
-    """A memory cgroup for one job, below the grader's own: ``create`` -> ``join_argv`` -> ``oom_kills`` -> ``remove``."""
+    """A memory cgroup for one job, below the grader's own.
+
+    Used as ``create`` -> ``join_argv`` -> ``oom_kills`` -> ``remove``.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -77,7 +77,8 @@ def execute_notebook(src: Path, dst: Path | None = None, *, timeout_s: int = 600
     """Execute ``src`` top to bottom on a fresh kernel; write it to ``dst`` if given.
 
     The kernel talks over Unix sockets (ipc transport) and runs with ``COURSE_NO_WIDGETS=1``
-    (nothing renders widgets here); ``env`` adds or overrides variables for the run.
+    (nothing renders widgets here); ``env`` adds or overrides variables of the kernel's
+    environment (this process's own environment is left unchanged).
     Raises ``nbclient.exceptions.CellExecutionError`` on the first failing cell.
     Returns the executed notebook and the wall time in seconds.
     """
@@ -87,9 +88,9 @@ def execute_notebook(src: Path, dst: Path | None = None, *, timeout_s: int = 600
     nb = nbformat.read(src, as_version=4)
     # A headless execution has no widget frontend: explorers and progress bars take their
     # static / line-by-line form (course_utils.widgets, course_utils.progress).
-    env = {"COURSE_NO_WIDGETS": "1", **(env or {})}
-    old_env = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+    # jupyter_client's provisioner starts the kernel with exactly the `env` it is given
+    # (KernelProvisionerBase.pre_launch: kwargs.pop("env", os.environ)): pass a full copy.
+    kernel_env = {**os.environ, "COURSE_NO_WIDGETS": "1", **(env or {})}
     sockets = tempfile.mkdtemp(prefix="course-kernel-")
     try:
         # The kernel is local: its channels are Unix sockets in a private folder (jupyter_client's
@@ -98,15 +99,10 @@ def execute_notebook(src: Path, dst: Path | None = None, *, timeout_s: int = 600
         start = time.perf_counter()
         client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", config=ipc,
                                 resources={"metadata": {"path": str(cwd or Path(src).parent)}})
-        client.execute()
+        client.execute(env=kernel_env)
         elapsed = time.perf_counter() - start
     finally:
         shutil.rmtree(sockets, ignore_errors=True)
-        for k, v in old_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     if dst is not None:
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, dst)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..paths import REPO_ROOT
 from . import sandbox as _sb
 
 
@@ -51,7 +52,7 @@ def course_secret_paths(course: Any) -> list[Path]:
         found += [Path(str(db) + suffix) for suffix in ("", "-journal", "-wal", "-shm")]
     found += [root / n for n in ("gradebook.db", "backups", "build", ".git", "authoring", "grades.csv",
                                  "downloaded")]
-    repo = Path(__file__).resolve().parents[2]
+    repo = REPO_ROOT
     if (repo / "pyproject.toml").is_file():
         found += [repo / n for n in (".git", "solutions", "authoring", "tests", "build", "backups",
                                      "gradebook.db", "submitted", "autograded", "feedback", "downloaded")]

@@ -163,7 +163,7 @@ class SandboxKernelManager(AsyncKernelManager):
         if job is not None:
             try:
                 job.close()
-            except Exception:  # noqa: BLE001 - best effort at interpreter shutdown
+            except Exception:  # best effort at interpreter shutdown
                 pass
         KernelManager.__del__(self)
 

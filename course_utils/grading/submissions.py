@@ -151,7 +151,8 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
         raw = path.read_bytes()
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnreadableSubmission(f"{path.name} is not valid notebook JSON ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise UnreadableSubmission(f"{path.name} is not valid notebook JSON "
+                                   f"({type(exc).__name__}: {str(exc)[:120]})") from None
     if not isinstance(data, dict) or "cells" not in data:
         raise UnreadableSubmission(f"{path.name} is JSON but not a notebook (no 'cells' list)")
     try:
@@ -182,7 +183,8 @@ def stage(sub: Submission, release_folder: Path, staged_root: Path) -> tuple[Pat
                 path = sub.folder / others[0]
                 notes.append(f"graded {others[0]} as {rel_path.name} (renamed)")
             else:
-                raise UnreadableSubmission(f"{rel_path.name} is missing from the submission (found: {others or 'nothing'})")
+                raise UnreadableSubmission(f"{rel_path.name} is missing from the submission "
+                                           f"(found: {others or 'nothing'})")
         learner = read_submission(path)
         fixed, report = normalise(learner, nbformat.read(rel_path, as_version=4))
         notes += report.notes()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -43,7 +42,8 @@ def trim_outputs(path: Path, limit: int = MAX_OUTPUT_CHARS) -> int:
                 tb = out.get("traceback", [])
                 if sum(len(t) for t in tb) + len(str(out.get("evalue", ""))) > limit:
                     out["evalue"] = str(out.get("evalue", ""))[:limit]
-                    out["traceback"] = [t[:limit // 4] for t in tb[-4:]] + [_cut_note("traceback", sum(map(len, tb)), limit)]
+                    out["traceback"] = ([t[:limit // 4] for t in tb[-4:]]
+                                        + [_cut_note("traceback", sum(map(len, tb)), limit)])
                     cut += 1
             data = out.get("data", {})
             for mime in list(data):
@@ -80,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings", required=True, help="JSON with root, dirs, db_url, assignment, student")
     args = ap.parse_args(argv)
     s = json.loads(args.settings)
-    os.environ["COURSE_GRADING"] = "1"
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # COURSE_GRADING=1 and MPLBACKEND come from the parent (autograde._run_worker's env=).
 
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory

@@ -1,6 +1,6 @@
-"""The seed lesson's training loop, rebuilt as the benchmark's baseline.
+"""The original notebook's training loop, rebuilt as the benchmark's baseline.
 
-The seed trained with ``torchvision.datasets.MNIST`` + ``ToTensor()`` +
+The original notebook trained with ``torchvision.datasets.MNIST`` + ``ToTensor()`` +
 ``Normalize((0.5,), (0.5,))`` through a shuffling ``DataLoader`` (batch 128,
 ``drop_last=True``, no workers), in fp32, calling ``loss.item()`` every step.
 torchvision cannot download here, so :class:`PilMnist` serves the shipped IDX
@@ -21,7 +21,7 @@ from torchvision import transforms
 
 from course_utils.ddpm import linear_schedule, q_sample
 
-__all__ = ["PilMnist", "seed_style_loader", "time_seed_loop"]
+__all__ = ["PilMnist", "original_loader", "time_original_loop"]
 
 
 class PilMnist(Dataset):
@@ -41,17 +41,17 @@ class PilMnist(Dataset):
         return self.transform(img), int(self.labels[i])
 
 
-def seed_style_loader(images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128,
+def original_loader(images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128,
                       seed: int = 0) -> DataLoader:
-    """The seed's pipeline: ToTensor + Normalize per sample, shuffled DataLoader, drop_last."""
+    """The original notebook's pipeline: ToTensor + Normalize per sample, shuffled DataLoader, drop_last."""
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
     return DataLoader(PilMnist(images, labels, tf), batch_size=batch_size, shuffle=True,
                       drop_last=True, generator=torch.Generator().manual_seed(seed))
 
 
-def time_seed_loop(model: nn.Module, loader: DataLoader, steps: int, warmup: int,
+def time_original_loop(model: nn.Module, loader: DataLoader, steps: int, warmup: int,
                    device: torch.device) -> float:
-    """Seconds per step of the seed's loop over ``steps`` timed steps after ``warmup`` steps."""
+    """Seconds per step of the original notebook's loop over ``steps`` timed steps after ``warmup`` steps."""
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps}, {warmup}")
     schedule = linear_schedule(device=device)
@@ -71,7 +71,7 @@ def time_seed_loop(model: nn.Module, loader: DataLoader, steps: int, warmup: int
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total_loss += loss.item()  # the seed's per-step host sync
+            total_loss += loss.item()  # the original notebook's per-step host sync
             done += 1
             if done == warmup + steps:
                 break
