@@ -31,20 +31,20 @@ $(STAMP): requirements-dev.txt pyproject.toml
 env: $(STAMP)  ## create .venv with the pinned packages (only when missing or out of date)
 
 solutions: env  ## authoring/*.py -> solutions/*.ipynb, executed in place (outputs for readers)
-	$(PY) -m course_utils.grading build $(ASSIGNMENT_FLAGS)
-	$(PY) -m course_utils.grading execute --in-place $(ASSIGNMENT_FLAGS)
+	$(PY) -m course_utils.build build $(ASSIGNMENT_FLAGS)
+	$(PY) -m course_utils.build execute --in-place $(ASSIGNMENT_FLAGS)
 
 notebooks: env  ## generate the student notebooks in notebooks/ from solutions/ (nbgrader)
-	$(PY) -m course_utils.grading release $(ASSIGNMENT_FLAGS)
+	$(PY) -m course_utils.build release $(ASSIGNMENT_FLAGS)
 
 check: env  ## fail if solutions/ or notebooks/ are out of date
-	$(PY) -m course_utils.grading check
+	$(PY) -m course_utils.build check
 
 demo: env notebooks  ## main job: student notebooks, execute every solution, grade them as a sample learner
 	$(PY) -m course_utils.grading demo --jobs $(JOBS)
 
 site: env  ## static HTML site of the executed solutions in build/site (index + one page per lesson)
-	$(PY) -m course_utils.site --out build/site
+	$(PY) -m course_utils.build.site --out build/site
 
 test: env  ## the whole test-suite (the README's test command)
 	@set +e; $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \

@@ -462,7 +462,7 @@ explore(draw_embedding, (0, 999), label="t", snapshots=[0, 10, 500, 999])
 # over all `t` in 0…999?
 
 # %%
-from course_utils.embedding_properties import hand_periods, nearest_lookalike, shift_matrix
+from course_utils.lessons.lesson01.embedding_properties import hand_periods, nearest_lookalike, shift_matrix
 
 emb64 = sinusoidal_embedding(all_t, 256).double()                       # [1000, 256]
 for k in (1, 10, 250):
@@ -504,7 +504,7 @@ for d_look, horizon in ((256, 1000), (256, 200_000), (32, 1000), (32, 200_000)):
 
 # %%
 from course_utils.cpu_threads import limit_threads
-from course_utils.learned_table import TableStudyConfig, compare, held_out_sentence
+from course_utils.lessons.lesson01.learned_table import TableStudyConfig, compare, held_out_sentence
 
 table_cfg = TableStudyConfig()
 if RUN.grading or RUN.smoke:                 # the autograder and the test-suite: a tiny study

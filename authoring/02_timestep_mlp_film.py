@@ -658,7 +658,7 @@ class ScoreMLPWithFiLM(nn.Module):
 # initialisation: how much does the output change between `t = 0.1` and `t = 0.9`?
 
 # %%
-from course_utils.time_checks import output_change_with_t, variance_split
+from course_utils.components.time_checks import output_change_with_t, variance_split
 
 torch.manual_seed(0)
 identity_net = ScoreMLPWithFiLM()
@@ -707,7 +707,7 @@ print("  default init :", output_change_with_t(default_net, x_probe, t_a, t_b))
 # | FiLM | `scale(t) * h + shift(t)` after each hidden layer | every layer, scale and shift |
 #
 # The concatenation and additive networks, and a FiLM network with the default initialisation, are in
-# `course_utils/score2d.py` (lesson 05 trains all of them to convergence). `course_utils/mlp_conditioning.py`
+# `course_utils/components/score2d.py` (lesson 05 trains all of them to convergence). `course_utils/lessons/lesson02/mlp_conditioning.py`
 # trains each for 300 steps of denoising score matching on the eight-Gaussians toy data, and measures,
 # before and after, the **relative** change of the output between `t = 0.1` and `t = 0.9`
 # (mean |s(x, 0.1) − s(x, 0.9)| divided by the mean |s|). The exact score of this data, which a perfect
@@ -717,8 +717,8 @@ print("  default init :", output_change_with_t(default_net, x_probe, t_a, t_b))
 # Which the most after 300 steps? Will the identity-initialised FiLM, which starts at exactly 0, catch up?
 
 # %% [locked] id=compare_conditioning
-from course_utils.mlp_conditioning import compare_mlp_conditioning, format_comparison, true_score_change
-from course_utils.score2d import build_score_network
+from course_utils.lessons.lesson02.mlp_conditioning import compare_mlp_conditioning, format_comparison, true_score_change
+from course_utils.components.score2d import build_score_network
 
 STEPS = 300
 builders = {
@@ -781,7 +781,7 @@ plt.show()
 # right; the threshold is not, for two reasons you have just seen: the number depends on the output's
 # scale (divide the network's output by 100 and every difference shrinks by 100 without anything being
 # wrong), and a correct identity-initialised FiLM network gives exactly 0 before training.
-# `course_utils.time_checks.output_change_with_t` prints the difference *and* its size relative to the
+# `course_utils.components.time_checks.output_change_with_t` prints the difference *and* its size relative to the
 # output. A realistic bug to catch: casting continuous times to integers, `t.long()`, turns every
 # `t ∈ [0, 1)` into 0, so the network sees the same time for every sample. The loss still goes down
 # (the network learns the average denoiser over all noise levels) and nothing crashes.

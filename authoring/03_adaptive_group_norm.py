@@ -501,7 +501,7 @@ for label, module in [("default init", adagn), ("zero init", zero_adagn)]:
 # ## 5 · FiLM vs AdaGN inside a conv block
 #
 # The reference note's `UNetBlock` is `conv → FiLM → SiLU`, twice. Swapping FiLM for AdaGN gives the
-# block `conv → AdaGN → SiLU` in the manner of guided-diffusion (with the differences of section 1). Both are in `course_utils/conv_conditioning.py` as
+# block `conv → AdaGN → SiLU` in the manner of guided-diffusion (with the differences of section 1). Both are in `course_utils/lessons/lesson03/conv_conditioning.py` as
 # `ConditionedConvBlock(in_ch, out_ch, time_dim, method)`; here the AdaGN version uses **your** class.
 # To compare only the normalisation, the two blocks get the same conv weights, and the FiLM block's
 # projection is set to the AdaGN block's, with 1 added to the scale's bias: so FiLM's `scale` equals
@@ -511,8 +511,8 @@ for label, module in [("default init", adagn), ("zero init", zero_adagn)]:
 # how much the output changes between `t = 50` and `t = 950`? Now multiply it by 0.01.
 
 # %%
-from course_utils.conv_conditioning import ConditionedConvBlock
-from course_utils.time_checks import output_change_with_t
+from course_utils.lessons.lesson03.conv_conditioning import ConditionedConvBlock
+from course_utils.components.time_checks import output_change_with_t
 
 torch.manual_seed(0)
 film_block = ConditionedConvBlock(64, 64, 512, "film")
@@ -572,14 +572,14 @@ plt.show()
 # note sketches letting `t` modulate those too: `scale(t) * skip + up + shift(t)`. The encoder's
 # features carry fine detail; at large `t` the input is almost pure noise and that "detail" is noise too,
 # so a network might learn to pass less of the skip at large `t` and more at small `t`.
-# `course_utils.conv_conditioning.ModulatedSkip` implements it as a FiLM layer on the skip branch, with
+# `course_utils.lessons.lesson03.conv_conditioning.ModulatedSkip` implements it as a FiLM layer on the skip branch, with
 # FiLM's identity initialisation.
 #
 # **Predict before running.** At initialisation, how does `ModulatedSkip` differ from `skip + up`?
 # What does it cost?
 
 # %%
-from course_utils.conv_conditioning import ModulatedSkip
+from course_utils.lessons.lesson03.conv_conditioning import ModulatedSkip
 
 torch.manual_seed(0)
 skip_mod = ModulatedSkip(64, 512)
@@ -626,7 +626,7 @@ plt.show()
 # noticeably more time than FiLM?
 
 # %%
-from course_utils.conv_conditioning import compare_block_costs, format_costs, single_token_attention_is_additive
+from course_utils.lessons.lesson03.conv_conditioning import compare_block_costs, format_costs, single_token_attention_is_additive
 
 cost_rows = compare_block_costs(["none", "concat", "additive", "film", "adagn", "cross_attention"])
 print(format_costs(cost_rows))
@@ -647,7 +647,7 @@ plt.tight_layout()
 plt.show()
 
 # %%
-from course_utils.conv_conditioning import describe_costs
+from course_utils.lessons.lesson03.conv_conditioning import describe_costs
 
 print("The times, in words chosen from the ratios just measured:")
 for line in describe_costs(cost_rows):

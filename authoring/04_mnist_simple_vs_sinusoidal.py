@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 # Finished parts from earlier lessons and the baseline network (all in course_utils/).
 from course_utils.reference import TimestepEmbedding   # lesson 02: sinusoidal(256) -> Linear -> GELU -> Linear(512)
-from course_utils.unets import ConvBlock, SimpleTimestepEmbed, UNetSimple
+from course_utils.components.unets import ConvBlock, SimpleTimestepEmbed, UNetSimple
 from course_utils.datafiles import display_path  # a course file's path, relative to the course
 
 
@@ -56,12 +56,12 @@ from course_utils.datafiles import display_path  # a course file's path, relativ
 # * the same random timesteps `t` and the same noise for every training step,
 # * and more than one seed, because two runs of the *same* model already differ a little.
 #
-# The training code in `course_utils/trainer.py` takes care of the first three; the last one is why
+# The training code in `course_utils/lessons/lesson04/trainer.py` takes care of the first three; the last one is why
 # this notebook ends with results over three seeds.
 #
 # ## 2 · The baseline: `UNetSimple`
 #
-# `UNetSimple` lives in `course_utils/unets.py`. Its spatial part is a minimal U-Net for 28×28 digits:
+# `UNetSimple` lives in `course_utils/components/unets.py`. Its spatial part is a minimal U-Net for 28×28 digits:
 #
 # | layer | what it does | output for a batch of B |
 # |---|---|---|
@@ -144,7 +144,7 @@ print("out-of-place version: backward succeeded; gradient reaching the offset:",
 # %% [markdown]
 # **What just happened.** The slice assignment itself is legal, so the forward pass (and any code
 # that only runs the network under `torch.no_grad()`, such as sampling) works. The failure appears
-# only at `backward()`, far from the line that caused it. The fix used in `course_utils.unets` is the
+# only at `backward()`, far from the line that caused it. The fix used in `course_utils.components.unets` is the
 # one at the end of the cell: pad the 128 numbers with 128 zeros and add the padded vector with `+`,
 # which creates a new tensor. It gives exactly the numbers the original intended, and it trains.
 #
@@ -311,7 +311,7 @@ _o.emit()
 
 # %% [judge] id=check_unet_sinusoidal
 from course_utils.reference import TimestepEmbedding
-from course_utils.unets import UNetSimple
+from course_utils.components.unets import UNetSimple
 
 _out = obs.tensor("out", "UNetSinusoidal()(x, t) for 2 images")
 expect(_out.type == "Tensor", f"the output of forward should be a torch.Tensor (exactly that type), but it is a {_out.type}")
@@ -653,8 +653,8 @@ print("same initial convolution weights under the same seed:", same)
 # 1%, 10%, 50%? And would a second run with a different seed change the answer?
 
 # %%
-from course_utils.mnist import load_mnist
-from course_utils.profiles import TrainConfig, choose_profile
+from course_utils.lessons.lesson04.mnist import load_mnist
+from course_utils.lessons.lesson04.profiles import TrainConfig, choose_profile
 
 if RUN.grading:
     print("Grading mode: training is skipped; section 6 shows the cached results instead.")
@@ -669,7 +669,7 @@ else:
     data = load_mnist(device, source="auto" if profile.name == "gpu" else "shipped")
 
 # %%
-from course_utils.trainer import compare_models
+from course_utils.lessons.lesson04.trainer import compare_models
 
 if not RUN.grading:
     live = compare_models({"UNetSimple": UNetSimple, "UNetSinusoidal": UNetSinusoidal},
@@ -679,7 +679,7 @@ if not RUN.grading:
               f"{', compiled' if runs[0].compiled else ''}{', CUDA graph' if runs[0].cuda_graph else ''}")
 
 # %%
-from course_utils.lesson04_results import load_results, plot_results, summarize
+from course_utils.lessons.lesson04.results import load_results, plot_results, summarize
 
 if not RUN.grading:
     fig, (ax_loss, ax_gap) = plt.subplots(1, 2, figsize=(13, 4))

@@ -36,8 +36,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from course_utils.reference import sinusoidal_embedding  # lesson 01's function, finished
-from course_utils.toy2d import plot_noising, plot_score_field, plot_snapshots, sample_toy, scatter2d
-from course_utils.vpsde import VPSDE
+from course_utils.diffusion.toy2d import plot_noising, plot_score_field, plot_snapshots, sample_toy, scatter2d
+from course_utils.diffusion.vpsde import VPSDE
 
 torch.set_num_threads(1)  # these networks are tiny: one CPU thread is the fastest, even on a busy machine
 sde = VPSDE()  # beta_min = 0.1, beta_max = 20, smallest time eps = 0.001
@@ -142,7 +142,7 @@ plot_noising(data[:2000], sde, times=(0.0, 0.1, 0.2, 0.3, 0.5, 1.0))
 # **Predict before running.** Out of 32 columns, how many are (almost) constant in each of the four cases?
 
 # %% [locked] id=pitfall_measurement
-from course_utils.score2d import ContinuousTimeEmbedding, count_flat_dims, embedding_dim_ranges
+from course_utils.components.score2d import ContinuousTimeEmbedding, count_flat_dims, embedding_dim_ranges
 
 
 def note_time_embedding(t, time_dim=32):
@@ -638,7 +638,7 @@ print("Basic checks passed: x_t, zero score, a point mass with its exact score, 
 import torch as _torch
 from course_utils.grading import probe_helpers as _h
 from course_utils.grading.probe import Probe as _Probe
-from course_utils.vpsde import VPSDE as _VPSDE
+from course_utils.diffusion.vpsde import VPSDE as _VPSDE
 
 _o = _Probe("check_dsm_loss")
 _sde = _VPSDE()
@@ -682,7 +682,7 @@ expect(_lo >= 0.001 and _hi <= 1.0, "drawn times should lie in [sde.eps, 1]: con
 import torch as _torch
 from course_utils.grading import probe_helpers as _h
 from course_utils.grading.probe import Probe as _Probe
-from course_utils.vpsde import VPSDE as _VPSDE
+from course_utils.diffusion.vpsde import VPSDE as _VPSDE
 
 _o = _Probe("hidden_dsm_target")
 _sde = _VPSDE()
@@ -736,7 +736,7 @@ expect(len(_bp) == 1 and _bp[0] > 0, "the loss must backpropagate into the model
 import torch as _torch
 from course_utils.grading import probe_helpers as _h
 from course_utils.grading.probe import Probe as _Probe
-from course_utils.vpsde import VPSDE as _VPSDE
+from course_utils.diffusion.vpsde import VPSDE as _VPSDE
 
 _o = _Probe("hidden_dsm_sampling")
 _sde = _VPSDE()
@@ -927,7 +927,7 @@ print("Basic checks passed: drift, score term, how t is passed and noise scale o
 ### BEGIN HIDDEN TESTS
 import torch as _torch
 from course_utils.grading.probe import Probe as _Probe
-from course_utils.vpsde import VPSDE as _VPSDE
+from course_utils.diffusion.vpsde import VPSDE as _VPSDE
 
 _o = _Probe("check_reverse_step")
 _sde = _VPSDE()
@@ -957,7 +957,7 @@ expect_close(obs.tensor("noise", "one step at x = 0 with noise (1, 1)"), [[0.317
 import torch as _torch
 from course_utils.grading import probe_helpers as _h
 from course_utils.grading.probe import Probe as _Probe
-from course_utils.vpsde import VPSDE as _VPSDE
+from course_utils.diffusion.vpsde import VPSDE as _VPSDE
 
 _o = _Probe("hidden_reverse_step")
 _sde = _VPSDE()
@@ -1009,16 +1009,16 @@ expect_close(obs.tensor("t_one", "a step at t = 1 with a zero score"), [[2.4, -0
 #
 # For comparison we also integrate the **probability-flow ODE** (Song et al., 2021),
 # $dx/dt = f(x, t) - \tfrac12 g(t)^2 s_\theta(x, t)$: the same marginals $p_t$, no noise at all, half the score
-# term. It is taken from `course_utils.vpsde`, already written.
+# term. It is taken from `course_utils.diffusion.vpsde`, already written.
 #
 # **Predict before running.**
 # * Along the SDE path, at which `t` will the eight blobs first become visible: near 1, near 0.5, or below 0.2?
 # * Will the ODE's samples look sharper, blurrier, or the same as the SDE's?
 
 # %%
-from course_utils.metrics2d import sliced_wasserstein
-from course_utils.toy2d import eight_gaussians_means
-from course_utils.vpsde import sample_probability_flow
+from course_utils.diffusion.metrics2d import sliced_wasserstein
+from course_utils.diffusion.toy2d import eight_gaussians_means
+from course_utils.diffusion.vpsde import sample_probability_flow
 
 n_samples = 500 if FAST else 2000
 sample_steps = 100 if FAST else 500
@@ -1098,7 +1098,7 @@ for label, pts in [("real data (floor)", sample_toy("eight_gaussians", n_samples
 # arrows halfway between two neighbouring blobs?
 
 # %%
-from course_utils.vpsde import gaussian_mixture_score
+from course_utils.diffusion.vpsde import gaussian_mixture_score
 
 centres = eight_gaussians_means()
 
@@ -1220,7 +1220,7 @@ RECOMPUTE = False  # True: rerun all 35 training runs (20-30 minutes on a 2-core
 import dataclasses
 import json
 
-from course_utils.experiment2d import Experiment2DConfig, format_table, load_or_run, results_path, smoke_config, summarize
+from course_utils.lessons.lesson05.experiment2d import Experiment2DConfig, format_table, load_or_run, results_path, smoke_config, summarize
 
 config = Experiment2DConfig()
 shipped = results_path(config)
@@ -1251,8 +1251,8 @@ print(format_table(results))
 # two combined standard errors (`|z| ≤ 2`), and is computed from the numbers.
 
 # %%
-from course_utils.experiment2d import ode_vs_sde_lines
-from course_utils.metric_bands2d import band_summary, load_bands, verdict_sentence
+from course_utils.lessons.lesson05.experiment2d import ode_vs_sde_lines
+from course_utils.lessons.lesson05.metric_bands2d import band_summary, load_bands, verdict_sentence
 
 bands_file = load_bands()
 print(f"bands made on {bands_file['provenance']['date']} with `{bands_file['provenance']['command']}`")
@@ -1399,7 +1399,7 @@ plt.show()
 # The reference note recommends 32–64 embedding dimensions for toy data (128–256 for images) and sketches
 # *multi-scale* time embeddings: different layers get different views of time, coarse layers slowly varying
 # features, fine layers fast ones. In this MLP that means each FiLM layer reads its own embedding
-# (`course_utils.score2d.ScoreNetworkMultiScaleFiLM`):
+# (`course_utils.components.score2d.ScoreNetworkMultiScaleFiLM`):
 #
 # ```python
 # e1 = sinusoidal_embedding(100 * t, 32)     # first layer: slow columns only, the broad noise level
@@ -1420,7 +1420,7 @@ plt.show()
 # embedding help?
 
 # %%
-from course_utils.time_width_study import by_arm, load_study, multiscale_sentence, smallest_sufficient_width
+from course_utils.lessons.lesson05.time_width_study import by_arm, load_study, multiscale_sentence, smallest_sufficient_width
 
 study = load_study()
 sprov = study["provenance"]

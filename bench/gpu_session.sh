@@ -17,8 +17,8 @@ nproc; date -u +%FT%TZ
 case $stage in
 explore)
   echo "== GPU tests"
-  timeout 240 $py -m pytest -q -p no:cacheprovider tests/test_gpu_paths.py tests/test_ddpm_trainer.py \
-      tests/test_unets.py tests/test_mnist.py 2>&1 | tee "$out/pytest_gpu.log" | tail -25
+  timeout 240 $py -m pytest -q -p no:cacheprovider tests/lessons/test_gpu_paths.py tests/lessons/test_ddpm_trainer.py \
+      tests/components/test_unets.py tests/lessons/test_mnist.py 2>&1 | tee "$out/pytest_gpu.log" | tail -25
   echo "== bench with variants (UNetSimple)"
   timeout 420 make -s bench PY=$py BENCH_FLAGS="--variants --out $out/bench_variants.json" 2>&1 \
       | tee "$out/bench_variants.log"
@@ -43,7 +43,7 @@ bench)
   ;;
 profile)
   echo "== GPU tests"
-  timeout 240 $py -m pytest -q -p no:cacheprovider tests/test_gpu_paths.py 2>&1 | tee "$out/pytest_gpu.log" | tail -3
+  timeout 240 $py -m pytest -q -p no:cacheprovider tests/lessons/test_gpu_paths.py 2>&1 | tee "$out/pytest_gpu.log" | tail -3
   echo "== one seed of the gpu profile's 4,680 steps for both U-Nets, process start to finish"
   start=$(date +%s.%N)
   timeout 200 $py bench/lesson04_results.py --profile gpu_shipped --data shipped --seeds 0 \

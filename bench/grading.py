@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 import nbformat
 
-from course_utils.authoring import solution_answer
+from course_utils.build.authoring import solution_answer
 from course_utils.grading.autograde import GradeOptions, autograde
 from course_utils.grading.submissions import write_submission
 from course_utils.grading.course import REPO_ROOT, CourseDirs

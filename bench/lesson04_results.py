@@ -13,7 +13,7 @@ Examples (from the repository root):
     # mark the GPU file as "not yet measured" (no numbers), with the command that fills it
     python bench/lesson04_results.py --placeholder gpu --out data/lesson04/gpu_results.json
 
-Training follows DDPM (Ho et al., 2020) through :mod:`course_utils.trainer`.
+Training follows DDPM (Ho et al., 2020) through :mod:`course_utils.lessons.lesson04.trainer`.
 """
 
 from __future__ import annotations
@@ -32,14 +32,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without install
 
 from course_utils.paths import display_path
-from course_utils.lesson04_errors import LessonError, ProfileError
-from course_utils.lesson04_results import (NOT_MEASURED, Lesson04Results,
+from course_utils.lessons.lesson04.errors import LessonError, ProfileError
+from course_utils.lessons.lesson04.results import (NOT_MEASURED, Lesson04Results,
                                            results_from_comparison, save_results, summarize)
-from course_utils.mnist import load_mnist
-from course_utils.profiles import PROFILES, TrainConfig, choose_profile
+from course_utils.lessons.lesson04.mnist import load_mnist
+from course_utils.lessons.lesson04.profiles import PROFILES, TrainConfig, choose_profile
 from course_utils.runtime import pick_device
-from course_utils.trainer import compare_models
-from course_utils.unets import UNetSimple, UNetSinusoidal
+from course_utils.lessons.lesson04.trainer import compare_models
+from course_utils.components.unets import UNetSimple, UNetSinusoidal
 
 GPU_COMMAND = ("python bench/lesson04_results.py --profile gpu --data torchvision --seeds 0 1 2 "
                "--out data/lesson04/gpu_results.json")

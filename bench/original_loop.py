@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from course_utils.ddpm import linear_schedule, q_sample
+from course_utils.diffusion.ddpm import linear_schedule, q_sample
 
 __all__ = ["PilMnist", "original_loader", "time_original_loop"]
 

@@ -42,13 +42,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
 
-from course_utils.lesson04_errors import LessonError, ProfileError
-from course_utils.mnist import load_shipped_split
-from course_utils.profiles import Profile, TrainConfig
+from course_utils.lessons.lesson04.errors import LessonError, ProfileError
+from course_utils.lessons.lesson04.mnist import load_shipped_split
+from course_utils.lessons.lesson04.profiles import Profile, TrainConfig
 from course_utils.provenance import git_state
 from course_utils.runtime import pick_device
-from course_utils.trainer import describe_device, train_model
-from course_utils.unets import UNetSimple, UNetSinusoidal
+from course_utils.lessons.lesson04.trainer import describe_device, train_model
+from course_utils.components.unets import UNetSimple, UNetSinusoidal
 from original_loop import original_loader, time_original_loop
 
 STEPS_PER_60K_EPOCH = 60_000 // 128  # 468, as the original notebook's DataLoader with drop_last=True

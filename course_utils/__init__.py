@@ -6,3 +6,7 @@ submodules are imported by whoever needs them.
 """
 
 __version__ = "0.1.0"
+
+from course_utils.moved import install as _install_moved
+
+_install_moved()  # old import paths of released notebooks (see course_utils.moved)

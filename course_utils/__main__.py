@@ -1,8 +1,9 @@
 """``python -m course_utils``: every task of the course from one command line.
 
 ``python -m course_utils --help`` lists them; ``python -m course_utils TASK --help`` shows a
-task's options; ``python -m course_utils TASK ...`` runs it. The tasks are the grading
-commands (:data:`course_utils.grading.cli.COMMANDS`) and the modules whose ``main`` builds
+task's options; ``python -m course_utils TASK ...`` runs it. The tasks are the build
+commands (:data:`course_utils.build.cli.COMMANDS`), the grading commands
+(:data:`course_utils.grading.cli.COMMANDS`) and the modules whose ``main`` builds
 the site or recomputes a cached result (:data:`MODULE_TASKS`). The Makefile runs the same
 commands; the few tasks that are only Makefile targets (a venv, the tests, the linter,
 the benchmarks in ``bench/``) are listed at the end of the help.
@@ -18,12 +19,12 @@ __all__ = ["MODULE_TASKS", "MAKE_ONLY", "tasks", "usage", "main"]
 
 # task -> (module with main(argv), what it does)
 MODULE_TASKS = {
-    "site": ("course_utils.site", "the static HTML site of the executed solutions (--out build/site)"),
-    "lesson05-comparison": ("course_utils.experiment2d",
+    "site": ("course_utils.build.site", "the static HTML site of the executed solutions (--out build/site)"),
+    "lesson05-comparison": ("course_utils.lessons.lesson05.experiment2d",
                             "lesson 05's network comparison: print the cached results, or --recompute them"),
-    "lesson05-bands": ("course_utils.metric_bands2d",
+    "lesson05-bands": ("course_utils.lessons.lesson05.metric_bands2d",
                        "lesson 05's reference bands of sliced W: print them, or --recompute them"),
-    "lesson05-width-study": ("course_utils.time_width_study",
+    "lesson05-width-study": ("course_utils.lessons.lesson05.time_width_study",
                              "lesson 05's time-embedding width study: print it, or --recompute it"),
 }
 
@@ -40,11 +41,17 @@ MAKE_ONLY = {
 }
 
 
+def _command_lines():
+    """The build and the grading command lines: ``(COMMANDS, main)`` of each."""
+    from course_utils.build import cli as build_cli
+    from course_utils.grading import cli as grading_cli
+
+    return [(build_cli.COMMANDS, build_cli.main), (grading_cli.COMMANDS, grading_cli.main)]
+
+
 def tasks() -> dict[str, str]:
     """Every task of ``python -m course_utils`` and its one-line summary, in help order."""
-    from .grading.cli import COMMANDS
-
-    out = {name: summary for name, (_, summary) in COMMANDS.items()}
+    out = {name: summary for commands, _ in _command_lines() for name, (_, summary) in commands.items()}
     out.update({name: summary for name, (_, summary) in MODULE_TASKS.items()})
     return out
 
@@ -70,11 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if task in MODULE_TASKS:
         module = importlib.import_module(MODULE_TASKS[task][0])
         return int(module.main(rest) or 0)
-    from .grading.cli import COMMANDS
-    from .grading.cli import main as grading_main
-
-    if task in COMMANDS:
-        return grading_main([task, *rest])
+    for commands, command_main in _command_lines():
+        if task in commands:
+            return command_main([task, *rest])
     print(f"unknown task {task!r}; python -m course_utils --help lists them: {', '.join(tasks())}",
           file=sys.stderr)
     return 2

@@ -1,8 +1,8 @@
 """Where the course lives: the one place that names its repository.
 
-The setup cell of every notebook (:mod:`course_utils.authoring` writes it from
-``PIP_SPEC``) and the course site's Colab links (:mod:`course_utils.site`) are built
-from these constants, and ``tests/test_readme.py`` checks that the README's Colab
+The setup cell of every notebook (:mod:`course_utils.build.authoring` writes it from
+``PIP_SPEC``) and the course site's Colab links (:mod:`course_utils.build.site`) are built
+from these constants, and ``tests/build/test_readme.py`` checks that the README's Colab
 badges are too. A fork changes this file, the README's badges, and runs
 ``make solutions notebooks``.
 """

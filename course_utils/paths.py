@@ -70,7 +70,7 @@ def data_dir() -> Path:
 def display_path(path: str | os.PathLike) -> str:
     """``path`` as printed in a notebook: relative to the clone or the installed package.
 
-    A file of the repository becomes e.g. ``course_utils/unets.py`` or
+    A file of the repository becomes e.g. ``course_utils/components/unets.py`` or
     ``data/lesson05/comparison.json``; one in the installed package's data
     ``course_utils/_data/...``; one under ``$COURSE_DATA_DIR`` ``$COURSE_DATA_DIR/...``;
     one under the working directory a relative path. Anything else is returned as given

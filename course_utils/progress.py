@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Iterable, TextIO
 
-from .widgets import widgets_available
+from course_utils.widgets import widgets_available
 
 __all__ = ["progress_bar"]
 

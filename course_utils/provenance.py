@@ -22,7 +22,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .paths import REPO_ROOT
+from course_utils.paths import REPO_ROOT
 
 __all__ = ["git_state", "record", "check", "CODE_DIRS"]
 
@@ -58,7 +58,7 @@ def record(command: str, *, device: Any, seeds: Iterable[int], data: str,
     """The provenance record of a result produced now by ``command`` on ``device``.
 
     Args:
-        command: how to reproduce the file, e.g. ``"python -m course_utils.experiment2d --recompute"``.
+        command: how to reproduce the file, e.g. ``"python -m course_utils.lessons.lesson05.experiment2d --recompute"``.
         device: where it ran (a ``torch.device`` or a description such as ``"GPU (H100)"``).
         seeds: the seeds of the runs (their spread is what the lessons report).
         data: what the models were trained on.
@@ -71,7 +71,7 @@ def record(command: str, *, device: Any, seeds: Iterable[int], data: str,
 
     if not isinstance(command, str) or not command.strip():
         raise ValueError("command must say how the result was produced, e.g. "
-                         "'python -m course_utils.experiment2d --recompute'")
+                         "'python -m course_utils.lessons.lesson05.experiment2d --recompute'")
     rec: dict[str, Any] = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command, "device": str(device), "torch": torch.__version__, "numpy": np.__version__,

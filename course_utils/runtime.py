@@ -209,7 +209,7 @@ def setup_lesson(lesson: str, needs_gpu: str = "no", seed: int = 0, quiet: bool 
         grading=mode.grading,
         smoke=mode.smoke,
     )
-    from .plotting import use_course_style
+    from course_utils.plotting import use_course_style
 
     use_course_style()
     widget_manager = enable_colab_widgets()

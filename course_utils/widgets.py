@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 
-from .runtime import modes
+from course_utils.runtime import modes
 
 __all__ = ["widgets_available", "explore", "slider_widget"]
 

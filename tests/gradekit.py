@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.authoring import solution_answer
+from course_utils.build.authoring import solution_answer
 from course_utils.grading.autograde import GradeOptions, autograde
 from course_utils.grading.submissions import write_submission
 from course_utils.grading.course import REPO_ROOT, CourseDirs

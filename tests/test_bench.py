@@ -14,8 +14,8 @@ import torch
 matplotlib.use("Agg")
 
 from course_utils import lesson04_results as lr
-from course_utils.profiles import PROFILES
-from course_utils.lesson04_errors import ResultsError
+from course_utils.lessons.lesson04.profiles import PROFILES
+from course_utils.lessons.lesson04.errors import ResultsError
 from course_utils.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -134,9 +134,9 @@ def test_bench_runs_at_tiny_size(tmp_path):
 
 
 def test_a_live_comparison_plots_and_summarises():
-    from course_utils.profiles import PROFILES, TrainConfig
-    from course_utils.trainer import compare_models
-    from course_utils.unets import UNetSimple, UNetSinusoidal
+    from course_utils.lessons.lesson04.profiles import PROFILES, TrainConfig
+    from course_utils.lessons.lesson04.trainer import compare_models
+    from course_utils.components.unets import UNetSimple, UNetSinusoidal
 
     images = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8)
     live = compare_models({"UNetSimple": UNetSimple, "UNetSinusoidal": UNetSinusoidal}, images,

@@ -38,8 +38,8 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 
 LESSON05_EXPLORERS = [
     "from course_utils.runtime import setup_lesson\nRUN = setup_lesson('05', quiet=True)",
-    "from course_utils.toy2d import plot_noising, plot_score_field, sample_toy\n"
-    "from course_utils.vpsde import VPSDE\n"
+    "from course_utils.diffusion.toy2d import plot_noising, plot_score_field, sample_toy\n"
+    "from course_utils.diffusion.vpsde import VPSDE\n"
     "data = sample_toy('eight_gaussians', 512, seed=0)\n"
     "plot_noising(data, VPSDE(), times=(0.0, 0.5, 1.0))",
     "plot_score_field(lambda x, t: -x, times=(0.1, 1.0), data=data, grid=5)",

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from course_utils import paths, runtime
-from course_utils.profiles import choose_profile
+from course_utils.lessons.lesson04.profiles import choose_profile
 from course_utils.runtime import Modes, modes
 from course_utils.widgets import widgets_available
 

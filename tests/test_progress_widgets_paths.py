@@ -9,7 +9,7 @@ import pytest
 
 from course_utils import paths, widgets
 from course_utils.progress import progress_bar
-from course_utils.unets import UNetSimple
+from course_utils.components.unets import UNetSimple
 
 
 def test_progress_without_widgets_prints_whole_lines(monkeypatch):
@@ -77,7 +77,7 @@ def test_slider_widget_builds(values, start):
 
 def test_display_path_is_relative_to_the_course(tmp_path, monkeypatch):
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
-    assert paths.display_path(inspect.getsourcefile(UNetSimple)) == "course_utils/unets.py"
+    assert paths.display_path(inspect.getsourcefile(UNetSimple)) == "course_utils/components/unets.py"
     assert paths.display_path(paths.REPO_DATA / "lesson05" / "c.json") == "data/lesson05/c.json"
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "d"))
     assert paths.display_path(tmp_path / "d" / "x.json") == "$COURSE_DATA_DIR/x.json"

@@ -15,7 +15,7 @@ import textwrap
 def test_notebook_execution_is_quiet_and_uses_ipc(tmp_path):
     script = textwrap.dedent(f"""
         import nbformat
-        from course_utils.grading.notebooks import execute_notebook
+        from course_utils.build.notebooks import execute_notebook
         code = ("import os, ipykernel.connect as c\\n"
                 "info = c.get_connection_info(unpack=True)\\n"
                 "print(info['transport'], os.environ['COURSE_NO_WIDGETS'], os.environ['COURSE_PROBE'])")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from course_utils import about
-from course_utils.authoring import build_notebook, parse_source, setup_cell_source
+from course_utils.build.authoring import build_notebook, parse_source, setup_cell_source
 from course_utils.lessons import LESSONS
 from course_utils.runtime import pick_device, seed_everything, setup_lesson
 

@@ -1,6 +1,6 @@
 """Run one lesson's exercise cells, visible checks and hidden probes in-process, and judge the probes.
 
-For tests/test_visible_checks.py: a learner's answer (the solution, a listed mistake or an equivalent
+For tests/grading/test_visible_checks.py: a learner's answer (the solution, a listed mistake or an equivalent
 way of writing it) is executed in a namespace built from the lesson's setup cell, then
 
 * :func:`visible_message` runs the visible part of the exercise's check cells and returns the first
@@ -23,7 +23,7 @@ from functools import lru_cache
 import IPython.display
 import torch
 
-from course_utils.authoring import parse_source
+from course_utils.build.authoring import parse_source
 from course_utils.grading.course import REPO_ROOT
 from course_utils.grading.judge import Verdict, judge_outputs, load_judgements
 from course_utils.lessons import by_id

@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from course_utils.grading.cli import main
 
 sys.exit(main())

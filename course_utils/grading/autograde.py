@@ -39,12 +39,12 @@ from typing import Callable
 
 import nbformat
 
-from .course import REPO_ROOT, CourseDirs
-from .intake import IntakeRefused, check_intake
-from .integrity import course_code, locked_grade_ids, scan_notebook
-from .limits import Limits
-from .notebooks import release
-from .submissions import Submission, UnreadableSubmission, file_hashes, find_submissions, stage
+from course_utils.grading.course import REPO_ROOT, CourseDirs
+from course_utils.grading.intake import IntakeRefused, check_intake
+from course_utils.grading.integrity import course_code, locked_grade_ids, scan_notebook
+from course_utils.grading.limits import Limits
+from course_utils.build.notebooks import release
+from course_utils.grading.submissions import Submission, UnreadableSubmission, file_hashes, find_submissions, stage
 
 __all__ = ["GradeOptions", "SubmissionResult", "GradebookError", "autograde", "read_scores",
            "prepare_run", "progress_line", "STATUS_FILE"]
@@ -111,7 +111,7 @@ def read_scores(dirs: CourseDirs, assignment: str, student: str) -> tuple[float,
 
 def sandbox_available(dirs: CourseDirs, readable_paths: tuple[str, ...] = ()) -> tuple[bool, str]:
     """Seal the course's secrets, then probe the sandbox as its own uid: (usable, why not)."""
-    from .sandbox import SandboxUnavailable, require_sandbox
+    from course_utils.grading.sandbox import SandboxUnavailable, require_sandbox
 
     try:
         require_sandbox(dirs, [str(REPO_ROOT / "data"), *readable_paths])
@@ -121,7 +121,7 @@ def sandbox_available(dirs: CourseDirs, readable_paths: tuple[str, ...] = ()) ->
 
 
 def _require_sandbox(dirs: CourseDirs, readable_paths: tuple[str, ...]) -> None:
-    from .sandbox import OPT_OUT_HINT, SandboxUnavailable
+    from course_utils.grading.sandbox import OPT_OUT_HINT, SandboxUnavailable
 
     if dirs.db_kind != "sqlite" and not _network_isolation_works():
         raise SandboxUnavailable(
@@ -135,7 +135,7 @@ def _require_sandbox(dirs: CourseDirs, readable_paths: tuple[str, ...]) -> None:
 
 
 def _network_isolation_works() -> bool:
-    from . import sandbox
+    from course_utils.grading import sandbox
 
     return sandbox._bwrap_works()
 
@@ -220,7 +220,7 @@ _LIVE_LOCK = threading.Lock()
 
 def _reclaim(tag: str, notes: list[str] | None) -> None:
     """Take back what a worker's sandbox jobs left; note it when processes had to be killed."""
-    from .sandbox import SandboxConfig, reclaim
+    from course_utils.grading.sandbox import SandboxConfig, reclaim
 
     killed = reclaim(SandboxConfig().root, tag)
     if killed and notes is not None:
@@ -300,7 +300,7 @@ class _JudgedRun:
 
 def _inspect_autograded(dirs: CourseDirs, sub: Submission) -> _JudgedRun:
     """One pass over the autograded copy (the verdicts are written by .preprocessors)."""
-    from .preprocessors import VERDICT_KEY
+    from course_utils.grading.preprocessors import VERDICT_KEY
 
     run = _JudgedRun()
     for nb_path in (dirs.path("autograded") / sub.student / sub.assignment).glob("*.ipynb"):
@@ -390,7 +390,7 @@ def prepare_run(dirs: CourseDirs, assignments: list[str], students: list[str]) -
 def progress_line(res: SubmissionResult, done: int, total: int | None = None) -> str:
     """One line per finished submission: learner, assignment, status, score, seconds
     (``[done/total]``, or ``[done]`` when the total is not known, as for a queue worker)."""
-    from .escape import for_terminal
+    from course_utils.grading.escape import for_terminal
 
     score = f"{res.score:g} / {res.max_score:g}" if res.score is not None else "-"
     count = f"{done}/{total}" if total is not None else f"{done}"
@@ -407,8 +407,8 @@ def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = Gra
     :func:`progress_line`). Results go to the gradebook database (:mod:`.records`) and to
     the machine's local log ``build/grading/status.json``.
     """
-    from .jobqueue import submission_digest
-    from .records import save_results
+    from course_utils.grading.jobqueue import submission_digest
+    from course_utils.grading.records import save_results
 
     if opts.sandbox:
         _require_sandbox(dirs, opts.readable_paths)

@@ -1,11 +1,8 @@
 """Command line for instructors and for the Makefile: ``python -m course_utils.grading``.
 
-Sub-commands (each is also a Makefile target, see the README):
+Sub-commands (each is also a Makefile target, see the README; building the notebooks is
+:mod:`course_utils.build.cli`):
 
-* ``build``     authoring/*.py -> solutions/*.ipynb (outputs kept when unchanged)
-* ``execute``   run every solution notebook on a fresh kernel (``--in-place`` to store outputs)
-* ``release``   solutions/ -> notebooks/ with nbgrader's generate_assignment
-* ``check``     fail when solutions/ or notebooks/ are out of date
 * ``autograde`` grade submitted/<learner>/<assignment>/ (``--jobs N``, ``--no-sandbox``, limits:
   ``--memory-gb``, ``--cpu-seconds``, ``--file-size-mb``, ``--cell-timeout``, ``--submission-timeout``);
   one line per finished submission, then the table
@@ -29,13 +26,13 @@ import time
 from pathlib import Path
 
 
-from ..lessons import LESSONS, by_id
-from .course import REPO_ROOT, CourseDirs
+from course_utils.lessons import LESSONS, by_id
+from course_utils.grading.course import REPO_ROOT, CourseDirs
 
 
 def _dirs(args) -> CourseDirs:
     """The repository's course, with the gradebook ``--db-url`` (or $COURSE_DB_URL) when given."""
-    from .autograde import GradebookError
+    from course_utils.grading.autograde import GradebookError
 
     try:
         return CourseDirs(db_url=getattr(args, "db_url", None) or "")
@@ -47,61 +44,9 @@ def _lessons(names):
     return [by_id(n) for n in names] if names else list(LESSONS)
 
 
-def cmd_build(args) -> int:
-    from .notebooks import build_solutions
-
-    changed = build_solutions(_lessons(args.assignment))
-    print("\n".join(f"built {p.relative_to(REPO_ROOT)}" for p in changed) or "solutions/ already up to date")
-    return 0
-
-
-def cmd_execute(args) -> int:
-    from .notebooks import execute_notebook
-
-    env = {"COURSE_SMOKE": "1"} if args.smoke else {}
-    failed = 0
-    for lesson in _lessons(args.assignment):
-        src = REPO_ROOT / lesson.solution
-        dst = src if args.in_place else REPO_ROOT / "build" / "executed" / Path(lesson.solution).name
-        try:
-            _, secs = execute_notebook(src, dst, timeout_s=max(lesson.execute_timeout_s * 5, 300), env=env)
-            print(f"executed {lesson.assignment:<28} {secs:6.1f} s  -> {dst.relative_to(REPO_ROOT)}")
-        except Exception as exc:  # report every lesson, then fail
-            failed += 1
-            print(f"FAILED   {lesson.assignment}: {str(exc).strip().splitlines()[-1][:300]}")
-    return int(failed > 0)
-
-
-def cmd_release(args) -> int:
-    from .notebooks import release
-
-    lessons = _lessons(args.assignment)
-    release(CourseDirs(), [l.assignment for l in lessons])
-    for lesson in lessons:
-        print(f"released {lesson.student}")
-    return 0
-
-
-def cmd_check(args) -> int:
-    from .notebooks import judgement_problems, release_drift, solution_drift
-
-    lessons = _lessons(args.assignment)
-    sol, rel, judged = solution_drift(lessons), release_drift(lessons), judgement_problems(lessons)
-    for problem in judged:
-        print(f"JUDGEMENT: {problem}")
-    for a in sol:
-        print(f"OUT OF DATE: solutions/{a} differs from authoring/{a}.py (run `make solutions`)")
-    for a in rel:
-        print(f"OUT OF DATE: notebooks/{a} differs from what nbgrader generates (run `make notebooks`)")
-    if not sol and not rel and not judged:
-        print(f"solutions/ and notebooks/ are up to date and every graded cell has its judgement "
-              f"({len(lessons)} lessons)")
-    return int(bool(sol or rel or judged))
-
-
 def _options(args):
-    from .autograde import GradeOptions
-    from .limits import Limits
+    from course_utils.grading.autograde import GradeOptions
+    from course_utils.grading.limits import Limits
 
     return GradeOptions(jobs=args.jobs, sandbox=not args.no_sandbox, cell_timeout_s=args.cell_timeout,
                         submission_timeout_s=args.submission_timeout,
@@ -110,10 +55,10 @@ def _options(args):
 
 
 def cmd_autograde(args) -> int:
-    from .autograde import autograde, progress_line
-    from .report import exit_code, format_table, load_status
+    from course_utils.grading.autograde import autograde, progress_line
+    from course_utils.grading.report import exit_code, format_table, load_status
 
-    from .sandbox import opt_out_requested
+    from course_utils.grading.sandbox import opt_out_requested
 
     args.no_sandbox = args.no_sandbox or opt_out_requested()
     if args.no_sandbox:
@@ -132,7 +77,7 @@ def cmd_autograde(args) -> int:
 
 
 def cmd_enqueue(args) -> int:
-    from .grade_worker import enqueue
+    from course_utils.grading.grade_worker import enqueue
 
     if not args.assignment and not args.all:
         print("usage: enqueue --assignment A [--assignment B ...] | --all", file=sys.stderr)
@@ -145,9 +90,9 @@ def cmd_enqueue(args) -> int:
 
 
 def cmd_grade_worker(args) -> int:
-    from .grade_worker import WorkerOptions, work_parallel
-    from .autograde import progress_line
-    from .sandbox import opt_out_requested
+    from course_utils.grading.grade_worker import WorkerOptions, work_parallel
+    from course_utils.grading.autograde import progress_line
+    from course_utils.grading.sandbox import opt_out_requested
 
     args.no_sandbox = args.no_sandbox or opt_out_requested()
     if args.no_sandbox:
@@ -163,14 +108,14 @@ def cmd_grade_worker(args) -> int:
 
 
 def cmd_grade_status(args) -> int:
-    from .grade_worker import format_status
+    from course_utils.grading.grade_worker import format_status
 
     print(format_status(_dirs(args).db_url))
     return 0
 
 
 def cmd_export(args) -> int:
-    from .export import export_csv
+    from course_utils.grading.export import export_csv
 
     rows = export_csv(_dirs(args).db_url, Path(args.csv or "grades.csv"), args.assignment or None)
     print(f"wrote {args.csv or 'grades.csv'} ({len(rows)} row(s))")
@@ -178,8 +123,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_feedback(args) -> int:
-    from .feedback import write_feedback
-    from .report import load_status
+    from course_utils.grading.feedback import write_feedback
+    from course_utils.grading.report import load_status
 
     dirs = _dirs(args)
     n = 0
@@ -196,7 +141,7 @@ def cmd_feedback(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import exit_code, format_table, load_status
+    from course_utils.grading.report import exit_code, format_table, load_status
 
     rows = load_status(_dirs(args))
     if args.assignment:
@@ -208,8 +153,8 @@ def cmd_report(args) -> int:
 
 
 def cmd_zip_collect(args) -> int:
-    from .escape import for_terminal
-    from .zipcollect import zip_collect
+    from course_utils.grading.escape import for_terminal
+    from course_utils.grading.zipcollect import zip_collect
 
     if not args.assignment or len(args.assignment) != 1:
         print("usage: zip-collect --assignment <assignment>", file=sys.stderr)
@@ -235,9 +180,10 @@ def cmd_zip_collect(args) -> int:
 
 def cmd_demo(args) -> int:
     """Execute every solution, then grade the solutions as one sample learner's submission."""
-    from .autograde import GradeOptions, autograde
-    from .report import format_table, load_status
-    from .autograde import sandbox_available
+    from course_utils.grading.autograde import GradeOptions, autograde
+    from course_utils.grading.report import format_table, load_status
+    from course_utils.grading.autograde import sandbox_available
+    from course_utils.build.cli import cmd_execute
 
     lessons = _lessons(args.assignment)
     rc = cmd_execute(argparse.Namespace(assignment=args.assignment, in_place=False, smoke=False))
@@ -264,10 +210,6 @@ def cmd_demo(args) -> int:
 
 # Each sub-command and its one-line summary (`python -m course_utils --help` lists them too).
 COMMANDS = {
-    "build": (cmd_build, "authoring/*.py -> solutions/*.ipynb (outputs kept when unchanged)"),
-    "execute": (cmd_execute, "run every solution notebook on a fresh kernel (--in-place stores outputs)"),
-    "release": (cmd_release, "solutions/ -> notebooks/ with nbgrader's generate_assignment"),
-    "check": (cmd_check, "fail when solutions/ or notebooks/ are out of date"),
     "autograde": (cmd_autograde, "grade submitted/<learner>/<assignment>/ in the sandbox"),
     "feedback": (cmd_feedback, "write feedback/<learner>/<assignment>/*.html for graded submissions"),
     "report": (cmd_report, "print the grade table; exit 1 if anything failed"),
@@ -288,9 +230,6 @@ def main(argv=None) -> int:
         p = sub.add_parser(name, help=summary, description=summary)
         p.set_defaults(fn=fn)
         p.add_argument("--assignment", "-a", action="append", help="only this assignment (repeatable)")
-        if name == "execute":
-            p.add_argument("--in-place", action="store_true", help="store outputs in solutions/")
-            p.add_argument("--smoke", action="store_true", help="tiny experiment sizes (COURSE_SMOKE=1)")
         if name in {"autograde", "demo", "grade-worker"}:
             p.add_argument("--jobs", "-j", type=int, default=1,
                            help="submissions graded at once (default 1; `make ... JOBS=N` passes N)")
@@ -327,8 +266,8 @@ def main(argv=None) -> int:
                                 "postgresql+psycopg2://grader@dbhost/course (default: "
                                 "$COURSE_DB_URL, else gradebook.db in the course root)")
     args = ap.parse_args(argv)
-    from .autograde import GradebookError
-    from .sandbox import SandboxUnavailable
+    from course_utils.grading.autograde import GradebookError
+    from course_utils.grading.sandbox import SandboxUnavailable
 
     try:
         return args.fn(args)

@@ -16,7 +16,7 @@ from pathlib import Path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from ..paths import REPO_ROOT
+from course_utils.paths import REPO_ROOT
 
 __all__ = ["REPO_ROOT", "CourseDirs", "nbgrader_config"]
 

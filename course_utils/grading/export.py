@@ -19,7 +19,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
 
-from .escape import for_spreadsheet
+from course_utils.grading.escape import for_spreadsheet
 
 __all__ = ["NBGRADER_COLUMNS", "COURSE_COLUMNS", "COLUMNS", "export_rows", "CourseExportPlugin",
            "export_csv"]
@@ -39,7 +39,7 @@ def export_rows(gradebook: Gradebook, students: list[str] | None = None,
                 assignments: list[str] | None = None) -> list[dict]:
     """One row per (assignment, learner) of the gradebook, as nbgrader's CSV export has them,
     with the course's status columns; values as strings, text made safe for spreadsheets."""
-    from .records import load_results
+    from course_utils.grading.records import load_results
 
     course = {(r["student"], r["assignment"]): r for r in load_results(_db_url(gradebook))}
     rows = []

@@ -23,14 +23,15 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from .autograde import (GradeOptions, SubmissionResult, _abort_workers, _grade_one, _require_sandbox,
+from course_utils.grading.autograde import (GradeOptions, SubmissionResult, _abort_workers, _grade_one,
+                                            _require_sandbox,
                         _save_status, prepare_run, RELEASE_CHECK, STAGED)
-from .course import CourseDirs
-from .jobqueue import (DEFAULT_LEASE_S, Job, claim, enqueue_jobs, finish, heartbeat, pending,
+from course_utils.grading.course import CourseDirs
+from course_utils.grading.jobqueue import (DEFAULT_LEASE_S, Job, claim, enqueue_jobs, finish, heartbeat, pending,
                        queue_summary, requeue, submission_digest)
-from .notebooks import release
-from .records import machine_name, mark_in_formgrader
-from .submissions import Submission, find_submissions
+from course_utils.build.notebooks import release
+from course_utils.grading.records import machine_name, mark_in_formgrader
+from course_utils.grading.submissions import Submission, find_submissions
 
 __all__ = ["WorkerOptions", "enqueue", "work", "work_parallel", "format_status"]
 
@@ -105,7 +106,7 @@ def _local_release(dirs: CourseDirs, assignment: str, done: set[str]) -> None:
 def _reclaim_dead_jobs() -> None:
     """Take back the sandbox jobs of this machine whose worker was killed (their uid lock is free;
     a live job holds its lock, see :func:`~.sandbox_fs.reclaim`)."""
-    from .sandbox import SandboxConfig, reclaim
+    from course_utils.grading.sandbox import SandboxConfig, reclaim
 
     reclaim(SandboxConfig().root, "*")
 
@@ -209,7 +210,7 @@ def _duration(seconds: float) -> str:
 
 def format_status(db_url: str, slowest: int = 5) -> str:
     """The queue for the instructor: counts, what runs where and for how long, the slowest jobs."""
-    from .escape import for_terminal
+    from course_utils.grading.escape import for_terminal
 
     s = queue_summary(db_url, slowest)
     c = s["counts"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from .submissions import Submission, read_submission
+from course_utils.grading.submissions import Submission, read_submission
 
 __all__ = ["IntakeRefused", "check_intake", "graded_ids"]
 
@@ -79,8 +79,8 @@ def graded_ids(nb: nbformat.NotebookNode) -> dict[str, dict]:
 
 def _lesson_of(ids: set[str]) -> tuple[str, int]:
     """The assignment whose solution notebook has most of ``ids`` ("" when none has any), and how many."""
-    from ..lessons import LESSONS
-    from .course import REPO_ROOT
+    from course_utils.lessons import LESSONS
+    from course_utils.grading.course import REPO_ROOT
 
     best, hits = "", 0
     for lesson in LESSONS:

@@ -37,7 +37,7 @@ from typing import Any
 from sqlalchemy import (Column, Float, Integer, String, Table, UniqueConstraint, and_, func, or_,
                         select, update)
 
-from .records import METADATA, engine_for, upsert_rows
+from course_utils.grading.records import METADATA, engine_for, upsert_rows
 
 __all__ = ["QUEUE_TABLE", "Job", "submission_digest", "enqueue_jobs", "claim", "heartbeat",
            "requeue", "finish", "pending", "queue_summary", "DEFAULT_LEASE_S"]
@@ -78,7 +78,7 @@ class Job:
 
 def submission_digest(folder: Path) -> str:
     """sha256 over every file of a submission folder (names and contents)."""
-    from .submissions import file_hashes
+    from course_utils.grading.submissions import file_hashes
 
     return hashlib.sha256(json.dumps(file_hashes(folder), sort_keys=True).encode()).hexdigest()
 
@@ -150,7 +150,7 @@ def requeue(db_url: str, job: Job, new_hash: str) -> bool:
 def finish(db_url: str, job: Job, result: Any, machine: str) -> bool:
     """Close the job and record its result in one transaction; False (nothing written) when the job
     is no longer this worker's: then whoever holds it now records it, once."""
-    from .records import result_rows
+    from course_utils.grading.records import result_rows
 
     rows = result_rows([result], {(job.student, job.assignment): job.submission_hash}, machine)
     with engine_for(db_url).begin() as conn:

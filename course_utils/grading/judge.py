@@ -5,7 +5,7 @@ The kernel computes, the grader judges: a hidden test cell's *probe*
 *judgement* -- the ``[judge] id=NAME`` block beside the ``[tests] id=NAME`` cell in
 ``authoring/<assignment>.py`` -- runs here, outside the sandbox, with the expected values,
 tolerances and messages that never enter the kernel. ``authoring/`` is hidden from
-learner kernels and never released (:mod:`course_utils.authoring` keeps judge blocks
+learner kernels and never released (:mod:`course_utils.build.authoring` keeps judge blocks
 out of every notebook).
 
 A cell passes only on good evidence: exactly one observation record, of the right
@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .probe import MIME
+from course_utils.grading.probe import MIME
 
 __all__ = ["Fail", "TensorObs", "Observations", "Verdict", "Judgement", "parse_record", "judge_outputs",
            "load_judgements", "expect", "expect_shape", "expect_dtype", "expect_close", "MAX_RECORD_CHARS"]
@@ -366,7 +366,7 @@ def _short(text: str) -> str:
 
 @lru_cache(maxsize=32)
 def _load(path: str, mtime: float) -> dict[str, Judgement]:
-    from ..authoring import parse_source
+    from course_utils.build.authoring import parse_source
 
     cells = parse_source(Path(path).read_text())
     prelude = "\n".join(c.source for c in cells if c.kind == "judgelib")

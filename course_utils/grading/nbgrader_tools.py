@@ -28,7 +28,7 @@ from typing import Any
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .sandbox_kernel import _sandboxed_execute_class
+from course_utils.grading.sandbox_kernel import _sandboxed_execute_class
 
 __all__ = ["CliSandboxedExecute", "CourseFeedbackView", "configure_plain_nbgrader", "SAFE_COMMAND"]
 
@@ -39,8 +39,8 @@ _PREFLIGHT: dict[str, str] = {}  # course root -> "" (passed) or why not, once p
 def _preflight(root: str) -> str:
     """Run the sandbox's preflight for the course at ``root`` once; "" when grading is safe."""
     if root not in _PREFLIGHT:
-        from .course import REPO_ROOT, CourseDirs
-        from .sandbox import SandboxUnavailable, require_sandbox
+        from course_utils.grading.course import REPO_ROOT, CourseDirs
+        from course_utils.grading.sandbox import SandboxUnavailable, require_sandbox
 
         try:
             require_sandbox(CourseDirs(root=Path(root)), [str(REPO_ROOT / "data")])
@@ -60,7 +60,7 @@ class CliSandboxedExecute(_sandboxed_execute_class()):  # type: ignore[misc]
         root = os.path.abspath(str(self.config.CourseDirectory.get("root", ".") or "."))
         why = _preflight(root)
         if why:
-            from .sandbox import SandboxUnavailable
+            from course_utils.grading.sandbox import SandboxUnavailable
 
             raise SandboxUnavailable(
                 f"nbgrader autograde refuses to run learner code here: the course's sandbox is "
@@ -68,9 +68,9 @@ class CliSandboxedExecute(_sandboxed_execute_class()):  # type: ignore[misc]
                 f"what to fix.")
         from dataclasses import replace
 
-        from .course import REPO_ROOT, CourseDirs
-        from .sandbox import SandboxConfig
-        from .sandbox_check import course_secret_paths
+        from course_utils.grading.course import REPO_ROOT, CourseDirs
+        from course_utils.grading.sandbox import SandboxConfig
+        from course_utils.grading.sandbox_check import course_secret_paths
 
         # Hidden from the kernel: the repository and this course (whatever root the command
         # line gave); its secrets listed now, when nbgrader has created the autograded copy.
@@ -99,7 +99,7 @@ class CourseFeedbackView(NbGraderPreprocessor):
     """Replace the autograded notebook by the course's learner view (see :mod:`.feedback`)."""
 
     def preprocess(self, nb, resources):
-        from .feedback import learner_view
+        from course_utils.grading.feedback import learner_view
 
         info = resources["nbgrader"]
         cd = self.config.CourseDirectory
@@ -118,9 +118,9 @@ def configure_plain_nbgrader(c: Any) -> None:
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades
 
-    from .course import REPO_ROOT
-    from .preprocessors import autograde_preprocessors
-    from .sandbox import SandboxConfig
+    from course_utils.grading.course import REPO_ROOT
+    from course_utils.grading.preprocessors import autograde_preprocessors
+    from course_utils.grading.sandbox import SandboxConfig
 
     c.Autograde.autograde_preprocessors = autograde_preprocessors(CliSandboxedExecute)
     c.SandboxKernelManager.sandbox_config = SandboxConfig(

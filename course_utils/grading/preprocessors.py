@@ -29,7 +29,7 @@ import nbformat
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Unicode
 
-from .judge import Judgement, Verdict, judge_outputs, load_judgements
+from course_utils.grading.judge import Judgement, Verdict, judge_outputs, load_judgements
 
 __all__ = ["CourseExecute", "JudgeObservations", "autograde_preprocessors", "is_graded_test"]
 
@@ -60,7 +60,7 @@ class JudgeObservations(NbGraderPreprocessor):
     def _judgements(self, assignment: str) -> dict[str, Judgement]:
         from pathlib import Path
 
-        from .course import REPO_ROOT
+        from course_utils.grading.course import REPO_ROOT
 
         folder = Path(self.authoring_dir) if self.authoring_dir else REPO_ROOT / "authoring"
         return load_judgements(folder / f"{assignment}.py")

@@ -161,7 +161,7 @@ class Probe:
 def _environment_changes() -> list[str]:
     """What the setup cell's guard snapshot says changed (for an instructor's review only)."""
     try:
-        from . import guard
+        from course_utils.grading import guard
 
         return [str(c)[:_MAX_TEXT] for c in guard.changes()[:20]]
     except Exception as exc:  # the guard itself was tampered with: report that instead

@@ -322,7 +322,7 @@ def designed_state_dict(module: Any, seed: int) -> dict[str, torch.Tensor]:
 def vp_alpha_sigma(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``alpha(t)`` and ``sigma(t)`` of the VP SDE with beta in [0.1, 20], written out here.
 
-    Independent of ``course_utils.vpsde`` (which a learner's code may use), in ``t``'s dtype.
+    Independent of ``course_utils.diffusion.vpsde`` (which a learner's code may use), in ``t``'s dtype.
     """
     log_alpha = -0.25 * t * t * 19.9 - 0.05 * t
     return torch.exp(log_alpha), torch.sqrt(-torch.expm1(2.0 * log_alpha))

@@ -63,7 +63,7 @@ def engine_for(db_url: str) -> Engine:
         engine = _ENGINES.get(db_url)
         if engine is None:
             engine = create_engine(db_url, pool_pre_ping=True)
-            from . import jobqueue  # noqa: F401  (its table lives in the same METADATA)
+            from course_utils.grading import jobqueue  # noqa: F401  (its table lives in the same METADATA)
 
             METADATA.create_all(engine)
             _ENGINES[db_url] = engine

@@ -11,15 +11,15 @@ through :mod:`.escape`: control characters shown as escapes.
 
 from __future__ import annotations
 
-from .course import CourseDirs
-from .escape import for_terminal
+from course_utils.grading.course import CourseDirs
+from course_utils.grading.escape import for_terminal
 
 __all__ = ["load_status", "format_table", "exit_code"]
 
 
 def load_status(dirs: CourseDirs) -> list[dict]:
     """All recorded results in the gradebook database, sorted by learner then assignment."""
-    from .records import load_results
+    from course_utils.grading.records import load_results
 
     return load_results(dirs.db_url)
 

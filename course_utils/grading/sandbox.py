@@ -46,12 +46,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from .limits import Limits, MemoryCgroup
-from .sandbox_fs import _bwrap_args, _check_root_dir, _kill_all, _remove_tree, processes_of, reclaim
+from course_utils.grading.limits import Limits, MemoryCgroup
+from course_utils.grading.sandbox_fs import _bwrap_args, _check_root_dir, _kill_all, _remove_tree, processes_of, reclaim
 
 if TYPE_CHECKING:  # defined beside this module, re-exported lazily by __getattr__ below
-    from .sandbox_check import SandboxReport, check_sandbox, course_secret_paths, require_sandbox
-    from .sandbox_kernel import SandboxedExecute, SandboxKernelManager, configure_nbgrader_sandbox
+    from course_utils.grading.sandbox_check import SandboxReport, check_sandbox, course_secret_paths, require_sandbox
+    from course_utils.grading.sandbox_kernel import SandboxedExecute, SandboxKernelManager, configure_nbgrader_sandbox
 
 __all__ = [
     "OPT_OUT_ENV", "SandboxConfig", "SandboxUnavailable", "SandboxReport", "SandboxJob",
@@ -171,7 +171,7 @@ def _basic_problems(cfg: SandboxConfig) -> list[str]:
 
 
 def _cgroup_parent() -> Path | None:
-    from .limits import _own_cgroup_dir
+    from course_utils.grading.limits import _own_cgroup_dir
 
     return _own_cgroup_dir() if os.geteuid() == 0 else None
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..paths import REPO_ROOT
-from . import sandbox as _sb
+from course_utils.paths import REPO_ROOT
+from course_utils.grading import sandbox as _sb
 
 
 def course_secret_paths(course: Any) -> list[Path]:

@@ -238,4 +238,4 @@ def reclaim(root: Path, tag: str) -> int:
 
 # Last, so that either module can be imported first (.sandbox imports names from this one);
 # used only at call time.
-from . import sandbox as _sb  # noqa: E402
+from course_utils.grading import sandbox as _sb  # noqa: E402

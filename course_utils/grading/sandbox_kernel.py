@@ -39,8 +39,8 @@ import psutil
 from jupyter_client.manager import AsyncKernelManager, KernelManager
 from traitlets import Instance
 
-from . import sandbox as _sb
-from .limits import Limits
+from course_utils.grading import sandbox as _sb
+from course_utils.grading.limits import Limits
 
 # One entry per kernel job this process closed: {"label", "uid", "exit_code", "oom_kills",
 # "cgroup", "seconds", "leftovers", "leftover_names"}; the worker reports them (see worker.py).
@@ -175,7 +175,7 @@ def _sandboxed_execute_class() -> type:
     """``SandboxedExecute``, built (importing nbgrader) on the first call and then cached."""
     global _EXECUTE_CLASS
     if _EXECUTE_CLASS is None:
-        from .preprocessors import CourseExecute
+        from course_utils.grading.preprocessors import CourseExecute
 
         class SandboxedExecute(CourseExecute):
             """The course's ``Execute`` whose kernels run in the sandbox (SandboxKernelManager)."""
@@ -220,7 +220,7 @@ def configure_nbgrader_sandbox(label: str = "", readable_paths: Iterable[str] = 
     :func:`course_secret_paths`) must stay out of it (a job refuses to start if a bind
     would show one); all are added to ``config``'s. ``limits`` replaces ``config.limits``.
     """
-    from .preprocessors import autograde_preprocessors
+    from course_utils.grading.preprocessors import autograde_preprocessors
 
     base = config or _sb.SandboxConfig()
     cfg = replace(base, label=label or base.label, limits=limits or base.limits,

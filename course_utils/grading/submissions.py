@@ -42,7 +42,7 @@ def write_submission(submitted: Path, student: str, assignment: str,
                      nb: nbformat.NotebookNode | bytes) -> Path:
     """Put a learner's notebook (or raw bytes, e.g. a broken file) where nbgrader expects it:
     ``<submitted>/<student>/<assignment>/<the lesson's notebook name>``; returns that path."""
-    from ..lessons import by_id
+    from course_utils.lessons import by_id
 
     folder = submitted / student / assignment
     folder.mkdir(parents=True, exist_ok=True)

@@ -85,18 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
-    from .course import CourseDirs, nbgrader_config
+    from course_utils.grading.course import CourseDirs, nbgrader_config
 
     dirs = CourseDirs(root=Path(s["root"]), submitted=s["submitted"], db_url=s["db_url"],
                       cell_timeout_s=int(s["cell_timeout_s"]))
-    from .preprocessors import autograde_preprocessors
+    from course_utils.grading.preprocessors import autograde_preprocessors
 
     # The judge decides every graded test cell, sandbox or not (see .preprocessors).
     overrides = {"Autograde__autograde_preprocessors": autograde_preprocessors()}
     if s.get("sandbox"):
-        from .course import REPO_ROOT
-        from .limits import Limits
-        from .sandbox import configure_nbgrader_sandbox, course_secret_paths
+        from course_utils.grading.course import REPO_ROOT
+        from course_utils.grading.limits import Limits
+        from course_utils.grading.sandbox import configure_nbgrader_sandbox, course_secret_paths
 
         # Secrets are re-sealed before every kernel starts (nbgrader creates the gradebook
         # and the autograded copy after the preflight), and the course folders are hidden
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     notebooks = sorted(out_dir.glob("*.ipynb")) if out_dir.is_dir() else []
     limit, leftovers, names = "", 0, set()
     if s.get("sandbox"):
-        from .limits import Limits, limit_exceeded
-        from .sandbox_kernel import ENDINGS
+        from course_utils.grading.limits import Limits, limit_exceeded
+        from course_utils.grading.sandbox_kernel import ENDINGS
 
         errors = _error_texts(notebooks)
         for end in ENDINGS:
