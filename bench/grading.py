@@ -17,7 +17,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from course_utils.grading.autograde import GradeOptions, autograde
 from course_utils.grading.submissions import write_submission
 from course_utils.grading.course import REPO_ROOT, CourseDirs
 from course_utils.lessons import by_id
-from course_utils.provenance import git_state
+from course_utils.provenance import machine
 
 A = "01_sinusoidal_embedding"
 ANSWER = "sinusoidal_impl"
@@ -119,11 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs[1:]:
         print(f"  jobs={r['jobs']} vs jobs={runs[0]['jobs']}: {base / r['seconds']:.2f}x faster")
     print(f"  statuses: {counts}; scores: {sorted(s for _, s in reference.values())}")
-    figures = {"command": "python bench/grading.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "cores": os.cpu_count(), "python": platform.python_version(),
-               "load_average_1min": os.getloadavg()[0], "sandbox": use_sandbox,
-               "submissions": args.n, "runs": runs, "statuses": counts,
-               "grades": {k: list(v) for k, v in reference.items()}, **git_state()}
+    figures = {**machine("python bench/grading.py " + " ".join(argv if argv is not None else sys.argv[1:])),
+               "sandbox": use_sandbox, "submissions": args.n, "runs": runs, "statuses": counts,
+               "grades": {k: list(v) for k, v in reference.items()}}
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n")
         print(f"wrote {args.out}")

@@ -19,7 +19,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from course_utils.grading.course import CourseDirs  # noqa: E402
 from course_utils.grading.grade_worker import enqueue  # noqa: E402
 from course_utils.grading.records import load_results  # noqa: E402
 from course_utils.grading.submissions import write_submission  # noqa: E402
-from course_utils.provenance import git_state  # noqa: E402
+from course_utils.provenance import machine  # noqa: E402
 
 _WORKER = """
 import sys
@@ -139,10 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     overhead = queue_overhead(pgkit)
     print(f"  queue bookkeeping alone (enqueue, claim, heartbeat, close + record; 300 jobs, one client): "
           f"{1000 * overhead:.1f} ms per job")
-    figures = {"command": "python bench/grading_queue.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "cores": os.cpu_count(), "python": platform.python_version(), "submissions": args.n,
-               "runs": runs, "queue_overhead_s_per_job": overhead,
-               "grades": {k: list(v) for k, v in (reference or {}).items()}, **git_state()}
+    figures = {**machine("python bench/grading_queue.py " + " ".join(argv if argv is not None else sys.argv[1:])),
+               "submissions": args.n, "runs": runs, "queue_overhead_s_per_job": overhead,
+               "grades": {k: list(v) for k, v in (reference or {}).items()}}
     print("  " + scaling_note(figures).replace("\n", "\n  "))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n")

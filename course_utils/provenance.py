@@ -15,16 +15,18 @@ plumbing commands, https://git-scm.com/docs/git-status#_porcelain_format_version
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
+import json
 import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from course_utils.paths import REPO_ROOT
 
-__all__ = ["git_state", "record", "check", "CODE_DIRS"]
+__all__ = ["git_state", "record", "machine", "check", "recompute_or_load", "CODE_DIRS"]
 
 CODE_DIRS = ("course_utils", "bench")  # the code whose uncommitted changes make a result "dirty"
 
@@ -86,6 +88,19 @@ def record(command: str, *, device: Any, seeds: Iterable[int], data: str,
     return rec
 
 
+def machine(command: str, root: str | os.PathLike = REPO_ROOT) -> dict[str, Any]:
+    """Where and when a timing was measured: the header of every benchmark's figures (``bench/``).
+
+    The command, the date, the cores, Python, the 1-minute load average (a busy machine reads
+    slower) and the git state; unlike :func:`record` it imports neither torch nor NumPy.
+    """
+    if not isinstance(command, str) or not command.strip():
+        raise ValueError("command must say how the figures were measured, e.g. 'python bench/grading.py --n 20'")
+    return {"command": command, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "cores": os.cpu_count(), "python": platform.python_version(),
+            "load_average_1min": os.getloadavg()[0], **git_state(root)}
+
+
 def check(results: dict, path: str | os.PathLike, schema: str, required: Iterable[str]) -> dict:
     """``results`` when it has ``schema`` and every ``required`` provenance field, else a ValueError."""
     if not isinstance(results, dict) or results.get("schema") != schema:
@@ -96,4 +111,26 @@ def check(results: dict, path: str | os.PathLike, schema: str, required: Iterabl
     missing = [k for k in required if not isinstance(prov, dict) or k not in prov]
     if missing:
         raise ValueError(f"{path} lacks provenance fields {missing}; recompute it rather than trust it")
+    return results
+
+
+def recompute_or_load(module: str, argv: Sequence[str], path: Path, compute: Callable[[str], dict],
+                      load: Callable[[], dict], description: str = "") -> dict:
+    """The command line of a cached result: load the shipped file, or ``--recompute`` and save it.
+
+    ``python -m <module> [--recompute]``. ``compute(command)`` runs the experiment and returns
+    its results with a :func:`record` built from ``command`` (the exact command line); the
+    results are written to ``path`` as JSON. Without ``--recompute``, ``load()`` reads them.
+    """
+    if not module.startswith("course_utils."):
+        raise ValueError(f"module must be the dotted name run with python -m, got {module!r}")
+    p = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    p.add_argument("--recompute", action="store_true", help="run the experiment and overwrite the shipped file")
+    args = p.parse_args(list(argv))
+    if not args.recompute:
+        return load()
+    results = compute(" ".join(["python -m", module, *argv]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1))
+    print(f"Saved results to {path}.")
     return results

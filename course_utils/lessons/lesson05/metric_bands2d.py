@@ -23,7 +23,6 @@ Results are cached as JSON with the same provenance as the comparison
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -37,7 +36,7 @@ import numpy as np
 from course_utils.cpu_threads import limit_threads
 from course_utils.paths import shipped_dir
 from course_utils.lessons.lesson05.experiment2d import check_provenance
-from course_utils.provenance import record
+from course_utils.provenance import recompute_or_load, record
 from course_utils.diffusion.metrics2d import sliced_wasserstein
 from course_utils.diffusion.toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from course_utils.diffusion.vpsde import VPSDE, gaussian_mixture_score, sample_reverse_sde
@@ -168,18 +167,10 @@ def verdict_sentence(label: str, arm: Sequence[float], bands: dict[str, Sequence
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: compute (or load) the bands and print them."""
-    argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m course_utils.lessons.lesson05.metric_bands2d",
+    results = recompute_or_load("course_utils.lessons.lesson05.metric_bands2d", sys.argv[1:] if argv is None else argv,
+                                bands_path(),
+                                lambda command: compute_bands(command=command), load_bands,
                                 description=__doc__.splitlines()[0])
-    p.add_argument("--recompute", action="store_true", help="ignore the shipped file and write a new one")
-    args = p.parse_args(argv)
-    if args.recompute:
-        results = compute_bands(command=" ".join(["python -m course_utils.lessons.lesson05.metric_bands2d", *argv]))
-        bands_path().parent.mkdir(parents=True, exist_ok=True)
-        bands_path().write_text(json.dumps(results, indent=1))
-        print(f"Saved bands to {bands_path()}.")
-    else:
-        results = load_bands()
     for n, b in results["bands"].items():
         for key in ("real", "exact"):
             s = band_summary(b[key])

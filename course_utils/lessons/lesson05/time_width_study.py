@@ -23,7 +23,6 @@ line (what made the shipped file)::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
@@ -34,7 +33,7 @@ from typing import Callable
 from course_utils.cpu_threads import limit_threads
 from course_utils.paths import shipped_dir
 from course_utils.lessons.lesson05.experiment2d import Experiment2DConfig, check_provenance, run_arm
-from course_utils.provenance import record
+from course_utils.provenance import recompute_or_load, record
 from course_utils.lessons.lesson05.metric_bands2d import SEPARATION, band_summary, verdict
 from course_utils.diffusion.toy2d import sample_toy
 
@@ -171,18 +170,10 @@ def multiscale_sentence(multi: list[float], single: list[float], metric: str,
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: run (``--recompute``) or load the study and print it."""
-    argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m course_utils.lessons.lesson05.time_width_study",
+    results = recompute_or_load("course_utils.lessons.lesson05.time_width_study",
+                                sys.argv[1:] if argv is None else argv, study_path(),
+                                lambda command: run_study(command=command), load_study,
                                 description=__doc__.splitlines()[0])
-    p.add_argument("--recompute", action="store_true", help="run the study and overwrite the shipped file")
-    args = p.parse_args(argv)
-    if args.recompute:
-        results = run_study(command=" ".join(["python -m course_utils.lessons.lesson05.time_width_study", *argv]))
-        study_path().parent.mkdir(parents=True, exist_ok=True)
-        study_path().write_text(json.dumps(results, indent=1))
-        print(f"Saved results to {study_path()}.")
-    else:
-        results = load_study()
     for metric in ("eval_loss", "sliced_w"):
         for label, vals in by_arm(results, metric).items():
             s = band_summary(vals)
