@@ -39,7 +39,7 @@ import torch.nn.functional as F
 # Finished parts from earlier lessons and the baseline network (all in course_utils/).
 from course_utils.reference import TimestepEmbedding   # lesson 02: sinusoidal(256) -> Linear -> GELU -> Linear(512)
 from course_utils.components.unets import ConvBlock, SimpleTimestepEmbed, UNetSimple
-from course_utils.datafiles import display_path  # a course file's path, relative to the course
+from course_utils.paths import display_path  # a course file's path, relative to the course
 
 
 # %% [markdown]

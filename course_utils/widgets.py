@@ -3,7 +3,9 @@
 A slider is only useful where a live kernel and a widget frontend exist. GitHub's
 notebook viewer, nbconvert and the autograder have neither, so every explorer first
 draws a static row of snapshots (always visible, also in the committed solutions),
-then adds the ipywidgets slider when a live kernel is likely to display it.
+then adds the ipywidgets slider when a live kernel is likely to display it. While
+grading, an explorer draws nothing: it decides no points, the learner saw it in their
+own notebook, and drawing it cost about a sixth of a lesson 01 submission's grading time.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def explore(draw: Callable, values: Sequence, *, label: str, snapshots: Sequence
     """
     if len(values) != 2 or not values[0] < values[1]:
         raise ValueError(f"values must be (min, max) with min < max, got {values!r}")
+    if modes().grading:
+        print(f"(The explorer over {label} is not drawn while grading; it decides no points.)")
+        return
     fig, axes = plt.subplots(1, len(snapshots), figsize=figsize, squeeze=False)
     for ax, v in zip(axes[0], snapshots):
         draw(ax, v)

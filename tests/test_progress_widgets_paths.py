@@ -64,6 +64,23 @@ def test_colab_shell_is_a_widget_frontend(monkeypatch):
     assert not widgets.widgets_available()
 
 
+def test_an_explorer_draws_its_snapshots_but_nothing_while_grading(monkeypatch, capsys):
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    for flag in ("COURSE_GRADING", "COURSE_SMOKE"):
+        monkeypatch.delenv(flag, raising=False)
+    monkeypatch.setenv("COURSE_NO_WIDGETS", "1")
+    widgets.explore(lambda ax, v: drawn.append(v), (0, 9), label="t", snapshots=[0, 5, 9])
+    assert drawn == [0, 5, 9]
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    widgets.explore(lambda ax, v: drawn.append(v), (0, 9), label="t", snapshots=[0, 5, 9])
+    assert drawn == [0, 5, 9] and "not drawn while grading" in capsys.readouterr().out
+    plt.close("all")
+    with pytest.raises(ValueError, match="min < max"):  # a bad call is still refused while grading
+        widgets.explore(lambda ax, v: None, (9, 0), label="t", snapshots=[0])
+
+
 @pytest.mark.parametrize("values, start", [((0, 999), 500), ((0.0, 1.0), 0.25)])
 def test_slider_widget_builds(values, start):
     import matplotlib.pyplot as plt
