@@ -210,18 +210,24 @@ def _limit_value(limits: Limits, name: str, cgroup: bool) -> str:
 
 
 def limit_exceeded(limits: Limits, exit_code: int | None, oom_kills: int, cgroup: bool,
-                   error_texts: Iterable[str] = (), seconds: float | None = None) -> str:
+                   error_texts: Iterable[str] = (), seconds: float | None = None,
+                   cpu_used: float | None = None) -> str:
     """The reason naming the limit a kernel hit, or ``""``.
 
     ``exit_code``: how the kernel ended (None if it was still running when shut down);
     ``oom_kills``: from :meth:`MemoryCgroup.oom_kills`; ``error_texts``: ``ename: evalue``
-    of the notebook's error outputs; ``seconds``: how long the kernel ran (a SIGKILL
-    before it could have used ``cpu_seconds`` on all cores is not the CPU limit).
+    of the notebook's error outputs; ``seconds``: how long the kernel ran; ``cpu_used``: the
+    CPU time it used, where measured. A SIGKILL is the CPU limit's when the kernel used at
+    least 90% of ``cpu_seconds``; without ``cpu_used``, when it ran long enough to have used
+    ``cpu_seconds`` on all cores (a guess that a kernel killing itself late can fool).
     """
     how = describe_exit(exit_code)
     if oom_kills and how == "signal SIGKILL":  # the out-of-memory killer sends SIGKILL
         return f"exceeded the memory limit ({_limit_value(limits, 'memory', cgroup)}): the kernel was killed"
-    could_burn = seconds is None or seconds * (os.cpu_count() or 1) >= limits.cpu_seconds
+    if cpu_used is not None:
+        could_burn = cpu_used >= 0.9 * limits.cpu_seconds
+    else:
+        could_burn = seconds is None or seconds * (os.cpu_count() or 1) >= limits.cpu_seconds
     if how == "signal SIGXCPU" or (how == "signal SIGKILL" and not oom_kills and could_burn):
         return f"exceeded the CPU-time limit ({limits.cpu_seconds} s): the kernel was stopped ({how})"
     if how == "signal SIGXFSZ":

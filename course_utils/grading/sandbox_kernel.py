@@ -30,6 +30,7 @@ looked up through it at call time (``_sb.NAME``), so monkeypatching
 from __future__ import annotations
 
 import os
+import resource
 import time
 from dataclasses import replace
 from typing import Any, Iterable
@@ -65,6 +66,8 @@ class SandboxKernelManager(AsyncKernelManager):
     _stopping = False  # our shutdown began: later exit statuses are our own doing
     _started: float | None = None  # time.monotonic() when the kernel was started
     _ran_s: float | None = None  # how long it ran until it ended on its own
+    _children_cpu0: float | None = None  # this process's reaped children's CPU time at the start
+    _cpu_s: float | None = None  # CPU time of the kernel (and what it started) when it ended on its own
 
     @property
     def sandbox_job(self) -> _sb.SandboxJob | None:
@@ -99,6 +102,7 @@ class SandboxKernelManager(AsyncKernelManager):
         kw["env"] = job.environment()
         kw["cwd"] = str(job.home)
         self._started = time.monotonic()
+        self._children_cpu0 = _children_cpu_seconds()
         return kernel_cmd, kw
 
     pre_start_kernel = _async_pre_start_kernel  # AsyncKernelManager binds the base function
@@ -119,6 +123,8 @@ class SandboxKernelManager(AsyncKernelManager):
             self._exit_code = process.poll()
             if self._exit_code is not None and self._started is not None:
                 self._ran_s = time.monotonic() - self._started
+                if self._children_cpu0 is not None:  # poll() reaped it: its CPU time is counted now
+                    self._cpu_s = _children_cpu_seconds() - self._children_cpu0
 
     async def _async_is_alive(self) -> bool:
         alive = await super()._async_is_alive()
@@ -153,6 +159,7 @@ class SandboxKernelManager(AsyncKernelManager):
                     job.close()
                     ENDINGS.append({"label": job.config.label, "uid": job.uid, "exit_code": self._exit_code,
                                     "oom_kills": oom, "cgroup": job.cgroup is not None, "seconds": self._ran_s,
+                                    "cpu_seconds": self._cpu_s,
                                     "leftovers": max(len(self._leftovers or []), job.killed_at_close),
                                     "leftover_names": sorted(set(self._leftovers or []))})
 
@@ -193,6 +200,17 @@ def __getattr__(name: str) -> Any:  # lazy: nbgrader is imported only when asked
     if name == "SandboxedExecute":
         return _sb._sandboxed_execute_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _children_cpu_seconds() -> float:
+    """User + system CPU time of this process's children that have ended and been waited for.
+
+    The grading worker starts one kernel at a time, so the difference across a kernel's life is
+    that kernel's CPU time plus what it started (getrusage(2), RUSAGE_CHILDREN: bwrap waits for
+    the kernel, the worker waits for bwrap). It tells the CPU-time limit's SIGKILL from another.
+    """
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _leftovers(uid: int, kernel_alive: bool) -> list[str]:

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             leftovers += end["leftovers"]
             names.update(end.get("leftover_names", []))
             limit = limit or limit_exceeded(Limits(**s.get("limits", {})), end["exit_code"], end["oom_kills"],
-                                            end["cgroup"], errors, end["seconds"])
+                                            end["cgroup"], errors, end["seconds"], end.get("cpu_seconds"))
     trimmed = sum(trim_outputs(p) for p in notebooks)
     error = result.get("error") or ""
     print(json.dumps({"success": bool(result["success"]), "error": error[-4000:],

@@ -97,6 +97,28 @@ def test_a_sigkill_too_early_to_be_the_cpu_limit_is_not_called_one():
     assert "CPU-time" in limit_exceeded(Limits(cpu_seconds=60), 137, 0, True, [], seconds=100.0)
 
 
+def test_a_sigkill_is_the_cpu_limit_s_only_when_the_measured_cpu_time_reached_it():
+    """Measured CPU time decides over wall time: a kernel that slept and then killed itself is not
+    the CPU limit however long it ran, and one that burned its CPU seconds is, however fast."""
+    sixty = Limits(cpu_seconds=60)
+    assert limit_exceeded(sixty, 137, 0, True, [], seconds=100.0, cpu_used=7.0) == ""
+    assert "CPU-time" in limit_exceeded(sixty, 137, 0, True, [], seconds=20.0, cpu_used=60.4)
+    assert "CPU-time" in limit_exceeded(sixty, 137, 0, True, [], seconds=20.0, cpu_used=55.0)  # >= 90%
+    assert "memory" in limit_exceeded(sixty, 137, 1, True, [], seconds=20.0, cpu_used=60.4)  # the OOM killer
+
+
+def test_the_kernel_cpu_time_is_measured_from_its_reaped_process():
+    import subprocess
+    import sys
+
+    from course_utils.grading.sandbox_kernel import _children_cpu_seconds
+
+    before = _children_cpu_seconds()
+    subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\n"
+                    "while time.process_time() - t < 0.5: pass"], check=True)
+    assert 0.4 <= _children_cpu_seconds() - before <= 5.0
+
+
 def test_limits_reject_bad_values_with_what_to_fix():
     with pytest.raises(ValueError, match="cpu_seconds"):
         Limits(cpu_seconds=0)
