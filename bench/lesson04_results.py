@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 from course_utils.paths import display_path
 from course_utils.lessons.lesson04.errors import LessonError, ProfileError
 from course_utils.lessons.lesson04.results import (NOT_MEASURED, Lesson04Results,
-                                           results_from_comparison, save_results, summarize)
+                                                   results_from_comparison, save_results, summarize)
 from course_utils.lessons.lesson04.mnist import load_mnist
 from course_utils.lessons.lesson04.profiles import PROFILES, TrainConfig, choose_profile
 from course_utils.runtime import pick_device

@@ -24,11 +24,10 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from course_utils.grading.autograde import (GradeOptions, SubmissionResult, _abort_workers, _grade_one,
-                                            _require_sandbox,
-                        _save_status, prepare_run, RELEASE_CHECK, STAGED)
+                                            _require_sandbox, _save_status, prepare_run, RELEASE_CHECK, STAGED)
 from course_utils.grading.course import CourseDirs
 from course_utils.grading.jobqueue import (DEFAULT_LEASE_S, Job, claim, enqueue_jobs, finish, heartbeat, pending,
-                       queue_summary, requeue, submission_digest)
+                                           queue_summary, requeue, submission_digest)
 from course_utils.build.notebooks import release
 from course_utils.grading.records import machine_name, mark_in_formgrader
 from course_utils.grading.submissions import Submission, find_submissions

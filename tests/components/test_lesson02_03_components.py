@@ -20,13 +20,12 @@ from torch import nn
 
 from course_utils import reference
 from course_utils.lessons.lesson03.conv_conditioning import (METHODS, ConditionedConvBlock, CrossAttentionToTime,
-                                                             ModulatedSkip,
-                                            compare_block_costs, format_costs,
-                                            single_token_attention_is_additive)
+                                                             ModulatedSkip, compare_block_costs, format_costs,
+                                                             single_token_attention_is_additive)
 from course_utils.cpu_threads import limit_threads
 from course_utils.grading.course import REPO_ROOT
 from course_utils.lessons.lesson02.mlp_conditioning import (QUICK_STEPS, compare_mlp_conditioning, format_comparison,
-                                           true_score_change)
+                                                            true_score_change)
 from course_utils.components.time_checks import output_change_with_t, variance_split
 from gradekit import solution_notebook, solution_source
 

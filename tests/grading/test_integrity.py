@@ -6,7 +6,7 @@ import nbformat
 import pytest
 
 from course_utils.grading.integrity import (RULES, Finding, course_code, locked_grade_ids, scan_notebook, scan_source,
-                                           summarize)
+                                            summarize)
 
 # source -> the rule it must raise
 SUSPICIOUS = {

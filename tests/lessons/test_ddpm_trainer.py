@@ -9,7 +9,7 @@ import torch
 
 from course_utils import trainer as trainer_mod
 from course_utils.diffusion.ddpm import (draw_t_and_noise, epsilon_loss, epsilon_loss_at, linear_schedule,
-                               q_sample)
+                                         q_sample)
 from course_utils.lessons.lesson04.errors import GPUMemoryError, ProfileError
 from course_utils.lessons.lesson04.profiles import PROFILES, Profile, TrainConfig, choose_profile
 from course_utils.lessons.lesson04.trainer import StepRunner, compare_models, train_model

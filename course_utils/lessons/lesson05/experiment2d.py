@@ -46,7 +46,7 @@ from course_utils.runtime import modes
 from course_utils.components.score2d import build_score_network
 from course_utils.diffusion.toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from course_utils.diffusion.vpsde import (VPSDE, dsm_loss, gaussian_mixture_score, sample_probability_flow,
-                                         sample_reverse_sde)
+                                          sample_reverse_sde)
 
 __all__ = ["Experiment2DConfig", "smoke_config", "TrainLog", "train_score_network", "run_arm", "run_experiment",
            "check_provenance", "load_or_run", "load_results", "results_path", "summarize", "paired_gaps",
