@@ -5,7 +5,10 @@ import subprocess
 import sys
 
 from course_utils.__main__ import MAKE_ONLY, MODULE_TASKS, main, tasks
-from course_utils.grading.cli import COMMANDS
+from course_utils.build.cli import COMMANDS as BUILD_COMMANDS
+from course_utils.grading.cli import COMMANDS as GRADING_COMMANDS
+
+COMMANDS = {**BUILD_COMMANDS, **GRADING_COMMANDS}
 
 
 def test_help_lists_every_task(repo_root):
@@ -18,8 +21,8 @@ def test_help_lists_every_task(repo_root):
 
 def test_every_module_with_a_command_line_is_a_task(repo_root):
     """A module of the package that runs as a program (``if __name__ == "__main__"``) is a task."""
-    internal = {"course_utils.grading.cli", "course_utils.grading.worker",  # the grading tasks; one worker
-                "course_utils.__main__"}
+    internal = {"course_utils.grading.cli", "course_utils.build.cli",  # the build and grading tasks
+                "course_utils.grading.worker", "course_utils.__main__"}  # one grading worker; this CLI
     programs = set()
     for path in (repo_root / "course_utils").rglob("*.py"):
         if re.search(r'^if __name__ == "__main__":', path.read_text(), flags=re.M):
@@ -32,7 +35,7 @@ def test_every_makefile_target_is_a_task_or_listed_as_make_only(repo_root):
     makefile = (repo_root / "Makefile").read_text()
     unlisted = []
     for target, recipe in re.findall(r"^([a-z][a-z-]*):[^\n]*##[^\n]*\n((?:\t[^\n]*\n?)*)", makefile, flags=re.M):
-        commands = set(re.findall(r"-m course_utils\.grading ([a-z-]+)", recipe))
+        commands = set(re.findall(r"-m course_utils\.(?:grading|build) ([a-z-]+)", recipe))
         if "-m course_utils.build.site" in recipe:
             commands.add("site")
         if target == "help" or (commands and commands <= set(tasks())) or f"make {target}" in MAKE_ONLY:
@@ -43,5 +46,12 @@ def test_every_makefile_target_is_a_task_or_listed_as_make_only(repo_root):
 
 def test_an_unknown_task_says_what_exists(capsys):
     assert main(["no-such-task"]) == 2
-    assert "autograde" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "autograde" in err and "release" in err
     assert main([]) == 2
+
+
+def test_build_and_grading_commands_have_distinct_names_and_both_run_from_the_one_entry_point(capsys):
+    assert not set(BUILD_COMMANDS) & set(GRADING_COMMANDS)
+    assert main(["check"]) == 0  # python -m course_utils check == python -m course_utils.build check
+    assert "up to date" in capsys.readouterr().out

@@ -23,7 +23,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Collection, Iterable
 
-__all__ = ["Finding", "RULES", "REFERENCE_MODULES", "scan_notebook", "scan_source", "course_code",
+__all__ = ["Finding", "RULES", "REFERENCE_MODULES", "is_reference_module", "scan_notebook", "scan_source",
+           "course_code",
            "editable_cells", "locked_grade_ids", "summarize"]
 
 RULES: dict[str, str] = {
@@ -42,7 +43,32 @@ RULES: dict[str, str] = {
     "magic": "uses an IPython magic other than %matplotlib/%time/%timeit",
 }
 
-REFERENCE_MODULES = ("reference", "sinusoidal", "timestep_mlp", "film", "adagn", "unets", "score2d", "vpsde")
+# The modules that hold the reference solutions, by their dotted names, with the old names that
+# stay importable for a term (course_utils.moved); a submodule or name inside one counts too.
+# A package of them (``from course_utils import components``) counts as the package itself.
+REFERENCE_MODULES = ("course_utils.reference", "course_utils.components.sinusoidal",
+                     "course_utils.components.timestep_mlp", "course_utils.components.film",
+                     "course_utils.components.adagn", "course_utils.components.unets",
+                     "course_utils.components.score2d", "course_utils.diffusion.vpsde",
+                     "course_utils.sinusoidal", "course_utils.timestep_mlp", "course_utils.film",
+                     "course_utils.adagn", "course_utils.unets", "course_utils.score2d", "course_utils.vpsde")
+_REFERENCE_PACKAGES = ("course_utils.components",)
+
+
+def is_reference_module(module: str, reference_modules: Iterable[str] = REFERENCE_MODULES) -> bool:
+    """``module`` (a dotted import name) is, or is inside, a module of reference solutions."""
+    return module in _REFERENCE_PACKAGES or any(module == r or module.startswith(r + ".")
+                                                for r in reference_modules)
+
+
+def _reference_regex(reference_modules: Iterable[str]) -> re.Pattern:
+    """``course_utils.components.film`` or ``from course_utils.components import ... film``, for lines
+    that do not parse."""
+    alternatives = []
+    for ref in (*reference_modules, *_REFERENCE_PACKAGES):
+        parent, _, last = ref.rpartition(".")
+        alternatives += [re.escape(ref) + r"\b", re.escape(parent) + r"\s+import\s+[^#]*\b" + re.escape(last) + r"\b"]
+    return re.compile("|".join(alternatives))
 
 _PROTECTED_ROOTS = {"torch", "numpy", "builtins", "course_utils", "math"}
 _SHADOW_NAMES = {"isinstance", "type", "len", "abs", "float", "int", "round", "all", "any", "zip",
@@ -225,8 +251,7 @@ def scan_source(src: str, reference_modules: Iterable[str] = REFERENCE_MODULES,
     for n in regex_only:
         hits += [(n, rule, f"matches the pattern for: {RULES[rule]}")
                  for rule, pat in _REGEX_RULES if pat.search(lines[n - 1])]
-        if re.search(r"course_utils(\.|\s+import\s+)(" + "|".join(map(re.escape, reference_modules)) + r")\b",
-                     lines[n - 1]):
+        if _reference_regex(reference_modules).search(lines[n - 1]):
             hits.append((n, "reference-import", RULES["reference-import"]))
     first: dict[tuple[int, str], str] = {}
     for line, rule, message in hits:
@@ -280,8 +305,7 @@ class _AstScanner(ast.NodeVisitor):
             self.add(node, "process", f"imports {module}")
         if root in {"ctypes", "cffi"}:
             self.add(node, "introspection", f"imports {module}")
-        parts = module.split(".")
-        if parts[0] == "course_utils" and len(parts) > 1 and parts[1] in self.refs:
+        if is_reference_module(module, self.refs):
             self.add(node, "reference-import", f"imports {module} (the reference solution)")
 
     def visit_Import(self, node: ast.Import) -> None:

@@ -38,8 +38,8 @@ def test_nothing_exists_for_an_unregistered_lesson(repo_root):
     for folder in ("solutions", "notebooks"):
         strays += [f"{folder}/{p.name}/" for p in (repo_root / folder).iterdir() if p.is_dir()
                    and p.name[:2].isdigit() and p.name not in known]
-    strays += [f"tests/grading/{p.name}" for p in (repo_root / "tests" / "grading").glob("test_grading_lesson[0-9][0-9].py")
-               if p.stem[-2:] not in numbers]
+    grading_tests = (repo_root / "tests" / "grading").glob("test_grading_lesson[0-9][0-9].py")
+    strays += [f"tests/grading/{p.name}" for p in grading_tests if p.stem[-2:] not in numbers]
     strays += [f"README row {n}" for n in README_ROW.findall((repo_root / "README.md").read_text())
                if n not in numbers]
     assert not strays, f"add these lessons to course_utils/lessons/__init__.py LESSONS, or remove them: {strays}"

@@ -71,6 +71,12 @@ SUSPICIOUS = {
     "from course_utils.components.adagn import AdaGN": "reference-import",
     "from course_utils.components.timestep_mlp import *": "reference-import",
     "import importlib\nm = importlib.import_module('course_utils.components.sinusoidal')": "reference-import",
+    "from course_utils.unets import UNetSinusoidal": "reference-import",  # an old name (course_utils.moved)
+    "from course_utils import film": "reference-import",
+    "from course_utils import components": "reference-import",
+    "from course_utils.components import score2d": "reference-import",
+    "from course_utils.diffusion.vpsde import reverse_sde_step": "reference-import",
+    "from course_utils.components import sinusoidal\nthis is not python(": "reference-import",
     "%%writefile course_utils.py\nx = 1": "magic",
     "%%bash\nrm -rf /": "magic",
     "%load_ext autoreload": "magic",
@@ -81,6 +87,9 @@ SUSPICIOUS = {
 }
 
 BENIGN = [
+    "from course_utils.components.time_checks import output_change_with_t",  # a check, not a solution
+    "from course_utils.diffusion.ddpm import DDPMSchedule",
+    "import course_utils",
     "y = torch.sin(x)",
     "print(x.shape)",
     "z = np.zeros((3, 4))",
