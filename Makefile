@@ -50,8 +50,9 @@ test: env  ## the whole test-suite (the README's test command)
 	@set +e; $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: treating as a failure"; exit 1; fi; exit $$rc
 
-lint: env  ## ruff check of the package, tests, bench and lesson sources (rules in pyproject.toml)
+lint: env  ## ruff check (package, tests, bench, lesson sources) and ruff format --check (rules in pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Limits of each learner kernel (see docs/grading-security.md): memory in GiB, CPU and wall-clock seconds.
 MEMORY_GB ?= 4

@@ -38,11 +38,12 @@ A = "01_sinusoidal_embedding"
 ANSWER = "sinusoidal_impl"
 # Wrong answers, each a one-line change to the solution (all lose hidden-test points).
 MUTATIONS = {
-    "cos-first": ("torch.cat([torch.sin(angles), torch.cos(angles)]",
-                  "torch.cat([torch.cos(angles), torch.sin(angles)]"),
+    "cos-first": (
+        "torch.cat([torch.sin(angles), torch.cos(angles)]",
+        "torch.cat([torch.cos(angles), torch.sin(angles)]",
+    ),
     "exponent-over-d": ("* i / half)", "* i / d_emb)"),
-    "no-odd-padding": ("    if d_emb % 2 == 1:\n        emb = F.pad(emb, (0, 1))",
-                       "    pass"),
+    "no-odd-padding": ("    if d_emb % 2 == 1:\n        emb = F.pad(emb, (0, 1))", "    pass"),
 }
 
 
@@ -88,15 +89,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=20, help="submissions to generate (default 20)")
     p.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="job counts to compare")
     p.add_argument("--out", type=Path, default=None, help="also write the figures as JSON here")
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="grade without the sandbox (faster; not how learners are graded)")
+    p.add_argument(
+        "--no-sandbox", action="store_true", help="grade without the sandbox (faster; not how learners are graded)"
+    )
     args = p.parse_args(argv)
     if args.n < 1 or any(j < 1 for j in args.jobs):
         p.error("--n and every --jobs value must be >= 1")
     use_sandbox = not args.no_sandbox
     subs = make_submissions(args.n)
-    print(f"grading bench: {args.n} lesson 01 submissions, jobs {args.jobs}, on {os.cpu_count()} "
-          f"cores, sandbox {'on' if use_sandbox else 'OFF'}", flush=True)
+    print(
+        f"grading bench: {args.n} lesson 01 submissions, jobs {args.jobs}, on {os.cpu_count()} "
+        f"cores, sandbox {'on' if use_sandbox else 'OFF'}",
+        flush=True,
+    )
     runs, reference = [], None
     for jobs in args.jobs:
         try:
@@ -107,10 +112,14 @@ def main(argv: list[str] | None = None) -> int:
         if reference is None:
             reference = grades
         same = grades == reference
-        runs.append({"jobs": jobs, "seconds": seconds, "per_minute": 60 * args.n / seconds,
-                     "same_grades_as_first_run": same})
-        print(f"  jobs={jobs}: {seconds:6.1f} s -> {60 * args.n / seconds:5.1f} submissions/min"
-              f"{'' if same else '  (GRADES DIFFER from the first run!)'}", flush=True)
+        runs.append(
+            {"jobs": jobs, "seconds": seconds, "per_minute": 60 * args.n / seconds, "same_grades_as_first_run": same}
+        )
+        print(
+            f"  jobs={jobs}: {seconds:6.1f} s -> {60 * args.n / seconds:5.1f} submissions/min"
+            f"{'' if same else '  (GRADES DIFFER from the first run!)'}",
+            flush=True,
+        )
     counts: dict[str, int] = {}
     for status, _ in reference.values():
         counts[status] = counts.get(status, 0) + 1
@@ -118,9 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs[1:]:
         print(f"  jobs={r['jobs']} vs jobs={runs[0]['jobs']}: {base / r['seconds']:.2f}x faster")
     print(f"  statuses: {counts}; scores: {sorted(s for _, s in reference.values())}")
-    figures = {**machine("python bench/grading.py " + " ".join(argv if argv is not None else sys.argv[1:])),
-               "sandbox": use_sandbox, "submissions": args.n, "runs": runs, "statuses": counts,
-               "grades": {k: list(v) for k, v in reference.items()}}
+    figures = {
+        **machine("python bench/grading.py " + " ".join(argv if argv is not None else sys.argv[1:])),
+        "sandbox": use_sandbox,
+        "submissions": args.n,
+        "runs": runs,
+        "statuses": counts,
+        "grades": {k: list(v) for k, v in reference.items()},
+    }
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n")
         print(f"wrote {args.out}")

@@ -63,8 +63,12 @@ def run_once(subs: dict, workers: int, tmp: Path, pgkit, assignment: str) -> tup
         dirs = CourseDirs(root=root, db_url=url)
         enqueue(dirs, [assignment])
         start = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(root), url, f"worker-{i}"],
-                                  cwd=REPO, stdout=subprocess.DEVNULL) for i in range(workers)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _WORKER, str(root), url, f"worker-{i}"], cwd=REPO, stdout=subprocess.DEVNULL
+            )
+            for i in range(workers)
+        ]
         codes = [p.wait() for p in procs]
         seconds = time.perf_counter() - start
         if any(codes):
@@ -92,14 +96,19 @@ def scaling_note(figures: dict) -> str:
     """What the measured figures say about more workers and machines (printed, and in RESULTS.md)."""
     runs, overhead = figures["runs"], figures["queue_overhead_s_per_job"]
     one = runs[0]["seconds"] / figures["submissions"]  # wall seconds per job with the first worker count
-    lines = [f"per job with {runs[0]['workers']} worker(s): {one:.1f} s of wall time; the queue's own "
-             f"bookkeeping: {1000 * overhead:.1f} ms ({100 * overhead / one:.2f}% of it)"]
+    lines = [
+        f"per job with {runs[0]['workers']} worker(s): {one:.1f} s of wall time; the queue's own "
+        f"bookkeeping: {1000 * overhead:.1f} ms ({100 * overhead / one:.2f}% of it)"
+    ]
     for r in runs[1:]:
         speedup = runs[0]["seconds"] / r["seconds"]
-        lines.append(f"{r['workers']} workers vs {runs[0]['workers']}: {speedup:.2f}x, "
-                     f"{100 * speedup / (r['workers'] / runs[0]['workers']):.0f}% of linear")
-    lines.append(f"one database client does the bookkeeping of {one / overhead:.0f} jobs in the time "
-                 f"one job takes to grade here")
+        lines.append(
+            f"{r['workers']} workers vs {runs[0]['workers']}: {speedup:.2f}x, "
+            f"{100 * speedup / (r['workers'] / runs[0]['workers']):.0f}% of linear"
+        )
+    lines.append(
+        f"one database client does the bookkeeping of {one / overhead:.0f} jobs in the time one job takes to grade here"
+    )
     return "\n".join(lines)
 
 
@@ -117,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     grading = _load(REPO / "bench" / "grading.py", "bench_grading")
     subs = grading.make_submissions(args.n)
-    print(f"queue bench: {args.n} lesson 01 submissions, workers {args.workers}, on {os.cpu_count()} cores, "
-          f"sandbox on, PostgreSQL on loopback", flush=True)
+    print(
+        f"queue bench: {args.n} lesson 01 submissions, workers {args.workers}, on {os.cpu_count()} cores, "
+        f"sandbox on, PostgreSQL on loopback",
+        flush=True,
+    )
     runs, reference = [], None
     with tempfile.TemporaryDirectory(prefix="queue-bench-") as tmp:
         for workers in args.workers:
@@ -126,21 +138,37 @@ def main(argv: list[str] | None = None) -> int:
             seconds, grades = run_once(subs, workers, Path(tmp), pgkit, grading.A)
             reference = reference if reference is not None else grades
             same = grades == reference and len(grades) == args.n
-            runs.append({"workers": workers, "seconds": seconds, "per_minute": 60 * args.n / seconds,
-                         "load_average_before": load_before, "load_average_after": os.getloadavg()[0],
-                         "same_grades_as_first_run": same})
-            print(f"  workers={workers}: {seconds:6.1f} s -> {60 * args.n / seconds:5.1f} submissions/min "
-                  f"(load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
-                  f"{'' if same else '  (GRADES DIFFER from the first run!)'}", flush=True)
+            runs.append(
+                {
+                    "workers": workers,
+                    "seconds": seconds,
+                    "per_minute": 60 * args.n / seconds,
+                    "load_average_before": load_before,
+                    "load_average_after": os.getloadavg()[0],
+                    "same_grades_as_first_run": same,
+                }
+            )
+            print(
+                f"  workers={workers}: {seconds:6.1f} s -> {60 * args.n / seconds:5.1f} submissions/min "
+                f"(load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after)"
+                f"{'' if same else '  (GRADES DIFFER from the first run!)'}",
+                flush=True,
+            )
     base = runs[0]["seconds"]
     for r in runs[1:]:
         print(f"  workers={r['workers']} vs workers={runs[0]['workers']}: {base / r['seconds']:.2f}x faster")
     overhead = queue_overhead(pgkit)
-    print(f"  queue bookkeeping alone (enqueue, claim, heartbeat, close + record; 300 jobs, one client): "
-          f"{1000 * overhead:.1f} ms per job")
-    figures = {**machine("python bench/grading_queue.py " + " ".join(argv if argv is not None else sys.argv[1:])),
-               "submissions": args.n, "runs": runs, "queue_overhead_s_per_job": overhead,
-               "grades": {k: list(v) for k, v in (reference or {}).items()}}
+    print(
+        f"  queue bookkeeping alone (enqueue, claim, heartbeat, close + record; 300 jobs, one client): "
+        f"{1000 * overhead:.1f} ms per job"
+    )
+    figures = {
+        **machine("python bench/grading_queue.py " + " ".join(argv if argv is not None else sys.argv[1:])),
+        "submissions": args.n,
+        "runs": runs,
+        "queue_overhead_s_per_job": overhead,
+        "grades": {k: list(v) for k, v in (reference or {}).items()},
+    }
     print("  " + scaling_note(figures).replace("\n", "\n  "))
     if args.out:
         args.out.write_text(json.dumps(figures, indent=1) + "\n")

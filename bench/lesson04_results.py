@@ -33,16 +33,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone
 
 from course_utils.paths import display_path
 from course_utils.lessons.lesson04.errors import LessonError, ProfileError
-from course_utils.lessons.lesson04.results import (NOT_MEASURED, Lesson04Results,
-                                                   results_from_comparison, save_results, summarize)
+from course_utils.lessons.lesson04.results import (
+    NOT_MEASURED,
+    Lesson04Results,
+    results_from_comparison,
+    save_results,
+    summarize,
+)
 from course_utils.lessons.lesson04.mnist import load_mnist
 from course_utils.lessons.lesson04.profiles import PROFILES, TrainConfig, choose_profile
 from course_utils.runtime import pick_device
 from course_utils.lessons.lesson04.trainer import compare_models
 from course_utils.components.unets import UNetSimple, UNetSinusoidal
 
-GPU_COMMAND = ("python bench/lesson04_results.py --profile gpu --data torchvision --seeds 0 1 2 "
-               "--out data/lesson04/gpu_results.json")
+GPU_COMMAND = (
+    "python bench/lesson04_results.py --profile gpu --data torchvision --seeds 0 1 2 "
+    "--out data/lesson04/gpu_results.json"
+)
 
 
 def _args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,8 +60,9 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", choices=["auto", "shipped", "torchvision"], default="auto")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--placeholder", choices=["gpu"],
-                   help="write a 'not yet measured' file for this profile instead of training")
+    p.add_argument(
+        "--placeholder", choices=["gpu"], help="write a 'not yet measured' file for this profile instead of training"
+    )
     return p.parse_args(argv)
 
 
@@ -68,13 +76,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.placeholder:
             prof = PROFILES[args.placeholder]
             res = Lesson04Results(
-                NOT_MEASURED, f"GPU profile: {prof.n_images:,} digits x {prof.epochs} epochs, "
-                "seeds 0, 1, 2",
-                {"command": GPU_COMMAND, "reason": "no GPU was available when this file was "
-                 "written; run the command on a CUDA machine to replace it",
-                 "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
-                {"name": prof.name, "n_images": prof.n_images, "epochs": prof.epochs,
-                 "batch_size": prof.batch_size})
+                NOT_MEASURED,
+                f"GPU profile: {prof.n_images:,} digits x {prof.epochs} epochs, seeds 0, 1, 2",
+                {
+                    "command": GPU_COMMAND,
+                    "reason": "no GPU was available when this file was "
+                    "written; run the command on a CUDA machine to replace it",
+                    "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                },
+                {"name": prof.name, "n_images": prof.n_images, "epochs": prof.epochs, "batch_size": prof.batch_size},
+            )
             print(f"wrote {save_results(res, args.out)} ({NOT_MEASURED})")
             return 0
         try:
@@ -84,13 +95,21 @@ def main(argv: list[str] | None = None) -> int:
         profile = choose_profile(args.profile, device)
         data = load_mnist(device, source=args.data)
         start = time.perf_counter()
-        cmp = compare_models({"UNetSimple": UNetSimple, "UNetSinusoidal": UNetSinusoidal}, data,
-                             profile, TrainConfig(), seeds=args.seeds, device=device,
-                             progress=not args.no_progress)
+        cmp = compare_models(
+            {"UNetSimple": UNetSimple, "UNetSinusoidal": UNetSinusoidal},
+            data,
+            profile,
+            TrainConfig(),
+            seeds=args.seeds,
+            device=device,
+            progress=not args.no_progress,
+        )
         wall = time.perf_counter() - start
         kind = "GPU" if device.type == "cuda" else "CPU"
-        label = (f"{kind} results: {cmp.profile.n_images:,} digits x {cmp.profile.epochs} epochs "
-                 f"({cmp.profile.name} profile)")
+        label = (
+            f"{kind} results: {cmp.profile.n_images:,} digits x {cmp.profile.epochs} epochs "
+            f"({cmp.profile.name} profile)"
+        )
         res = results_from_comparison(cmp, command, label, wall)
         threads_env = {k: v for k, v in os.environ.items() if k.startswith(("OMP_", "MKL_"))}
         if threads_env:  # these change speed (not results); record them with the command

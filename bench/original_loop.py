@@ -29,8 +29,10 @@ class PilMnist(Dataset):
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform) -> None:
         if images.dtype != torch.uint8 or images.dim() != 3 or len(labels) != len(images):
-            raise ValueError(f"need uint8 images [N, H, W] and N labels, got {tuple(images.shape)} "
-                             f"{images.dtype} and {len(labels)} labels")
+            raise ValueError(
+                f"need uint8 images [N, H, W] and N labels, got {tuple(images.shape)} "
+                f"{images.dtype} and {len(labels)} labels"
+            )
         self.images, self.labels, self.transform = images.cpu(), labels.cpu(), transform
 
     def __len__(self) -> int:
@@ -41,16 +43,19 @@ class PilMnist(Dataset):
         return self.transform(img), int(self.labels[i])
 
 
-def original_loader(images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128,
-                      seed: int = 0) -> DataLoader:
+def original_loader(images: torch.Tensor, labels: torch.Tensor, batch_size: int = 128, seed: int = 0) -> DataLoader:
     """The original notebook's pipeline: ToTensor + Normalize per sample, shuffled DataLoader, drop_last."""
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-    return DataLoader(PilMnist(images, labels, tf), batch_size=batch_size, shuffle=True,
-                      drop_last=True, generator=torch.Generator().manual_seed(seed))
+    return DataLoader(
+        PilMnist(images, labels, tf),
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
-def time_original_loop(model: nn.Module, loader: DataLoader, steps: int, warmup: int,
-                   device: torch.device) -> float:
+def time_original_loop(model: nn.Module, loader: DataLoader, steps: int, warmup: int, device: torch.device) -> float:
     """Seconds per step of the original notebook's loop over ``steps`` timed steps after ``warmup`` steps."""
     if steps < 1 or warmup < 0:
         raise ValueError(f"need steps >= 1 and warmup >= 0, got {steps}, {warmup}")

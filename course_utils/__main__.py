@@ -20,19 +20,25 @@ __all__ = ["MODULE_TASKS", "MAKE_ONLY", "tasks", "usage", "main"]
 # task -> (module with main(argv), what it does)
 MODULE_TASKS = {
     "site": ("course_utils.build.site", "the static HTML site of the executed solutions (--out build/site)"),
-    "lesson05-comparison": ("course_utils.lessons.lesson05.experiment2d",
-                            "lesson 05's network comparison: print the cached results, or --recompute them"),
-    "lesson05-bands": ("course_utils.lessons.lesson05.metric_bands2d",
-                       "lesson 05's reference bands of sliced W: print them, or --recompute them"),
-    "lesson05-width-study": ("course_utils.lessons.lesson05.time_width_study",
-                             "lesson 05's time-embedding width study: print it, or --recompute it"),
+    "lesson05-comparison": (
+        "course_utils.lessons.lesson05.experiment2d",
+        "lesson 05's network comparison: print the cached results, or --recompute them",
+    ),
+    "lesson05-bands": (
+        "course_utils.lessons.lesson05.metric_bands2d",
+        "lesson 05's reference bands of sliced W: print them, or --recompute them",
+    ),
+    "lesson05-width-study": (
+        "course_utils.lessons.lesson05.time_width_study",
+        "lesson 05's time-embedding width study: print it, or --recompute it",
+    ),
 }
 
 # Makefile targets that are not a command of the package, and what runs them.
 MAKE_ONLY = {
     "make env": "create .venv with the pinned packages",
     "make test": "the whole test-suite (pytest)",
-    "make lint": "ruff check with the rules in pyproject.toml",
+    "make lint": "ruff check and ruff format --check with the settings in pyproject.toml",
     "make bench": "bench/run.py: the original notebook's MNIST loop against the course trainer",
     "make bench-grading": "bench/grading.py: submissions autograded per minute",
     "make bench-queue": "bench/grading_queue.py: the grading queue on PostgreSQL",
@@ -59,8 +65,7 @@ def tasks() -> dict[str, str]:
 def usage() -> str:
     """The help text: every task, then the Makefile-only ones."""
     width = max(len(n) for n in [*tasks(), *MAKE_ONLY]) + 2
-    lines = ["usage: python -m course_utils TASK [options]   (python -m course_utils TASK --help)", "",
-             "tasks:"]
+    lines = ["usage: python -m course_utils TASK [options]   (python -m course_utils TASK --help)", "", "tasks:"]
     lines += [f"  {name:<{width}}{summary}" for name, summary in tasks().items()]
     lines += ["", "outside the package (see the README's table of Makefile targets):"]
     lines += [f"  {name:<{width}}{summary}" for name, summary in MAKE_ONLY.items()]
@@ -80,8 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for commands, command_main in _command_lines():
         if task in commands:
             return command_main([task, *rest])
-    print(f"unknown task {task!r}; python -m course_utils --help lists them: {', '.join(tasks())}",
-          file=sys.stderr)
+    print(f"unknown task {task!r}; python -m course_utils --help lists them: {', '.join(tasks())}", file=sys.stderr)
     return 2
 
 

@@ -16,7 +16,5 @@ PIP_SPEC: str = f"git+{REPO_URL}@{BRANCH}"
 def colab_url(notebook_path: str) -> str:
     """Return the Colab link that opens ``notebook_path`` (relative to the repo root)."""
     if notebook_path.startswith("/") or not notebook_path.endswith(".ipynb"):
-        raise ValueError(
-            f"notebook_path must be a repo-relative .ipynb path, got {notebook_path!r}"
-        )
+        raise ValueError(f"notebook_path must be a repo-relative .ipynb path, got {notebook_path!r}")
     return f"https://colab.research.google.com/github/{REPO_SLUG}/blob/{BRANCH}/{notebook_path}"

@@ -83,8 +83,11 @@ def display_path(path: str | os.PathLike) -> str:
         return p.as_posix()
     p = p.resolve()
     override = _override()
-    for base, prefix in ((override.resolve() if override else None, "$COURSE_DATA_DIR"),
-                         (REPO_ROOT, ""), (Path.cwd().resolve(), "")):
+    for base, prefix in (
+        (override.resolve() if override else None, "$COURSE_DATA_DIR"),
+        (REPO_ROOT, ""),
+        (Path.cwd().resolve(), ""),
+    ):
         if base is not None and p.is_relative_to(base):
             rel = p.relative_to(base).as_posix()
             return f"{prefix}/{rel}" if prefix else rel

@@ -29,14 +29,23 @@ def use_course_style() -> None:
     )
 
 
-def heatmap(ax, values, *, title: str, xlabel: str, ylabel: str, yticks: Sequence | None = None,
-            vmin: float = -1.0, vmax: float = 1.0, extent=None):
+def heatmap(
+    ax,
+    values,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    yticks: Sequence | None = None,
+    vmin: float = -1.0,
+    vmax: float = 1.0,
+    extent=None,
+):
     """Draw a 2-D array as a heatmap on ``ax`` and return the image (for a colour bar)."""
     values = np.asarray(values)
     if values.ndim != 2:
         raise ValueError(f"heatmap needs a 2-D array, got shape {values.shape}")
-    im = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=vmin, vmax=vmax,
-                   interpolation="nearest", extent=extent)
+    im = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -68,7 +77,7 @@ def loss_curves_with_band(ax, x, runs: dict, *, ylabel: str = "loss", colors: di
             raise ValueError(f"runs[{label!r}] must be [n_seeds, {len(x)}], got {arr.shape}")
         color = (colors or {}).get(label)
         mean = arr.mean(axis=0)
-        line, = ax.plot(x, mean, label=f"{label} (mean of {arr.shape[0]})", color=color)
+        (line,) = ax.plot(x, mean, label=f"{label} (mean of {arr.shape[0]})", color=color)
         ax.fill_between(x, arr.min(axis=0), arr.max(axis=0), alpha=0.25, color=line.get_color())
     ax.set_ylabel(ylabel)
     ax.legend()

@@ -35,8 +35,15 @@ class _Lines:
         self.stream.flush()
 
 
-def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "",
-                 every_s: float = 10.0, enabled: bool = True, stream: TextIO | None = None):
+def progress_bar(
+    iterable: Iterable | None = None,
+    *,
+    total: int | None = None,
+    desc: str = "",
+    every_s: float = 10.0,
+    enabled: bool = True,
+    stream: TextIO | None = None,
+):
     """A tqdm bar over ``iterable`` (or ``total`` manual ``update()`` steps).
 
     Args:
@@ -67,8 +74,17 @@ def progress_bar(iterable: Iterable | None = None, *, total: int | None = None, 
         total = len(iterable)
     # a line when at least every_s seconds AND a tenth of the steps have passed (plus the last):
     # at most about a dozen lines per bar, however slow each step is
-    return tqdm(iterable, total=total, desc=desc, disable=not enabled, leave=True,
-                file=_Lines(stream or sys.stdout), mininterval=every_s,
-                miniters=max(1, (total or 0) // 10),
-                maxinterval=float("inf"),  # tqdm's monitor would reset miniters to 1 on slow steps
-                ascii=True, dynamic_ncols=False, ncols=80)
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        disable=not enabled,
+        leave=True,
+        file=_Lines(stream or sys.stdout),
+        mininterval=every_s,
+        miniters=max(1, (total or 0) // 10),
+        maxinterval=float("inf"),  # tqdm's monitor would reset miniters to 1 on slow steps
+        ascii=True,
+        dynamic_ncols=False,
+        ncols=80,
+    )

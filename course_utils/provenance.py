@@ -54,9 +54,16 @@ def git_state(root: str | os.PathLike = REPO_ROOT) -> dict[str, Any]:
     return {"git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
-def record(command: str, *, device: Any, seeds: Iterable[int], data: str,
-           wall_seconds: float | None = None, budget: Mapping[str, Any] | None = None,
-           root: str | os.PathLike = REPO_ROOT) -> dict[str, Any]:
+def record(
+    command: str,
+    *,
+    device: Any,
+    seeds: Iterable[int],
+    data: str,
+    wall_seconds: float | None = None,
+    budget: Mapping[str, Any] | None = None,
+    root: str | os.PathLike = REPO_ROOT,
+) -> dict[str, Any]:
     """The provenance record of a result produced now by ``command`` on ``device``.
 
     Args:
@@ -72,14 +79,23 @@ def record(command: str, *, device: Any, seeds: Iterable[int], data: str,
     import torch
 
     if not isinstance(command, str) or not command.strip():
-        raise ValueError("command must say how the result was produced, e.g. "
-                         "'python -m course_utils.lessons.lesson05.experiment2d --recompute'")
+        raise ValueError(
+            "command must say how the result was produced, e.g. "
+            "'python -m course_utils.lessons.lesson05.experiment2d --recompute'"
+        )
     rec: dict[str, Any] = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command, "device": str(device), "torch": torch.__version__, "numpy": np.__version__,
-        "python": platform.python_version(), "platform": platform.platform(),
-        "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        **git_state(root), "seeds": [int(s) for s in seeds], "data": data,
+        "command": command,
+        "device": str(device),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        **git_state(root),
+        "seeds": [int(s) for s in seeds],
+        "data": data,
     }
     if wall_seconds is not None:
         rec["wall_seconds"] = round(float(wall_seconds), 1)
@@ -96,17 +112,21 @@ def machine(command: str, root: str | os.PathLike = REPO_ROOT) -> dict[str, Any]
     """
     if not isinstance(command, str) or not command.strip():
         raise ValueError("command must say how the figures were measured, e.g. 'python bench/grading.py --n 20'")
-    return {"command": command, "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "cores": os.cpu_count(), "python": platform.python_version(),
-            "load_average_1min": os.getloadavg()[0], **git_state(root)}
+    return {
+        "command": command,
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_1min": os.getloadavg()[0],
+        **git_state(root),
+    }
 
 
 def check(results: dict, path: str | os.PathLike, schema: str, required: Iterable[str]) -> dict:
     """``results`` when it has ``schema`` and every ``required`` provenance field, else a ValueError."""
     if not isinstance(results, dict) or results.get("schema") != schema:
         found = results.get("schema") if isinstance(results, dict) else type(results).__name__
-        raise ValueError(f"{path} is not a {schema} file (schema {found!r}); "
-                         "recompute it (its module's --recompute)")
+        raise ValueError(f"{path} is not a {schema} file (schema {found!r}); recompute it (its module's --recompute)")
     prov = results.get("provenance")
     missing = [k for k in required if not isinstance(prov, dict) or k not in prov]
     if missing:
@@ -114,8 +134,14 @@ def check(results: dict, path: str | os.PathLike, schema: str, required: Iterabl
     return results
 
 
-def recompute_or_load(module: str, argv: Sequence[str], path: Path, compute: Callable[[str], dict],
-                      load: Callable[[], dict], description: str = "") -> dict:
+def recompute_or_load(
+    module: str,
+    argv: Sequence[str],
+    path: Path,
+    compute: Callable[[str], dict],
+    load: Callable[[], dict],
+    description: str = "",
+) -> dict:
     """The command line of a cached result: load the shipped file, or ``--recompute`` and save it.
 
     ``python -m <module> [--recompute]``. ``compute(command)`` runs the experiment and returns

@@ -17,5 +17,15 @@ from course_utils.components.timestep_mlp import TimestepEmbedding
 from course_utils.components.unets import UNetSimple, UNetSinusoidal
 from course_utils.diffusion.vpsde import VPSDE, dsm_loss, reverse_sde_step
 
-__all__ = ["sinusoidal_embedding", "TimestepEmbedding", "FiLM", "AdaGN", "ScoreNetworkWithFiLM",
-           "UNetSimple", "UNetSinusoidal", "VPSDE", "dsm_loss", "reverse_sde_step"]
+__all__ = [
+    "sinusoidal_embedding",
+    "TimestepEmbedding",
+    "FiLM",
+    "AdaGN",
+    "ScoreNetworkWithFiLM",
+    "UNetSimple",
+    "UNetSinusoidal",
+    "VPSDE",
+    "dsm_loss",
+    "reverse_sde_step",
+]

@@ -25,8 +25,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Modes", "modes", "Runtime", "setup_lesson", "pick_device", "seed_everything", "in_colab", "env_flag",
-           "stale_modules", "enable_colab_widgets"]
+__all__ = [
+    "Modes",
+    "modes",
+    "Runtime",
+    "setup_lesson",
+    "pick_device",
+    "seed_everything",
+    "in_colab",
+    "env_flag",
+    "stale_modules",
+    "enable_colab_widgets",
+]
 
 
 def env_flag(name: str) -> bool:
@@ -57,9 +67,12 @@ class Modes:
 def modes() -> Modes:
     """The modes of this process, read from ``COURSE_GRADING``, ``COURSE_SMOKE``,
     ``COURSE_NO_WIDGETS`` and ``COURSE_DEVICE`` (the only place the package reads them)."""
-    return Modes(grading=env_flag("COURSE_GRADING"), smoke=env_flag("COURSE_SMOKE"),
-                 no_widgets=env_flag("COURSE_NO_WIDGETS"),
-                 device=os.environ.get("COURSE_DEVICE", "").strip())
+    return Modes(
+        grading=env_flag("COURSE_GRADING"),
+        smoke=env_flag("COURSE_SMOKE"),
+        no_widgets=env_flag("COURSE_NO_WIDGETS"),
+        device=os.environ.get("COURSE_DEVICE", "").strip(),
+    )
 
 
 def in_colab() -> bool:
@@ -221,6 +234,8 @@ def setup_lesson(lesson: str, needs_gpu: str = "no", seed: int = 0, quiet: bool 
         if widget_manager:
             print("Colab: custom widget manager on (ipywidgets 8), so sliders and progress bars render.")
     if stale:
-        print("RESTART NEEDED: " + "; ".join(stale) + ". Restart the kernel "
-              "(Colab: Runtime > Restart session), then run this cell again.")
+        print(
+            "RESTART NEEDED: " + "; ".join(stale) + ". Restart the kernel "
+            "(Colab: Runtime > Restart session), then run this cell again."
+        )
     return rt

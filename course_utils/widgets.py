@@ -37,8 +37,16 @@ def widgets_available() -> bool:
     return isinstance(get_ipython(), ZMQInteractiveShell)
 
 
-def explore(draw: Callable, values: Sequence, *, label: str, snapshots: Sequence,
-            figsize=(12, 3.2), slider_step=1, interactive: bool = True) -> None:
+def explore(
+    draw: Callable,
+    values: Sequence,
+    *,
+    label: str,
+    snapshots: Sequence,
+    figsize=(12, 3.2),
+    slider_step=1,
+    interactive: bool = True,
+) -> None:
     """Show ``draw(ax, value)`` for a few ``snapshots``, then a slider over ``values``.
 
     Args:
@@ -67,12 +75,14 @@ def explore(draw: Callable, values: Sequence, *, label: str, snapshots: Sequence
         return
     from IPython.display import display
 
-    display(slider_widget(draw, values, label=label, start=snapshots[len(snapshots) // 2],
-                          figsize=figsize, slider_step=slider_step))
+    display(
+        slider_widget(
+            draw, values, label=label, start=snapshots[len(snapshots) // 2], figsize=figsize, slider_step=slider_step
+        )
+    )
 
 
-def slider_widget(draw: Callable, values: Sequence, *, label: str, start, figsize=(12, 3.2),
-                  slider_step=1):
+def slider_widget(draw: Callable, values: Sequence, *, label: str, start, figsize=(12, 3.2), slider_step=1):
     """The ipywidgets ``interactive`` box (a slider over ``values`` and ``draw``'s plot).
 
     Built with the API shared by ipywidgets 7.6+ and 8.x (``interactive``, ``IntSlider``,
@@ -92,5 +102,6 @@ def slider_widget(draw: Callable, values: Sequence, *, label: str, start, figsiz
         draw(ax, value)
         plt.show()
 
-    return W.interactive(_one, value=Slider(min=values[0], max=values[1], step=slider_step,
-                                            value=start, description=label))
+    return W.interactive(
+        _one, value=Slider(min=values[0], max=values[1], step=slider_step, value=start, description=label)
+    )

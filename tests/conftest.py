@@ -32,8 +32,9 @@ def pg_url():
     why = pgkit.missing()
     if why:
         if os.environ.get("CI"):
-            pytest.fail("PostgreSQL's initdb/pg_ctl are missing; .ci/run should have installed "
-                        "Debian's postgresql package")
+            pytest.fail(
+                "PostgreSQL's initdb/pg_ctl are missing; .ci/run should have installed Debian's postgresql package"
+            )
         pytest.skip(why)
     with pgkit.local_postgres() as url:
         yield url

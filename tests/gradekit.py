@@ -42,8 +42,15 @@ def with_answers(assignment: str, answers: dict[str, str]) -> nbformat.NotebookN
     return nb
 
 
-def grade(tmp: Path, assignment: str, submissions: dict[str, nbformat.NotebookNode | bytes],
-          jobs: int = 2, sandbox: bool = False, db_url: str = "", **opts) -> dict:
+def grade(
+    tmp: Path,
+    assignment: str,
+    submissions: dict[str, nbformat.NotebookNode | bytes],
+    jobs: int = 2,
+    sandbox: bool = False,
+    db_url: str = "",
+    **opts,
+) -> dict:
     """Grade ``submissions`` (learner name -> notebook or raw bytes) in a fresh course under ``tmp``.
 
     ``db_url``: the gradebook (default: SQLite in the course folder).
@@ -54,15 +61,19 @@ def grade(tmp: Path, assignment: str, submissions: dict[str, nbformat.NotebookNo
     for student, nb in submissions.items():
         write_submission(root / "submitted", student, assignment, nb)
     dirs = CourseDirs(root=root, db_url=db_url)
-    results = autograde(dirs, [assignment], GradeOptions(jobs=jobs, sandbox=sandbox, **opts),
-                        students=list(submissions))
+    results = autograde(
+        dirs, [assignment], GradeOptions(jobs=jobs, sandbox=sandbox, **opts), students=list(submissions)
+    )
     return {r.student: r for r in results}
 
 
 def hidden_ids(assignment: str) -> set[str]:
     """Grade ids of the test cells that contain hidden tests."""
-    return {c.metadata["nbgrader"]["grade_id"] for c in solution_notebook(assignment).cells
-            if (c.metadata.get("nbgrader") or {}).get("grade") and "BEGIN HIDDEN TESTS" in c.source}
+    return {
+        c.metadata["nbgrader"]["grade_id"]
+        for c in solution_notebook(assignment).cells
+        if (c.metadata.get("nbgrader") or {}).get("grade") and "BEGIN HIDDEN TESTS" in c.source
+    }
 
 
 def assert_full_marks(result, total: float) -> None:

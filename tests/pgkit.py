@@ -58,21 +58,38 @@ def local_postgres(dbname: str = "course") -> Iterator[str]:
     env = dict(os.environ, LC_ALL="C.UTF-8", LANG="C.UTF-8")
 
     def run(*cmd: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*as_user, *cmd], capture_output=True, text=True, env=env,
-                              cwd=folder, timeout=120)
+        return subprocess.run([*as_user, *cmd], capture_output=True, text=True, env=env, cwd=folder, timeout=120)
 
-    init = run(initdb, "-D", str(folder / "data"), "-U", "grader", "--auth=scram-sha-256",
-               f"--pwfile={folder / 'pw'}", "-E", "UTF8")
+    init = run(
+        initdb,
+        "-D",
+        str(folder / "data"),
+        "-U",
+        "grader",
+        "--auth=scram-sha-256",
+        f"--pwfile={folder / 'pw'}",
+        "-E",
+        "UTF8",
+    )
     assert init.returncode == 0, init.stderr
-    start = run(pg_ctl, "-D", str(folder / "data"), "-l", str(folder / "log"), "-w", "-t", "60",
-                "-o", f"-c listen_addresses=127.0.0.1 -c port={port} "
-                      f"-c unix_socket_directories={folder}", "start")
+    start = run(
+        pg_ctl,
+        "-D",
+        str(folder / "data"),
+        "-l",
+        str(folder / "log"),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={folder}",
+        "start",
+    )
     assert start.returncode == 0, start.stderr + (folder / "log").read_text()
     try:
         import psycopg2
 
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user="grader", password=PASSWORD,
-                                dbname="postgres")
+        conn = psycopg2.connect(host="127.0.0.1", port=port, user="grader", password=PASSWORD, dbname="postgres")
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute(f"CREATE DATABASE {dbname}")
@@ -89,7 +106,9 @@ def query(url: str, sql: str) -> list[tuple]:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    with psycopg2.connect(host=u.host, port=u.port, user=u.username, password=u.password,
-                          dbname=u.database) as conn, conn.cursor() as cur:
+    with (
+        psycopg2.connect(host=u.host, port=u.port, user=u.username, password=u.password, dbname=u.database) as conn,
+        conn.cursor() as cur,
+    ):
         cur.execute(sql)
         return cur.fetchall()

@@ -93,8 +93,7 @@ def test_cached_results_fall_back_to_cpu_visibly(tmp_path, monkeypatch, capsys):
     lr.plot_results(res, per="epochs")
 
 
-@pytest.mark.parametrize("breakage", ["no_provenance", "no_device", "numbers_in_placeholder",
-                                      "bad_shape"])
+@pytest.mark.parametrize("breakage", ["no_provenance", "no_device", "numbers_in_placeholder", "bad_shape"])
 def test_loader_refuses_bad_files(tmp_path, breakage):
     record = json.loads((ROOT / "data" / "lesson04" / "cpu_results.json").read_text())
     if breakage == "no_provenance":
@@ -114,8 +113,12 @@ def test_loader_refuses_bad_files(tmp_path, breakage):
 def test_results_script_runs_at_smoke_size(tmp_path, capsys):
     out = tmp_path / "smoke.json"
     script = _script("lesson04_results")
-    assert script.main(["--profile", "smoke", "--data", "shipped", "--seeds", "0", "1",
-                        "--out", str(out), "--no-progress"]) == 0
+    assert (
+        script.main(
+            ["--profile", "smoke", "--data", "shipped", "--seeds", "0", "1", "--out", str(out), "--no-progress"]
+        )
+        == 0
+    )
     res = lr.load_results(out)
     assert res.measured and res.provenance["seeds"] == [0, 1]
     assert "--profile smoke" in res.provenance["command"]
@@ -123,13 +126,15 @@ def test_results_script_runs_at_smoke_size(tmp_path, capsys):
 
 
 def test_bench_runs_at_tiny_size(tmp_path):
-    figures = _script("run").run(["--device", "cpu", "--steps", "2", "--warmup", "0",
-                                  "--batch", "16", "--out", str(tmp_path / "b.json")])
+    figures = _script("run").run(
+        ["--device", "cpu", "--steps", "2", "--warmup", "0", "--batch", "16", "--out", str(tmp_path / "b.json")]
+    )
     assert figures["timed_steps"] == 2 and figures["device"].startswith("CPU")
     for loop in ("seed_loop", "course_trainer"):
         assert figures[loop]["s_per_step"] > 0 and figures[loop]["peak_gpu_mib"] is None
     assert figures["speedup"] == pytest.approx(
-        figures["seed_loop"]["s_per_step"] / figures["course_trainer"]["s_per_step"])
+        figures["seed_loop"]["s_per_step"] / figures["course_trainer"]["s_per_step"]
+    )
     assert json.loads((tmp_path / "b.json").read_text())["model"] == "UNetSimple"
 
 
@@ -139,9 +144,15 @@ def test_a_live_comparison_plots_and_summarises():
     from course_utils.components.unets import UNetSimple, UNetSinusoidal
 
     images = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8)
-    live = compare_models({"UNetSimple": UNetSimple, "UNetSinusoidal": UNetSinusoidal}, images,
-                          PROFILES["smoke"], TrainConfig(warmup_steps=0), device="cpu",
-                          progress=False, verbose=False)
+    live = compare_models(
+        {"UNetSimple": UNetSimple, "UNetSinusoidal": UNetSinusoidal},
+        images,
+        PROFILES["smoke"],
+        TrainConfig(warmup_steps=0),
+        device="cpu",
+        progress=False,
+        verbose=False,
+    )
     ax = lr.plot_results(live, title="This run")
     assert ax.get_title() == "This run" and len(ax.lines) == 2
     assert "from one seed" in lr.summarize(live)

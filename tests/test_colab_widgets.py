@@ -31,8 +31,16 @@ from course_utils.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
 # What a Colab runtime has before the setup cell runs (the parts the lessons touch).
-COLAB_LIKE = ("ipywidgets==7.7.1", "torch==2.8.*", "torchvision==0.23.*", "ipykernel<7",
-              "nbclient", "matplotlib", "numpy", "tqdm")
+COLAB_LIKE = (
+    "ipywidgets==7.7.1",
+    "torch==2.8.*",
+    "torchvision==0.23.*",
+    "ipykernel<7",
+    "nbclient",
+    "matplotlib",
+    "numpy",
+    "tqdm",
+)
 EXPLORER_LESSONS = ("01_sinusoidal_embedding", "03_adaptive_group_norm")
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -48,7 +56,8 @@ LESSON05_EXPLORERS = [
 
 # Runs inside the venv under test: executes each notebook in a kernel of that venv (a widget
 # frontend as far as the kernel can tell) and reports, per notebook, the explorer widgets shown.
-DRIVER = textwrap.dedent("""
+DRIVER = textwrap.dedent(
+    """
     import json, sys
     import nbformat
     from nbclient import NotebookClient
@@ -65,7 +74,9 @@ DRIVER = textwrap.dedent("""
                     shown.append(data.get("text/plain", ""))
         report[path] = shown
     print("REPORT " + json.dumps(report))
-""" % WIDGET)
+"""
+    % WIDGET
+)
 
 
 def _venv_dir() -> Path:
@@ -91,29 +102,32 @@ def _colab_like_venv() -> Path:
         pytest.skip(f"cannot create a venv at {venv}: {made.stderr.strip()[-300:]}")
     got = _run([py, "-m", "pip", "install", "-q", *COLAB_LIKE], timeout=1800)
     if got.returncode != 0:
-        pytest.skip("cannot build the Colab-like venv (is the package index reachable?): "
-                    + got.stderr.strip()[-500:])
+        pytest.skip("cannot build the Colab-like venv (is the package index reachable?): " + got.stderr.strip()[-500:])
     stamp.write_text("\n".join(COLAB_LIKE))
     return py
 
 
 def _versions(py) -> dict:
-    code = ("import json, importlib.metadata as m; "
-            "print(json.dumps({p: m.version(p) for p in ('ipywidgets', 'torch', 'numpy')}))")
+    code = (
+        "import json, importlib.metadata as m; "
+        "print(json.dumps({p: m.version(p) for p in ('ipywidgets', 'torch', 'numpy')}))"
+    )
     return json.loads(_run([py, "-c", code], check=True).stdout)
 
 
 def _notebooks(tmp_path: Path) -> list[Path]:
     paths = [ROOT / by_id(a).solution for a in EXPLORER_LESSONS]
     mini = tmp_path / "05_explorers.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in LESSON05_EXPLORERS]),
-                   mini)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in LESSON05_EXPLORERS]), mini)
     return paths + [mini]
 
 
 def _explorers_shown(py, tmp_path: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("COURSE_NO_WIDGETS", "COURSE_GRADING", "COURSE_SMOKE", "VIRTUAL_ENV")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("COURSE_NO_WIDGETS", "COURSE_GRADING", "COURSE_SMOKE", "VIRTUAL_ENV")
+    }
     # COURSE_SMOKE would switch the widgets off: lessons 01 and 03 run at full size (seconds).
     env.update(MPLBACKEND="Agg", COURSE_DEVICE="cpu", OMP_NUM_THREADS="1")
     driver = tmp_path / "driver.py"
@@ -121,7 +135,7 @@ def _explorers_shown(py, tmp_path: Path) -> dict:
     run = _run([py, driver, *_notebooks(tmp_path)], env=env, timeout=900, cwd=tmp_path)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     line = [l for l in run.stdout.splitlines() if l.startswith("REPORT ")][-1]
-    return {Path(k).stem: v for k, v in json.loads(line[len("REPORT "):]).items()}
+    return {Path(k).stem: v for k, v in json.loads(line[len("REPORT ") :]).items()}
 
 
 def _check_every_explorer(shown: dict) -> None:
@@ -149,8 +163,7 @@ def test_project_venv_with_ipywidgets_8_builds_every_explorer(tmp_path):
     import ipywidgets
 
     assert int(ipywidgets.__version__.split(".")[0]) >= 8
-    dry = _run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-", ROOT],
-               timeout=600)
+    dry = _run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-", ROOT], timeout=600)
     assert dry.returncode == 0, dry.stderr[-2000:]
     would = {i["metadata"]["name"].lower() for i in json.loads(dry.stdout)["install"]}
     assert "ipywidgets" not in would and "torch" not in would, would

@@ -12,8 +12,9 @@ COMMANDS = {**BUILD_COMMANDS, **GRADING_COMMANDS}
 
 
 def test_help_lists_every_task(repo_root):
-    run = subprocess.run([sys.executable, "-m", "course_utils", "--help"], capture_output=True, text=True,
-                         timeout=120, cwd=repo_root)
+    run = subprocess.run(
+        [sys.executable, "-m", "course_utils", "--help"], capture_output=True, text=True, timeout=120, cwd=repo_root
+    )
     assert run.returncode == 0, run.stderr
     listed = {ln.split()[0] for ln in run.stdout.splitlines() if ln.startswith("  ")}
     assert set(COMMANDS) | set(MODULE_TASKS) <= listed, sorted(set(COMMANDS) | set(MODULE_TASKS) - listed)
@@ -21,8 +22,12 @@ def test_help_lists_every_task(repo_root):
 
 def test_every_module_with_a_command_line_is_a_task(repo_root):
     """A module of the package that runs as a program (``if __name__ == "__main__"``) is a task."""
-    internal = {"course_utils.grading.cli", "course_utils.build.cli",  # the build and grading tasks
-                "course_utils.grading.worker", "course_utils.__main__"}  # one grading worker; this CLI
+    internal = {
+        "course_utils.grading.cli",
+        "course_utils.build.cli",  # the build and grading tasks
+        "course_utils.grading.worker",
+        "course_utils.__main__",
+    }  # one grading worker; this CLI
     programs = set()
     for path in (repo_root / "course_utils").rglob("*.py"):
         if re.search(r'^if __name__ == "__main__":', path.read_text(), flags=re.M):

@@ -38,8 +38,9 @@ def test_progress_manual_bar_and_disabled(monkeypatch):
     assert quiet.getvalue() == ""
 
 
-@pytest.mark.parametrize("kwargs, fix", [({}, "iterable"), ({"total": -1}, "non-negative"),
-                                         ({"total": 3, "every_s": 0}, "positive")])
+@pytest.mark.parametrize(
+    "kwargs, fix", [({}, "iterable"), ({"total": -1}, "non-negative"), ({"total": 3, "every_s": 0}, "positive")]
+)
 def test_progress_input_checks(kwargs, fix):
     with pytest.raises(ValueError, match=fix):
         progress_bar(**kwargs)

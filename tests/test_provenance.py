@@ -15,16 +15,26 @@ def test_recompute_runs_the_experiment_with_its_exact_command_and_saves_it(tmp_p
         seen.append(command)
         return {"provenance": {"command": command}, "value": 3}
 
-    out = recompute_or_load("course_utils.lessons.lesson99.study", ["--recompute"], path, compute,
-                            load=lambda: pytest.fail("load must not run with --recompute"))
+    out = recompute_or_load(
+        "course_utils.lessons.lesson99.study",
+        ["--recompute"],
+        path,
+        compute,
+        load=lambda: pytest.fail("load must not run with --recompute"),
+    )
     assert seen == ["python -m course_utils.lessons.lesson99.study --recompute"]
     assert out["value"] == 3 and json.loads(path.read_text()) == out
     assert "Saved results to" in capsys.readouterr().out
 
 
 def test_without_recompute_the_shipped_file_is_loaded_and_nothing_runs(tmp_path):
-    out = recompute_or_load("course_utils.x", [], tmp_path / "r.json",
-                            compute=lambda c: pytest.fail("compute must not run"), load=lambda: {"loaded": True})
+    out = recompute_or_load(
+        "course_utils.x",
+        [],
+        tmp_path / "r.json",
+        compute=lambda c: pytest.fail("compute must not run"),
+        load=lambda: {"loaded": True},
+    )
     assert out == {"loaded": True} and not (tmp_path / "r.json").exists()
 
 

@@ -20,7 +20,7 @@ def test_notebook_execution_is_quiet_and_uses_ipc(tmp_path):
                 "info = c.get_connection_info(unpack=True)\\n"
                 "print(info['transport'], os.environ['COURSE_NO_WIDGETS'], os.environ['COURSE_PROBE'])")
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
-        nbformat.write(nb, {str(tmp_path / 'x.ipynb')!r})
+        nbformat.write(nb, {str(tmp_path / "x.ipynb")!r})
         import os, threading
         seen, done = set(), threading.Event()
         def watch():  # samples this process's environment while the notebook runs
@@ -29,14 +29,13 @@ def test_notebook_execution_is_quiet_and_uses_ipc(tmp_path):
                 done.wait(0.002)
         watcher = threading.Thread(target=watch)
         watcher.start()
-        out, _ = execute_notebook({str(tmp_path / 'x.ipynb')!r}, env={{"COURSE_PROBE": "given"}})
+        out, _ = execute_notebook({str(tmp_path / "x.ipynb")!r}, env={{"COURSE_PROBE": "given"}})
         done.set()
         watcher.join()
         print("KERNEL SAID", out.cells[0].outputs[0]["text"].strip())
         print("PARENT HAD", sorted(map(str, seen)))
     """)
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
-                         cwd=tmp_path)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, cwd=tmp_path)
     printed = run.stdout + run.stderr
     assert run.returncode == 0, printed
     assert "KERNEL SAID ipc 1 given" in printed, printed

@@ -18,8 +18,15 @@ from course_utils.lessons import LESSONS
 
 # Public paths released notebooks have used, beyond what today's notebooks import.
 PUBLIC = {
-    "course_utils.reference": ["sinusoidal_embedding", "TimestepEmbedding", "FiLM", "AdaGN",
-                               "ScoreNetworkWithFiLM", "UNetSimple", "UNetSinusoidal"],
+    "course_utils.reference": [
+        "sinusoidal_embedding",
+        "TimestepEmbedding",
+        "FiLM",
+        "AdaGN",
+        "ScoreNetworkWithFiLM",
+        "UNetSimple",
+        "UNetSinusoidal",
+    ],
     "course_utils.runtime": ["setup_lesson"],
     "course_utils.grading.guard": [],
     "course_utils.grading.probe": ["Probe"],
@@ -30,13 +37,26 @@ PUBLIC = {
 # Every `from course_utils... import ...` of notebooks/ and solutions/ at commit 15bb582, the last
 # release before the modules moved into components/, diffusion/, lessons/ and build/.
 RELEASED_BEFORE_THE_MOVE = {
-    "course_utils.conv_conditioning": ["ConditionedConvBlock", "ModulatedSkip", "compare_block_costs",
-                                       "describe_costs", "format_costs", "single_token_attention_is_additive"],
+    "course_utils.conv_conditioning": [
+        "ConditionedConvBlock",
+        "ModulatedSkip",
+        "compare_block_costs",
+        "describe_costs",
+        "format_costs",
+        "single_token_attention_is_additive",
+    ],
     "course_utils.cpu_threads": ["limit_threads"],
     "course_utils.datafiles": ["display_path"],
     "course_utils.embedding_properties": ["hand_periods", "nearest_lookalike", "shift_matrix"],
-    "course_utils.experiment2d": ["Experiment2DConfig", "format_table", "load_or_run", "ode_vs_sde_lines",
-                                  "results_path", "smoke_config", "summarize"],
+    "course_utils.experiment2d": [
+        "Experiment2DConfig",
+        "format_table",
+        "load_or_run",
+        "ode_vs_sde_lines",
+        "results_path",
+        "smoke_config",
+        "summarize",
+    ],
     "course_utils.grading": ["guard", "probe_helpers"],
     "course_utils.grading.probe": ["Probe"],
     "course_utils.learned_table": ["TableStudyConfig", "compare", "held_out_sentence"],
@@ -50,12 +70,22 @@ RELEASED_BEFORE_THE_MOVE = {
     "course_utils.progress": ["progress_bar"],
     "course_utils.reference": ["FiLM", "TimestepEmbedding", "sinusoidal_embedding"],
     "course_utils.runtime": ["setup_lesson"],
-    "course_utils.score2d": ["ContinuousTimeEmbedding", "build_score_network", "count_flat_dims",
-                             "embedding_dim_ranges"],
+    "course_utils.score2d": [
+        "ContinuousTimeEmbedding",
+        "build_score_network",
+        "count_flat_dims",
+        "embedding_dim_ranges",
+    ],
     "course_utils.time_checks": ["output_change_with_t", "variance_split"],
     "course_utils.time_width_study": ["by_arm", "load_study", "multiscale_sentence", "smallest_sufficient_width"],
-    "course_utils.toy2d": ["eight_gaussians_means", "plot_noising", "plot_score_field", "plot_snapshots",
-                           "sample_toy", "scatter2d"],
+    "course_utils.toy2d": [
+        "eight_gaussians_means",
+        "plot_noising",
+        "plot_score_field",
+        "plot_snapshots",
+        "sample_toy",
+        "scatter2d",
+    ],
     "course_utils.trainer": ["compare_models"],
     "course_utils.unets": ["ConvBlock", "SimpleTimestepEmbed", "UNetSimple"],
     "course_utils.vpsde": ["VPSDE", "gaussian_mixture_score", "sample_probability_flow"],
@@ -73,7 +103,8 @@ def _notebook_imports(root) -> dict[str, set[str]]:
                     continue
                 for module, names in IMPORT.findall(cell.source):
                     found.setdefault(module, set()).update(
-                        n.split(" as ")[0].strip() for n in names.split(",") if n.strip())
+                        n.split(" as ")[0].strip() for n in names.split(",") if n.strip()
+                    )
     return found
 
 
@@ -94,8 +125,9 @@ def test_notebooks_import_something_this_test_can_read(repo_root):
 
 @pytest.mark.parametrize("source", ["notebooks", "before-the-move", "public"])
 def test_every_released_import_resolves(repo_root, source):
-    wanted = {"notebooks": _notebook_imports(repo_root), "before-the-move": RELEASED_BEFORE_THE_MOVE,
-              "public": PUBLIC}[source]
+    wanted = {"notebooks": _notebook_imports(repo_root), "before-the-move": RELEASED_BEFORE_THE_MOVE, "public": PUBLIC}[
+        source
+    ]
     broken = []
     for module, names in sorted(wanted.items()):
         try:

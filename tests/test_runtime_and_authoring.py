@@ -66,12 +66,20 @@ def test_solution_cells_need_markers(tmp_path):
 
 def test_built_metadata_is_nbgrader_schema_3(tmp_path):
     p = tmp_path / "x.py"
-    p.write_text("# %% [setup]\n# %% [solution] id=a\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n"
-                 "# %% [tests] id=t points=3\nassert x == 1\n")
+    p.write_text(
+        "# %% [setup]\n# %% [solution] id=a\n### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n"
+        "# %% [tests] id=t points=3\nassert x == 1\n"
+    )
     nb = build_notebook(p, "09")
     metas = [c.metadata.get("nbgrader") for c in nb.cells]
-    assert metas[1] == {"grade": False, "grade_id": "a", "locked": False, "schema_version": 3,
-                        "solution": True, "task": False}
+    assert metas[1] == {
+        "grade": False,
+        "grade_id": "a",
+        "locked": False,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
     assert metas[2]["grade"] and metas[2]["points"] == 3 and metas[2]["locked"]
     nbformat.validate(nb)
     json.dumps(nb)

@@ -37,8 +37,9 @@ def _cells(assignment: str) -> tuple:
 
 
 def _answer(source: str) -> str:
-    return "\n".join(ln for ln in source.splitlines()
-                     if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+    return "\n".join(
+        ln for ln in source.splitlines() if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln
+    )
 
 
 def solution(assignment: str, grade_id: str) -> str:
@@ -71,8 +72,11 @@ def check_cells(assignment: str, grade_id: str) -> list[tuple[str, str]]:
 
 def namespace(assignment: str, answers: dict[str, str]) -> dict:
     """The lesson's setup cell, then every solution cell (``answers`` replaces some), run in one namespace."""
-    ns: dict = {"RUN": types.SimpleNamespace(grading=True, smoke=True, device=torch.device("cpu")),
-                "device": torch.device("cpu"), "__name__": "__main__"}
+    ns: dict = {
+        "RUN": types.SimpleNamespace(grading=True, smoke=True, device=torch.device("cpu")),
+        "device": torch.device("cpu"),
+        "__name__": "__main__",
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         for c in _cells(assignment):
             if c.kind == "setup":

@@ -36,8 +36,7 @@ import nbformat
 
 from course_utils.about import PIP_SPEC
 
-__all__ = ["Cell", "parse_source", "build_notebook", "setup_cell_source", "solution_answer",
-           "KERNELSPEC"]
+__all__ = ["Cell", "parse_source", "build_notebook", "setup_cell_source", "solution_answer", "KERNELSPEC"]
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 _HEADER = re.compile(r"^# %%(?:\s+\[(?P<kind>[a-z]+)\])?(?P<attrs>(?:\s+[a-z_]+=\S+)*)\s*$")
@@ -118,8 +117,7 @@ def _nbgrader_meta(cell: Cell) -> dict | None:
     grade_id = attrs.get("id", "setup" if kind == "setup" else None)
     if not grade_id:
         raise ValueError(f"a [{kind}] cell needs id=NAME")
-    meta = {"grade": False, "grade_id": grade_id, "locked": True, "schema_version": 3,
-            "solution": False, "task": False}
+    meta = {"grade": False, "grade_id": grade_id, "locked": True, "schema_version": 3, "solution": False, "task": False}
     if kind == "solution":
         meta.update(locked=False, solution=True)
         if "### BEGIN SOLUTION" not in cell.source:
@@ -134,8 +132,9 @@ def solution_answer(nb: nbformat.NotebookNode, grade_id: str) -> str:
     what a learner who solved the exercise would have typed."""
     for cell in nb.cells:
         if (cell.metadata.get("nbgrader") or {}).get("grade_id") == grade_id:
-            return "\n".join(ln for ln in cell.source.splitlines()
-                             if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+            return "\n".join(
+                ln for ln in cell.source.splitlines() if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln
+            )
     raise KeyError(f"no cell with grade_id {grade_id!r} in the notebook")
 
 
@@ -143,10 +142,13 @@ def build_notebook(source_path: Path, lesson: str) -> nbformat.NotebookNode:
     """Build the solution notebook (no outputs) for one lesson source file."""
     cells = parse_source(Path(source_path).read_text())
     nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": dict(KERNELSPEC),
-                   "language_info": {"name": "python"},
-                   "accelerator": "GPU" if any(c.kind == "setup" and c.attrs.get("needs_gpu") in
-                                               {"recommended", "optional"} for c in cells) else "None"}
+    nb.metadata = {
+        "kernelspec": dict(KERNELSPEC),
+        "language_info": {"name": "python"},
+        "accelerator": "GPU"
+        if any(c.kind == "setup" and c.attrs.get("needs_gpu") in {"recommended", "optional"} for c in cells)
+        else "None",
+    }
     ids = set()
     cells = [c for c in cells if c.kind not in _NOT_CELLS]
     for i, c in enumerate(cells):

@@ -69,8 +69,9 @@ def cmd_check(args) -> int:
     for a in rel:
         print(f"OUT OF DATE: notebooks/{a} differs from what nbgrader generates (run `make notebooks`)")
     if not sol and not rel and not judged:
-        print(f"solutions/ and notebooks/ are up to date and every graded cell has its judgement "
-              f"({len(lessons)} lessons)")
+        print(
+            f"solutions/ and notebooks/ are up to date and every graded cell has its judgement ({len(lessons)} lessons)"
+        )
     return int(bool(sol or rel or judged))
 
 
@@ -84,8 +85,9 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m course_utils.build", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m course_utils.build", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name, (fn, summary) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary)

@@ -72,8 +72,9 @@ def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def execute_notebook(src: Path, dst: Path | None = None, *, timeout_s: int = 600,
-                     env: dict | None = None, cwd: Path | None = None) -> tuple[nbformat.NotebookNode, float]:
+def execute_notebook(
+    src: Path, dst: Path | None = None, *, timeout_s: int = 600, env: dict | None = None, cwd: Path | None = None
+) -> tuple[nbformat.NotebookNode, float]:
     """Execute ``src`` top to bottom on a fresh kernel; write it to ``dst`` if given.
 
     The kernel talks over Unix sockets (ipc transport) and runs with ``COURSE_NO_WIDGETS=1``
@@ -97,8 +98,13 @@ def execute_notebook(src: Path, dst: Path | None = None, *, timeout_s: int = 600
         # "ipc" transport), not loopback TCP ports, so ipykernel has nothing to warn about.
         ipc = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
         start = time.perf_counter()
-        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", config=ipc,
-                                resources={"metadata": {"path": str(cwd or Path(src).parent)}})
+        client = NotebookClient(
+            nb,
+            timeout=timeout_s,
+            kernel_name="python3",
+            config=ipc,
+            resources={"metadata": {"path": str(cwd or Path(src).parent)}},
+        )
         client.execute(env=kernel_env)
         elapsed = time.perf_counter() - start
     finally:
@@ -162,8 +168,11 @@ def judgement_problems(lessons: Iterable[Lesson] = LESSONS, root: Path = REPO_RO
         tests = {c.attrs.get("id"): c.source for c in parse_source(src.read_text()) if c.kind == "tests"}
         for gid, body in tests.items():
             where = f"{lesson.source} [tests] id={gid}"
-            hidden = body.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0] \
-                if "### BEGIN HIDDEN TESTS" in body else ""
+            hidden = (
+                body.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+                if "### BEGIN HIDDEN TESTS" in body
+                else ""
+            )
             if not hidden:
                 problems.append(f"{where}: no hidden probe (### BEGIN HIDDEN TESTS)")
             elif f'Probe("{gid}")' not in hidden:
@@ -172,6 +181,7 @@ def judgement_problems(lessons: Iterable[Lesson] = LESSONS, root: Path = REPO_RO
                 problems.append(f"{where}: the hidden probe asserts; judging belongs in its [judge] block")
             if gid not in judges:
                 problems.append(f"{where}: no [judge] id={gid} block")
-        problems += [f"{lesson.source} [judge] id={gid}: no [tests] cell with that id" for gid in judges
-                     if gid not in tests]
+        problems += [
+            f"{lesson.source} [judge] id={gid}: no [tests] cell with that id" for gid in judges if gid not in tests
+        ]
     return problems

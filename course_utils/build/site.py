@@ -70,8 +70,12 @@ def _exporter():
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"course.html.j2": _TEMPLATE})],
-                        template_file="course.html.j2", mathjax_url=MATHJAX)
+    return HTMLExporter(
+        template_name="lab",
+        extra_loaders=[DictLoader({"course.html.j2": _TEMPLATE})],
+        template_file="course.html.j2",
+        mathjax_url=MATHJAX,
+    )
 
 
 def page_name(lesson: Lesson) -> str:
@@ -89,23 +93,28 @@ def _nav(lessons: Sequence[Lesson], i: int) -> str:
 
 
 def _index_notebook(lessons: Sequence[Lesson]) -> nbformat.NotebookNode:
-    rows = [f"| {l.number} | [{l.title}]({page_name(l)}) | {l.minutes} min | {l.gpu} | "
-            f"[open the exercise in Colab]({colab_url(l.student)}) |" for l in lessons]
-    text = "\n".join([
-        f"# {COURSE_TITLE}",
-        "",
-        "How diffusion models tell their network *how noisy* its input is: sinusoidal timestep "
-        "embeddings, the timestep MLP, FiLM, adaptive group normalization, a real MNIST training "
-        "comparison, and a FiLM score network trained in continuous time on 2D data.",
-        "",
-        "Each page below is a lesson's solution notebook, stored executed: every figure as it was "
-        "computed. The interactive explorers appear as their static row of snapshots; to drag their "
-        "sliders, open the lesson in Colab or a local Jupyter.",
-        "",
-        "| # | lesson (solution, executed) | time | GPU | exercise notebook |",
-        "|---|---|---|---|---|",
-        *rows,
-    ])
+    rows = [
+        f"| {l.number} | [{l.title}]({page_name(l)}) | {l.minutes} min | {l.gpu} | "
+        f"[open the exercise in Colab]({colab_url(l.student)}) |"
+        for l in lessons
+    ]
+    text = "\n".join(
+        [
+            f"# {COURSE_TITLE}",
+            "",
+            "How diffusion models tell their network *how noisy* its input is: sinusoidal timestep "
+            "embeddings, the timestep MLP, FiLM, adaptive group normalization, a real MNIST training "
+            "comparison, and a FiLM score network trained in continuous time on 2D data.",
+            "",
+            "Each page below is a lesson's solution notebook, stored executed: every figure as it was "
+            "computed. The interactive explorers appear as their static row of snapshots; to drag their "
+            "sliders, open the lesson in Colab or a local Jupyter.",
+            "",
+            "| # | lesson (solution, executed) | time | GPU | exercise notebook |",
+            "|---|---|---|---|---|",
+            *rows,
+        ]
+    )
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
 
 
@@ -120,8 +129,10 @@ def _copy_mathjax(out: Path) -> None:
     try:
         import jupyter_server_mathjax
     except ImportError:
-        raise RuntimeError("make site needs MathJax from the jupyter-server-mathjax package: "
-                           "run `make env` (requirements-dev.txt pins it)") from None
+        raise RuntimeError(
+            "make site needs MathJax from the jupyter-server-mathjax package: "
+            "run `make env` (requirements-dev.txt pins it)"
+        ) from None
     src = Path(jupyter_server_mathjax.__file__).parent / "static"
     shutil.copytree(src, out / "_static" / "mathjax", dirs_exist_ok=True)
 
@@ -148,20 +159,21 @@ def build_site(out: Path, lessons: Iterable[Lesson] = LESSONS, root: Path = REPO
     pages = []
     for i, lesson in enumerate(lessons):
         nb = _lesson_notebook(root / lesson.solution, _nav(lessons, i))
-        html, _ = exporter.from_notebook_node(
-            nb, resources={"metadata": {"name": f"{lesson.number} · {lesson.title}"}})
+        html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": f"{lesson.number} · {lesson.title}"}})
         pages.append(out / page_name(lesson))
         pages[-1].write_text(html, encoding="utf-8")
-    html, _ = exporter.from_notebook_node(_index_notebook(lessons),
-                                          resources={"metadata": {"name": COURSE_TITLE}})
+    html, _ = exporter.from_notebook_node(_index_notebook(lessons), resources={"metadata": {"name": COURSE_TITLE}})
     pages.insert(0, out / "index.html")
     pages[0].write_text(html, encoding="utf-8")
     return pages
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m course_utils.build.site", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m course_utils.build.site",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "site", help="the site folder")
     args = ap.parse_args(argv)
     try:

@@ -29,9 +29,7 @@ class AdaGN(nn.Module):
     def __init__(self, num_channels: int, d_emb: int, num_groups: int = 32) -> None:
         super().__init__()
         if num_channels % num_groups != 0:
-            raise ValueError(
-                f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})"
-            )
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
         self.norm = nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=False)
         self.proj = nn.Linear(d_emb, 2 * num_channels)
 

@@ -57,8 +57,9 @@ class ContinuousTimeEmbedding(nn.Module):
         fourier_scale: std of the Fourier frequencies.
     """
 
-    def __init__(self, time_dim: int = 32, kind: str = "sinusoidal", t_scale: float = 1000.0,
-                 fourier_scale: float = 16.0) -> None:
+    def __init__(
+        self, time_dim: int = 32, kind: str = "sinusoidal", t_scale: float = 1000.0, fourier_scale: float = 16.0
+    ) -> None:
         super().__init__()
         if kind not in ("sinusoidal", "fourier"):
             raise ValueError(f"kind must be 'sinusoidal' or 'fourier', got {kind!r}")
@@ -86,8 +87,7 @@ class ContinuousTimeEmbedding(nn.Module):
 class _TimeConditionedMLP(nn.Module):
     """What every 2-D score network shares: sizes, the time embedding, input checks."""
 
-    def __init__(self, data_dim: int, hidden_dim: int, time_dim: int, embedding: str,
-                 t_scale: float) -> None:
+    def __init__(self, data_dim: int, hidden_dim: int, time_dim: int, embedding: str, t_scale: float) -> None:
         super().__init__()
         for name, v in (("data_dim", data_dim), ("hidden_dim", hidden_dim), ("time_dim", time_dim)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -121,8 +121,16 @@ class ScoreNetworkWithFiLM(_TimeConditionedMLP):
         embedding, t_scale: see :class:`ContinuousTimeEmbedding`.
     """
 
-    def __init__(self, data_dim: int = 2, hidden_dim: int = 128, time_dim: int = 32, *,
-                 film_init: str = "identity", embedding: str = "sinusoidal", t_scale: float = 1000.0) -> None:
+    def __init__(
+        self,
+        data_dim: int = 2,
+        hidden_dim: int = 128,
+        time_dim: int = 32,
+        *,
+        film_init: str = "identity",
+        embedding: str = "sinusoidal",
+        t_scale: float = 1000.0,
+    ) -> None:
         super().__init__(data_dim, hidden_dim, time_dim, embedding, t_scale)
         if film_init not in ("identity", "default"):
             raise ValueError(f"film_init must be 'identity' or 'default', got {film_init!r}")
@@ -154,11 +162,18 @@ class ScoreNetworkMultiScaleFiLM(ScoreNetworkWithFiLM):
     single grid is ``t_scale * t`` for every layer.
     """
 
-    def __init__(self, data_dim: int = 2, hidden_dim: int = 128, time_dim: int = 32, *,
-                 t_scales: tuple[float, float, float] = (100.0, 300.0, 1000.0), film_init: str = "identity",
-                 embedding: str = "sinusoidal", t_scale: float = 1000.0) -> None:
-        super().__init__(data_dim, hidden_dim, time_dim, film_init=film_init, embedding="sinusoidal",
-                         t_scale=t_scale)
+    def __init__(
+        self,
+        data_dim: int = 2,
+        hidden_dim: int = 128,
+        time_dim: int = 32,
+        *,
+        t_scales: tuple[float, float, float] = (100.0, 300.0, 1000.0),
+        film_init: str = "identity",
+        embedding: str = "sinusoidal",
+        t_scale: float = 1000.0,
+    ) -> None:
+        super().__init__(data_dim, hidden_dim, time_dim, film_init=film_init, embedding="sinusoidal", t_scale=t_scale)
         if len(t_scales) != 3 or any(not s > 0 for s in t_scales):
             raise ValueError(f"t_scales must be three positive numbers (one per FiLM layer), got {t_scales!r}")
         if embedding != "sinusoidal" or t_scale != 1000.0:
@@ -179,8 +194,15 @@ class ScoreNetworkMultiScaleFiLM(ScoreNetworkWithFiLM):
 class ScoreNetworkConcat(_TimeConditionedMLP):
     """The same trunk, with the time embedding concatenated to the input only."""
 
-    def __init__(self, data_dim: int = 2, hidden_dim: int = 128, time_dim: int = 32, *,
-                 embedding: str = "sinusoidal", t_scale: float = 1000.0) -> None:
+    def __init__(
+        self,
+        data_dim: int = 2,
+        hidden_dim: int = 128,
+        time_dim: int = 32,
+        *,
+        embedding: str = "sinusoidal",
+        t_scale: float = 1000.0,
+    ) -> None:
         super().__init__(data_dim, hidden_dim, time_dim, embedding, t_scale)
         self.layer1 = nn.Linear(data_dim + time_dim, hidden_dim)
         self.layer2 = nn.Linear(hidden_dim, hidden_dim)
@@ -199,8 +221,15 @@ class ScoreNetworkConcat(_TimeConditionedMLP):
 class ScoreNetworkAdditive(_TimeConditionedMLP):
     """The same trunk, with ``Linear(time_dim, hidden)(emb)`` added after each hidden layer."""
 
-    def __init__(self, data_dim: int = 2, hidden_dim: int = 128, time_dim: int = 32, *,
-                 embedding: str = "sinusoidal", t_scale: float = 1000.0) -> None:
+    def __init__(
+        self,
+        data_dim: int = 2,
+        hidden_dim: int = 128,
+        time_dim: int = 32,
+        *,
+        embedding: str = "sinusoidal",
+        t_scale: float = 1000.0,
+    ) -> None:
         super().__init__(data_dim, hidden_dim, time_dim, embedding, t_scale)
         self.layer1 = nn.Linear(data_dim, hidden_dim)
         self.layer2 = nn.Linear(hidden_dim, hidden_dim)
@@ -275,8 +304,9 @@ def embedding_dim_ranges(embed: Callable[[torch.Tensor], torch.Tensor], n_points
     return emb.max(dim=0).values - emb.min(dim=0).values
 
 
-def count_flat_dims(embed: Callable[[torch.Tensor], torch.Tensor], threshold: float = 1e-2,
-                    n_points: int = 1001) -> int:
+def count_flat_dims(
+    embed: Callable[[torch.Tensor], torch.Tensor], threshold: float = 1e-2, n_points: int = 1001
+) -> int:
     """Number of embedding dimensions whose range over t in [0, 1] is below ``threshold``.
 
     Such a dimension is (almost) the same constant for every t, so it tells the

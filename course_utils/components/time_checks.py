@@ -36,8 +36,10 @@ class TimeChange:
     relative: float  # mean_abs_diff / mean_abs_output (0 when the output is all zeros)
 
     def __str__(self) -> str:
-        return (f"mean |out(t_a) - out(t_b)| = {self.mean_abs_diff:.4g}  "
-                f"(output scale {self.mean_abs_output:.4g}, relative {self.relative:.3g})")
+        return (
+            f"mean |out(t_a) - out(t_b)| = {self.mean_abs_diff:.4g}  "
+            f"(output scale {self.mean_abs_output:.4g}, relative {self.relative:.3g})"
+        )
 
 
 def output_change_with_t(model: Callable[..., torch.Tensor], x: torch.Tensor, t_a: Any, t_b: Any) -> TimeChange:
@@ -81,8 +83,10 @@ class VarianceSplit:
         return max(0.0, 1.0 - self.x_share - self.t_share)
 
     def __str__(self) -> str:
-        return (f"from x alone {100 * self.x_share:5.1f}%, from t alone {100 * self.t_share:5.1f}%, "
-                f"together {100 * self.interaction_share:5.1f}%  (total variance {self.total_variance:.3g})")
+        return (
+            f"from x alone {100 * self.x_share:5.1f}%, from t alone {100 * self.t_share:5.1f}%, "
+            f"together {100 * self.interaction_share:5.1f}%  (total variance {self.total_variance:.3g})"
+        )
 
 
 def variance_split(model: Callable[..., torch.Tensor], x: torch.Tensor, times: Sequence[Any]) -> VarianceSplit:

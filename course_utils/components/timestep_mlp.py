@@ -22,9 +22,7 @@ class TimestepEmbedding(nn.Module):
     def __init__(self, d_sinusoidal: int = 256, d_emb: int = 512) -> None:
         super().__init__()
         if d_sinusoidal < 2 or d_emb < 1:
-            raise ValueError(
-                f"need d_sinusoidal >= 2 and d_emb >= 1, got {d_sinusoidal} and {d_emb}"
-            )
+            raise ValueError(f"need d_sinusoidal >= 2 and d_emb >= 1, got {d_sinusoidal} and {d_emb}")
         self.d_sinusoidal = d_sinusoidal
         self.d_emb = d_emb
         self.mlp = nn.Sequential(

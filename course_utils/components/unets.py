@@ -30,8 +30,7 @@ from torch import nn
 from course_utils.diffusion.timesteps import as_times
 from course_utils.components.timestep_mlp import TimestepEmbedding
 
-__all__ = ["ConvBlock", "SimpleTimestepEmbed", "BottleneckTimeUNet", "UNetSimple",
-           "UNetSinusoidal", "count_parameters"]
+__all__ = ["ConvBlock", "SimpleTimestepEmbed", "BottleneckTimeUNet", "UNetSimple", "UNetSinusoidal", "count_parameters"]
 
 BOTTLENECK_CHANNELS = 256
 
@@ -103,12 +102,10 @@ class BottleneckTimeUNet(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 1 or x.shape[-2] % 4 or x.shape[-1] % 4:
-            raise ValueError(f"x must be [B, 1, H, W] with H and W divisible by 4, got shape "
-                             f"{tuple(x.shape)}")
+            raise ValueError(f"x must be [B, 1, H, W] with H and W divisible by 4, got shape {tuple(x.shape)}")
         t = as_times(t, kind="discrete", device=x.device)
         if t.shape[0] != x.shape[0]:
-            raise ValueError(f"t must be 1-D [batch] with batch {x.shape[0]}, got shape "
-                             f"{tuple(t.shape)}")
+            raise ValueError(f"t must be 1-D [batch] with batch {x.shape[0]}, got shape {tuple(t.shape)}")
         e1 = self.enc1(x)  # (B, 32, 28, 28)
         e2 = self.enc2(self.pool1(e1))  # (B, 64, 14, 14)
         e3 = self.enc3(self.pool2(e2))  # (B, 128, 7, 7)

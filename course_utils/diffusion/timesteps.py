@@ -31,14 +31,22 @@ import torch
 __all__ = ["as_times", "KINDS"]
 
 KINDS = ("discrete", "continuous")
-_WHAT = {"discrete": "timesteps (step indices 0..T-1, any real dtype)",
-         "continuous": "continuous times in [0, 1] (a float tensor)"}
+_WHAT = {
+    "discrete": "timesteps (step indices 0..T-1, any real dtype)",
+    "continuous": "continuous times in [0, 1] (a float tensor)",
+}
 
 
-def as_times(t: torch.Tensor | float | int, *, kind: Literal["discrete", "continuous"],
-             batch: int | None = None, device: torch.device | str | None = None,
-             dtype: torch.dtype | None = torch.float32, name: str = "t",
-             check_range: bool = True) -> torch.Tensor:
+def as_times(
+    t: torch.Tensor | float | int,
+    *,
+    kind: Literal["discrete", "continuous"],
+    batch: int | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = torch.float32,
+    name: str = "t",
+    check_range: bool = True,
+) -> torch.Tensor:
     """``t`` as a 1-D tensor of times ``[B]`` (``[batch]`` when ``batch`` is given).
 
     Args:
@@ -62,8 +70,7 @@ def as_times(t: torch.Tensor | float | int, *, kind: Literal["discrete", "contin
     if isinstance(t, Real) and not isinstance(t, bool):
         t = torch.tensor([float(t)], dtype=dtype or torch.float32, device=device)
     if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a number or a torch.Tensor of {_WHAT[kind]}, "
-                        f"got {type(t).__name__}")
+        raise TypeError(f"{name} must be a number or a torch.Tensor of {_WHAT[kind]}, got {type(t).__name__}")
     if t.dim() == 0:
         t = t.reshape(1)  # () -> (1,)
     if t.dim() != 1:
@@ -71,15 +78,18 @@ def as_times(t: torch.Tensor | float | int, *, kind: Literal["discrete", "contin
     if t.is_complex() or t.dtype == torch.bool:
         raise TypeError(f"{name} must be real-valued {_WHAT[kind]}, got dtype {t.dtype}")
     if kind == "continuous" and not t.is_floating_point():
-        raise TypeError(f"{name} must be a float tensor of continuous times in [0, 1], got dtype {t.dtype}; "
-                        "an integer step index k corresponds to t = k / T")
+        raise TypeError(
+            f"{name} must be a float tensor of continuous times in [0, 1], got dtype {t.dtype}; "
+            "an integer step index k corresponds to t = k / T"
+        )
     if batch is not None and t.shape[0] != batch:
         if t.shape[0] != 1:
-            raise ValueError(f"{name} has {t.shape[0]} entries but x has batch size {batch}; "
-                             "give one time per example, or a single time for all")
+            raise ValueError(
+                f"{name} has {t.shape[0]} entries but x has batch size {batch}; "
+                "give one time per example, or a single time for all"
+            )
         t = t.expand(batch)  # (1,) -> (batch,)
     if kind == "continuous" and check_range and t.numel() and bool(((t < 0) | (t > 1)).any()):
-        raise ValueError(f"{name} must lie in [0, 1] (continuous time), got values in "
-                         f"[{t.min():.4g}, {t.max():.4g}]")
+        raise ValueError(f"{name} must lie in [0, 1] (continuous time), got values in [{t.min():.4g}, {t.max():.4g}]")
     out_dtype = dtype if dtype is not None else (t.dtype if t.is_floating_point() else torch.float32)
     return t.to(device=device if device is not None else t.device, dtype=out_dtype)

@@ -134,8 +134,14 @@ def scatter2d(ax, points, *, title: str = "", lim: float = 3.5, color: str = "C0
         ax.set_title(title)
 
 
-def plot_noising(x0: torch.Tensor, sde, times: Sequence[float] = (0.0, 0.1, 0.25, 0.5, 1.0),
-                 *, seed: int = 0, interactive: bool = True) -> None:
+def plot_noising(
+    x0: torch.Tensor,
+    sde,
+    times: Sequence[float] = (0.0, 0.1, 0.25, 0.5, 1.0),
+    *,
+    seed: int = 0,
+    interactive: bool = True,
+) -> None:
     """Show data ``x0`` pushed through the forward VP SDE to each of ``times``.
 
     ``sde`` is a :class:`course_utils.diffusion.vpsde.VPSDE`. The static row always appears;
@@ -150,12 +156,18 @@ def plot_noising(x0: torch.Tensor, sde, times: Sequence[float] = (0.0, 0.1, 0.25
         xt = sde.perturb(x0, tt, z)
         scatter2d(ax, xt, title=f"t = {t:.2f}, sigma = {float(sde.marginal_std(tt[:1])):.2f}")
 
-    explore(draw, (0.0, 1.0), label="t", snapshots=list(times), slider_step=0.01,
-            figsize=(2.6 * len(times), 2.8), interactive=interactive)
+    explore(
+        draw,
+        (0.0, 1.0),
+        label="t",
+        snapshots=list(times),
+        slider_step=0.01,
+        figsize=(2.6 * len(times), 2.8),
+        interactive=interactive,
+    )
 
 
-def plot_snapshots(snapshots: Mapping[float, object], *, data=None, title: str = "",
-                   lim: float = 3.5):
+def plot_snapshots(snapshots: Mapping[float, object], *, data=None, title: str = "", lim: float = 3.5):
     """A grid of reverse-process snapshots, one panel per recorded time (t = 1 first).
 
     ``snapshots`` maps a time to ``[N, 2]`` points, as recorded by the samplers of
@@ -170,7 +182,7 @@ def plot_snapshots(snapshots: Mapping[float, object], *, data=None, title: str =
     cols = min(len(keys), 6)
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.5 * rows), squeeze=False)
-    for ax in axes.ravel()[len(keys):]:
+    for ax in axes.ravel()[len(keys) :]:
         ax.axis("off")
     for ax, t in zip(axes.ravel(), keys):
         if data is not None:
@@ -182,9 +194,15 @@ def plot_snapshots(snapshots: Mapping[float, object], *, data=None, title: str =
     return fig
 
 
-def plot_score_field(score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                     times: Sequence[float] = (0.01, 0.1, 0.3, 1.0), *, data=None,
-                     lim: float = 3.0, grid: int = 17, interactive: bool = True) -> None:
+def plot_score_field(
+    score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    times: Sequence[float] = (0.01, 0.1, 0.3, 1.0),
+    *,
+    data=None,
+    lim: float = 3.0,
+    grid: int = 17,
+    interactive: bool = True,
+) -> None:
     """Quiver plots of ``score_fn(x, t)`` on a ``grid x grid`` lattice at each of ``times``.
 
     ``score_fn`` takes ``x [M, 2]`` and ``t [M]`` and returns ``[M, 2]`` (a trained
@@ -207,13 +225,29 @@ def plot_score_field(score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         u = s / mag.clamp_min(1e-12)[:, None]  # unit directions, (M, 2) / (M, 1)
         if data is not None:
             scatter2d(ax, data, color="0.8", lim=lim, s=1.0)
-        ax.quiver(xs[:, 0].numpy(), xs[:, 1].numpy(), u[:, 0].numpy(), u[:, 1].numpy(),
-                  torch.log10(mag.clamp_min(1e-12)).numpy(), cmap="viridis", angles="xy",
-                  scale_units="xy", scale=grid / (1.5 * lim), width=0.006)
+        ax.quiver(
+            xs[:, 0].numpy(),
+            xs[:, 1].numpy(),
+            u[:, 0].numpy(),
+            u[:, 1].numpy(),
+            torch.log10(mag.clamp_min(1e-12)).numpy(),
+            cmap="viridis",
+            angles="xy",
+            scale_units="xy",
+            scale=grid / (1.5 * lim),
+            width=0.006,
+        )
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")
         ax.set_title(f"score at t = {t:.2f}\n|s| from {float(mag.min()):.2g} to {float(mag.max()):.2g}")
 
-    explore(draw, (0.0, 1.0), label="t", snapshots=list(times), slider_step=0.01,
-            figsize=(3.0 * len(times), 3.2), interactive=interactive)
+    explore(
+        draw,
+        (0.0, 1.0),
+        label="t",
+        snapshots=list(times),
+        slider_step=0.01,
+        figsize=(3.0 * len(times), 3.2),
+        interactive=interactive,
+    )

@@ -103,14 +103,22 @@ class VPSDE:
         u = torch.rand(batch, device=device, generator=generator)
         return self.eps + (1.0 - self.eps) * u
 
-    def prior_sample(self, n: int, data_dim: int = 2, *, device=None,
-                     generator: torch.Generator | None = None) -> torch.Tensor:
+    def prior_sample(
+        self, n: int, data_dim: int = 2, *, device=None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """``n`` draws of the t = 1 marginal, which for this schedule is N(0, I) to within 1e-4."""
         return torch.randn(n, data_dim, device=device, generator=generator)
 
 
-def dsm_loss(model: ScoreFn, x0: torch.Tensor, sde: VPSDE, t: torch.Tensor | None = None,
-             noise: torch.Tensor | None = None, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def dsm_loss(
+    model: ScoreFn,
+    x0: torch.Tensor,
+    sde: VPSDE,
+    t: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Denoising score matching loss with weighting lambda(t) = sigma(t)^2 (a scalar tensor).
 
     ``mean_b sum_d (sigma(t_b) * model(x_t, t)_bd + z_bd)^2`` with
@@ -147,8 +155,9 @@ def _check_step(x: torch.Tensor, dt: float) -> None:
         raise ValueError(f"dt must be > 0 (the step goes from t to t - dt), got {dt!r}")
 
 
-def reverse_sde_step(model: ScoreFn, x: torch.Tensor, t, dt: float, sde: VPSDE,
-                     noise: torch.Tensor | None) -> torch.Tensor:
+def reverse_sde_step(
+    model: ScoreFn, x: torch.Tensor, t, dt: float, sde: VPSDE, noise: torch.Tensor | None
+) -> torch.Tensor:
     """One Euler-Maruyama step of the reverse-time SDE, from time ``t`` to ``t - dt``.
 
     The reverse SDE is ``dx = [f(x, t) - g(t)^2 s(x, t)] dt + g(t) dw_bar`` with
@@ -168,8 +177,7 @@ def reverse_sde_step(model: ScoreFn, x: torch.Tensor, t, dt: float, sde: VPSDE,
         noise: standard normal ``[B, D]``; ``None`` takes the noise-free (mean) step.
     """
     _check_step(x, dt)
-    t_b = as_times(t, kind="continuous", batch=x.shape[0], device=x.device, dtype=x.dtype,
-                   check_range=False)  # (B,)
+    t_b = as_times(t, kind="continuous", batch=x.shape[0], device=x.device, dtype=x.dtype, check_range=False)  # (B,)
     beta = sde.beta(t_b)[:, None]  # (B,) -> (B, 1)
     score = model(x, t_b)
     drift = -0.5 * beta * x - beta * score  # f - g^2 s
@@ -184,8 +192,7 @@ def reverse_sde_step(model: ScoreFn, x: torch.Tensor, t, dt: float, sde: VPSDE,
 def probability_flow_step(model: ScoreFn, x: torch.Tensor, t, dt: float, sde: VPSDE) -> torch.Tensor:
     """One Euler step of the probability-flow ODE ``dx/dt = f - g^2 s / 2`` from ``t`` to ``t - dt``."""
     _check_step(x, dt)
-    t_b = as_times(t, kind="continuous", batch=x.shape[0], device=x.device, dtype=x.dtype,
-                   check_range=False)  # (B,)
+    t_b = as_times(t, kind="continuous", batch=x.shape[0], device=x.device, dtype=x.dtype, check_range=False)  # (B,)
     beta = sde.beta(t_b)[:, None]  # (B,) -> (B, 1)
     drift = -0.5 * beta * x - 0.5 * beta * model(x, t_b)
     return x - drift * dt
@@ -199,8 +206,18 @@ class SampleResult:
     snapshots: dict[float, torch.Tensor] = field(default_factory=dict)
 
 
-def _integrate(step: Callable, model: ScoreFn, sde: VPSDE, n: int, data_dim: int, steps: int,
-               seed: int, snapshot_times: Sequence[float], device, stochastic: bool) -> SampleResult:
+def _integrate(
+    step: Callable,
+    model: ScoreFn,
+    sde: VPSDE,
+    n: int,
+    data_dim: int,
+    steps: int,
+    seed: int,
+    snapshot_times: Sequence[float],
+    device,
+    stochastic: bool,
+) -> SampleResult:
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive int, got {steps!r}")
     if any(not 0.0 <= float(s) <= 1.0 for s in snapshot_times):
@@ -231,29 +248,48 @@ def _integrate(step: Callable, model: ScoreFn, sde: VPSDE, n: int, data_dim: int
     return result
 
 
-def sample_reverse_sde(model: ScoreFn, sde: VPSDE, n: int, *, data_dim: int = 2, steps: int = 500,
-                       seed: int = 0, snapshot_times: Sequence[float] = (), device=None) -> SampleResult:
+def sample_reverse_sde(
+    model: ScoreFn,
+    sde: VPSDE,
+    n: int,
+    *,
+    data_dim: int = 2,
+    steps: int = 500,
+    seed: int = 0,
+    snapshot_times: Sequence[float] = (),
+    device=None,
+) -> SampleResult:
     """Draw ``n`` samples by Euler-Maruyama on the reverse SDE from t = 1 down to t = eps.
 
     ``snapshot_times`` (e.g. ``(1.0, 0.5, 0.1, 0.0)``) are recorded at the nearest grid
     time; 0 means the final samples. The final step adds no noise.
     """
-    return _integrate(reverse_sde_step, model, sde, n, data_dim, steps, seed, snapshot_times,
-                      device, stochastic=True)
+    return _integrate(reverse_sde_step, model, sde, n, data_dim, steps, seed, snapshot_times, device, stochastic=True)
 
 
-def sample_probability_flow(model: ScoreFn, sde: VPSDE, n: int, *, data_dim: int = 2, steps: int = 500,
-                            seed: int = 0, snapshot_times: Sequence[float] = (), device=None) -> SampleResult:
+def sample_probability_flow(
+    model: ScoreFn,
+    sde: VPSDE,
+    n: int,
+    *,
+    data_dim: int = 2,
+    steps: int = 500,
+    seed: int = 0,
+    snapshot_times: Sequence[float] = (),
+    device=None,
+) -> SampleResult:
     """Draw ``n`` samples by integrating the probability-flow ODE (Euler) from t = 1 to eps.
 
     Only the prior draw is random: the same ``seed`` gives the same samples.
     """
-    return _integrate(probability_flow_step, model, sde, n, data_dim, steps, seed, snapshot_times,
-                      device, stochastic=False)
+    return _integrate(
+        probability_flow_step, model, sde, n, data_dim, steps, seed, snapshot_times, device, stochastic=False
+    )
 
 
-def gaussian_mixture_score(x: torch.Tensor, t: torch.Tensor, sde: VPSDE, means: torch.Tensor,
-                           std: float) -> torch.Tensor:
+def gaussian_mixture_score(
+    x: torch.Tensor, t: torch.Tensor, sde: VPSDE, means: torch.Tensor, std: float
+) -> torch.Tensor:
     """The exact score of ``p_t`` when the data are an equal-weight mixture of isotropic Gaussians.
 
     Under the VP SDE each component ``N(mu_k, std^2 I)`` becomes

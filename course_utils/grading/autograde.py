@@ -46,8 +46,16 @@ from course_utils.grading.limits import Limits
 from course_utils.build.notebooks import release
 from course_utils.grading.submissions import Submission, UnreadableSubmission, file_hashes, find_submissions, stage
 
-__all__ = ["GradeOptions", "SubmissionResult", "GradebookError", "autograde", "read_scores",
-           "prepare_run", "progress_line", "STATUS_FILE"]
+__all__ = [
+    "GradeOptions",
+    "SubmissionResult",
+    "GradebookError",
+    "autograde",
+    "read_scores",
+    "prepare_run",
+    "progress_line",
+    "STATUS_FILE",
+]
 
 STATUS_FILE = "build/grading/status.json"
 # CPython 3.11 can corrupt ast's recursion bookkeeping when threads parse at once
@@ -128,7 +136,8 @@ def _require_sandbox(dirs: CourseDirs, readable_paths: tuple[str, ...]) -> None:
             "cannot grade safely: the gradebook is a database server, and learner kernels cannot "
             "be cut off from the network here (`bwrap --unshare-net` fails), so learner code could "
             "connect to it. Grade where bubblewrap can make namespaces (root), or keep the "
-            f"gradebook in SQLite on this machine.\n{OPT_OUT_HINT}")
+            f"gradebook in SQLite on this machine.\n{OPT_OUT_HINT}"
+        )
     ok, why = sandbox_available(dirs, readable_paths)
     if not ok:
         raise SandboxUnavailable(f"cannot grade safely: {why}\n{OPT_OUT_HINT}")
@@ -156,7 +165,7 @@ def _register_students(dirs: CourseDirs, students: list[str]) -> None:
 
 def _backup_gradebook(dirs: CourseDirs) -> Path | None:
     """Copy the gradebook to ``backups/`` before a run: SQLite's online backup, or pg_dump."""
-    stamp = datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     backups = dirs.root / "backups"
     if dirs.db_kind == "postgresql":
         backups.mkdir(exist_ok=True)
@@ -180,16 +189,25 @@ def _pg_dump(db_url: str, dst: Path) -> Path:
     url = make_url(db_url)
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
-        raise GradebookError("cannot back up the PostgreSQL gradebook: pg_dump is not installed. "
-                             "Install PostgreSQL's client programs (Debian: postgresql-client) "
-                             "and grade again; nothing was graded.")
+        raise GradebookError(
+            "cannot back up the PostgreSQL gradebook: pg_dump is not installed. "
+            "Install PostgreSQL's client programs (Debian: postgresql-client) "
+            "and grade again; nothing was graded."
+        )
     env = dict(os.environ, PGPASSWORD=url.password or os.environ.get("PGPASSWORD", ""))
     target = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-    proc = subprocess.run([pg_dump, "--no-owner", "--file", str(dst), "--dbname", target],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [pg_dump, "--no-owner", "--file", str(dst), "--dbname", target],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     if proc.returncode != 0:
-        raise GradebookError(f"cannot back up the PostgreSQL gradebook (pg_dump exit "
-                             f"{proc.returncode}: {proc.stderr.strip()[:300]}); nothing was graded.")
+        raise GradebookError(
+            f"cannot back up the PostgreSQL gradebook (pg_dump exit "
+            f"{proc.returncode}: {proc.stderr.strip()[:300]}); nothing was graded."
+        )
     return dst
 
 
@@ -236,22 +254,36 @@ def _abort_workers() -> None:
         _reclaim(tag, None)
 
 
-def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions,
-                notes: list[str] | None = None) -> tuple[bool, str]:
+def _run_worker(
+    dirs: CourseDirs, sub: Submission, opts: GradeOptions, notes: list[str] | None = None
+) -> tuple[bool, str]:
     tag = secrets.token_hex(4)
-    settings = {"root": str(dirs.root), "submitted": STAGED, "db_url": dirs.db_url,
-                "assignment": sub.assignment, "student": sub.student,
-                "cell_timeout_s": opts.cell_timeout_s, "sandbox": opts.sandbox,
-                "readable_paths": list(opts.readable_paths), "tag": tag, "limits": asdict(opts.limits)}
+    settings = {
+        "root": str(dirs.root),
+        "submitted": STAGED,
+        "db_url": dirs.db_url,
+        "assignment": sub.assignment,
+        "student": sub.student,
+        "cell_timeout_s": opts.cell_timeout_s,
+        "sandbox": opts.sandbox,
+        "readable_paths": list(opts.readable_paths),
+        "tag": tag,
+        "limits": asdict(opts.limits),
+    }
     log_dir = dirs.root / "build" / "grading" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{sub.student}--{sub.assignment}.log"
     # The worker and the kernels it starts grade: COURSE_GRADING=1 is theirs, not this process's.
     worker_env = {**os.environ, "COURSE_GRADING": "1", "MPLBACKEND": os.environ.get("MPLBACKEND", "Agg")}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.worker", "--settings",
-                                 json.dumps(settings)], stdout=subprocess.PIPE, stderr=log,
-                                cwd=dirs.root, start_new_session=True, env=worker_env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "course_utils.grading.worker", "--settings", json.dumps(settings)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            cwd=dirs.root,
+            start_new_session=True,
+            env=worker_env,
+        )
         with _LIVE_LOCK:
             _LIVE[proc.pid] = (proc, tag)
         try:
@@ -270,8 +302,10 @@ def _run_worker(dirs: CourseDirs, sub: Submission, opts: GradeOptions,
     res = json.loads(lines[-1])
     if res.get("leftovers") and notes is not None:
         names = ", ".join(res.get("leftover_names") or [])
-        notes.append(f"{res['leftovers']} process(es) left running by the learner's code were killed"
-                     + (f" ({names})" if names else ""))
+        notes.append(
+            f"{res['leftovers']} process(es) left running by the learner's code were killed"
+            + (f" ({names})" if names else "")
+        )
     if res.get("limit"):
         return False, res["limit"]
     if res["success"]:
@@ -306,8 +340,9 @@ def _inspect_autograded(dirs: CourseDirs, sub: Submission) -> _JudgedRun:
     for nb_path in (dirs.path("autograded") / sub.student / sub.assignment).glob("*.ipynb"):
         for cell in nbformat.read(nb_path, as_version=4).cells:
             outputs = cell.get("outputs", [])
-            run.interrupted += any(o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt"
-                                   for o in outputs)
+            run.interrupted += any(
+                o.get("output_type") == "error" and o.get("ename") == "KeyboardInterrupt" for o in outputs
+            )
             verdict = cell.get("metadata", {}).get(VERDICT_KEY)
             if verdict:
                 gid = (cell.metadata.get("nbgrader") or {}).get("grade_id")
@@ -328,24 +363,35 @@ def _grade_one(dirs: CourseDirs, sub: Submission, opts: GradeOptions) -> Submiss
         for nb_path in sorted(staged.glob("*.ipynb")):
             released = nbformat.read(release_dir / nb_path.name, as_version=4)
             with _SCAN_LOCK:
-                found = scan_notebook(nbformat.read(nb_path, as_version=4), locked_ids=locked_grade_ids(released),
-                                      course_sources=course_code(released))
+                found = scan_notebook(
+                    nbformat.read(nb_path, as_version=4),
+                    locked_ids=locked_grade_ids(released),
+                    course_sources=course_code(released),
+                )
             for f in found:
                 res.findings.append(f"{nb_path.name}: cell {f.cell_index} line {f.line}: {f.rule}: {f.message}")
         ok, reason = _run_worker(dirs, sub, opts, res.notes)
         if ok:
             judged = _inspect_autograded(dirs, sub)
             if judged.environment:  # points never depend on this: the judge decided them
-                res.findings.append("the grading environment was changed by notebook code: "
-                                    + "; ".join(dict.fromkeys(judged.environment))[:600])
+                res.findings.append(
+                    "the grading environment was changed by notebook code: "
+                    + "; ".join(dict.fromkeys(judged.environment))[:600]
+                )
             res.score, res.max_score, res.cells = read_scores(dirs, sub.assignment, sub.student)
             res.status = "flagged" if res.findings else "graded"
             if judged.judge_errors:
-                res.status, res.reason = "failed", ("a judgement of the course failed (fix the [judge] block, "
-                                                    "then grade again): " + "; ".join(judged.judge_errors)[:400])
+                res.status, res.reason = (
+                    "failed",
+                    (
+                        "a judgement of the course failed (fix the [judge] block, "
+                        "then grade again): " + "; ".join(judged.judge_errors)[:400]
+                    ),
+                )
             if judged.interrupted:
-                res.notes.append(f"{judged.interrupted} cell(s) ran longer than {opts.cell_timeout_s} s "
-                                 "and were interrupted")
+                res.notes.append(
+                    f"{judged.interrupted} cell(s) ran longer than {opts.cell_timeout_s} s and were interrupted"
+                )
         else:
             res.reason = reason
     except IntakeRefused as exc:
@@ -382,8 +428,10 @@ def prepare_run(dirs: CourseDirs, assignments: list[str], students: list[str]) -
     # The gradebook must hold each assignment's source (hidden tests included): refresh
     # it from solutions/, releasing into a scratch folder so notebooks/ is untouched.
     _backup_gradebook(dirs)  # first: the release below already writes to the gradebook
-    release(CourseDirs(root=dirs.root, source=dirs.source, release=RELEASE_CHECK, db_url=dirs.db_url),
-            sorted(set(assignments)))
+    release(
+        CourseDirs(root=dirs.root, source=dirs.source, release=RELEASE_CHECK, db_url=dirs.db_url),
+        sorted(set(assignments)),
+    )
     _register_students(dirs, sorted(set(students)))
 
 
@@ -394,13 +442,19 @@ def progress_line(res: SubmissionResult, done: int, total: int | None = None) ->
 
     score = f"{res.score:g} / {res.max_score:g}" if res.score is not None else "-"
     count = f"{done}/{total}" if total is not None else f"{done}"
-    return (f"[{count}] {for_terminal(res.student)} {for_terminal(res.assignment)}: {res.status} "
-            f"{score} in {res.seconds:.1f} s" + (f" ({for_terminal(res.reason)[:120]})" if res.reason else ""))
+    return (
+        f"[{count}] {for_terminal(res.student)} {for_terminal(res.assignment)}: {res.status} "
+        f"{score} in {res.seconds:.1f} s" + (f" ({for_terminal(res.reason)[:120]})" if res.reason else "")
+    )
 
 
-def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = GradeOptions(),
-              students: list[str] | None = None,
-              on_result: Callable[[SubmissionResult, int, int], None] | None = None) -> list[SubmissionResult]:
+def autograde(
+    dirs: CourseDirs,
+    assignments: list[str],
+    opts: GradeOptions = GradeOptions(),
+    students: list[str] | None = None,
+    on_result: Callable[[SubmissionResult, int, int], None] | None = None,
+) -> list[SubmissionResult]:
     """Grade every submission of ``assignments`` (optionally only ``students``).
 
     ``on_result(result, done, total)`` is called as each submission finishes (e.g. to print
@@ -412,8 +466,9 @@ def autograde(dirs: CourseDirs, assignments: list[str], opts: GradeOptions = Gra
 
     if opts.sandbox:
         _require_sandbox(dirs, opts.readable_paths)
-    subs = [s for s in find_submissions(dirs.path("submitted"), assignments)
-            if students is None or s.student in students]
+    subs = [
+        s for s in find_submissions(dirs.path("submitted"), assignments) if students is None or s.student in students
+    ]
     prepare_run(dirs, [s.assignment for s in subs], [s.student for s in subs])
     hashes = {(s.student, s.assignment): submission_digest(s.folder) for s in subs}
     by_sub: dict[int, SubmissionResult] = {}

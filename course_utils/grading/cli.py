@@ -48,10 +48,13 @@ def _options(args):
     from course_utils.grading.autograde import GradeOptions
     from course_utils.grading.limits import Limits
 
-    return GradeOptions(jobs=args.jobs, sandbox=not args.no_sandbox, cell_timeout_s=args.cell_timeout,
-                        submission_timeout_s=args.submission_timeout,
-                        limits=Limits(memory_gb=args.memory_gb, cpu_seconds=args.cpu_seconds,
-                                      file_size_mb=args.file_size_mb))
+    return GradeOptions(
+        jobs=args.jobs,
+        sandbox=not args.no_sandbox,
+        cell_timeout_s=args.cell_timeout,
+        submission_timeout_s=args.submission_timeout,
+        limits=Limits(memory_gb=args.memory_gb, cpu_seconds=args.cpu_seconds, file_size_mb=args.file_size_mb),
+    )
 
 
 def cmd_autograde(args) -> int:
@@ -65,11 +68,14 @@ def cmd_autograde(args) -> int:
         print("WARNING: grading WITHOUT the sandbox (--no-sandbox): learner code runs with your rights.")
     lessons = _lessons(args.assignment)
     start = time.perf_counter()
-    results = autograde(_dirs(args), [l.assignment for l in lessons], _options(args),
-                        students=args.student or None,
-                        on_result=lambda r, done, total: print(progress_line(r, done, total), flush=True))
-    print(f"autograded {len(results)} submission(s) in {time.perf_counter() - start:.1f} s "
-          f"with {args.jobs} job(s)")
+    results = autograde(
+        _dirs(args),
+        [l.assignment for l in lessons],
+        _options(args),
+        students=args.student or None,
+        on_result=lambda r, done, total: print(progress_line(r, done, total), flush=True),
+    )
+    print(f"autograded {len(results)} submission(s) in {time.perf_counter() - start:.1f} s with {args.jobs} job(s)")
     graded = {(x.student, x.assignment) for x in results}
     rows = [r for r in load_status(_dirs(args)) if (r["student"], r["assignment"]) in graded]
     print(format_table(rows))
@@ -82,10 +88,16 @@ def cmd_enqueue(args) -> int:
     if not args.assignment and not args.all:
         print("usage: enqueue --assignment A [--assignment B ...] | --all", file=sys.stderr)
         return 2
-    counts = enqueue(_dirs(args), [l.assignment for l in _lessons(args.assignment)],
-                     students=args.student or None, regrade=args.regrade)
-    print(f"enqueued: {counts['queued']} new job(s), {counts['requeued']} re-queued (changed or --regrade), "
-          f"{counts['unchanged']} unchanged (already queued or graded with the same files)")
+    counts = enqueue(
+        _dirs(args),
+        [l.assignment for l in _lessons(args.assignment)],
+        students=args.student or None,
+        regrade=args.regrade,
+    )
+    print(
+        f"enqueued: {counts['queued']} new job(s), {counts['requeued']} re-queued (changed or --regrade), "
+        f"{counts['unchanged']} unchanged (already queued or graded with the same files)"
+    )
     return 0
 
 
@@ -99,11 +111,14 @@ def cmd_grade_worker(args) -> int:
         print("WARNING: grading WITHOUT the sandbox (--no-sandbox): learner code runs with your rights.")
     wopts = WorkerOptions(lease_s=args.lease, poll_s=min(args.poll, args.lease), machine=args.machine or "")
     start = time.perf_counter()
-    results = work_parallel(_dirs(args), _options(args), wopts, args.jobs,
-                            on_result=lambda r, n: print(progress_line(r, n), flush=True))
+    results = work_parallel(
+        _dirs(args), _options(args), wopts, args.jobs, on_result=lambda r, n: print(progress_line(r, n), flush=True)
+    )
     failed = sum(r.status == "failed" for r in results)
-    print(f"grade-worker: queue empty; {args.jobs} worker(s) here graded {len(results)} submission(s) in "
-          f"{time.perf_counter() - start:.1f} s ({failed} failed)")
+    print(
+        f"grade-worker: queue empty; {args.jobs} worker(s) here graded {len(results)} submission(s) in "
+        f"{time.perf_counter() - start:.1f} s ({failed} failed)"
+    )
     return 0
 
 
@@ -169,12 +184,17 @@ def cmd_zip_collect(args) -> int:
         print(for_terminal(line.strip()))
     learners = sorted({p.parent.parent.name for p in collected})
     if not collected:
-        print(f"zip-collect: collected NOTHING for {args.assignment[0]}: no file in downloaded/"
-              f"{args.assignment[0]}/archive matched a Canvas or Moodle export name (see "
-              "course_utils/grading/zipcollect.py)", file=sys.stderr)
+        print(
+            f"zip-collect: collected NOTHING for {args.assignment[0]}: no file in downloaded/"
+            f"{args.assignment[0]}/archive matched a Canvas or Moodle export name (see "
+            "course_utils/grading/zipcollect.py)",
+            file=sys.stderr,
+        )
         return 1
-    print(f"zip-collect: {len(collected)} notebook(s) of {len(learners)} learner(s) in submitted/"
-          + (f"; {len(refused)} file(s) skipped" if refused else ""))
+    print(
+        f"zip-collect: {len(collected)} notebook(s) of {len(learners)} learner(s) in submitted/"
+        + (f"; {len(refused)} file(s) skipped" if refused else "")
+    )
     return 0
 
 
@@ -203,8 +223,7 @@ def cmd_demo(args) -> int:
     rows = load_status(dirs)
     print(format_table(rows))
     full = all(r["status"] == "graded" and r["score"] == r["max_score"] for r in rows) and len(rows) == len(lessons)
-    print("DEMO OK: every solution executed and scored full marks" if (full and rc == 0)
-          else "DEMO FAILED: see above")
+    print("DEMO OK: every solution executed and scored full marks" if (full and rc == 0) else "DEMO FAILED: see above")
     return 0 if (full and rc == 0) else 1
 
 
@@ -223,48 +242,73 @@ COMMANDS = {
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m course_utils.grading", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m course_utils.grading", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name, (fn, summary) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=summary)
         p.set_defaults(fn=fn)
         p.add_argument("--assignment", "-a", action="append", help="only this assignment (repeatable)")
         if name in {"autograde", "demo", "grade-worker"}:
-            p.add_argument("--jobs", "-j", type=int, default=1,
-                           help="submissions graded at once (default 1; `make ... JOBS=N` passes N)")
+            p.add_argument(
+                "--jobs",
+                "-j",
+                type=int,
+                default=1,
+                help="submissions graded at once (default 1; `make ... JOBS=N` passes N)",
+            )
         if name in {"autograde", "enqueue"}:
             p.add_argument("--student", action="append", help="only this learner (repeatable)")
         if name == "enqueue":
             p.add_argument("--all", action="store_true", help="every assignment")
-            p.add_argument("--regrade", action="store_true",
-                           help="queue again submissions already graded with the same files")
+            p.add_argument(
+                "--regrade", action="store_true", help="queue again submissions already graded with the same files"
+            )
         if name == "grade-worker":
-            p.add_argument("--lease", type=float, default=300.0,
-                           help="seconds a job stays this machine's without a heartbeat (default 300)")
-            p.add_argument("--poll", type=float, default=5.0,
-                           help="seconds between looks at the queue while others still grade (default 5)")
+            p.add_argument(
+                "--lease",
+                type=float,
+                default=300.0,
+                help="seconds a job stays this machine's without a heartbeat (default 300)",
+            )
+            p.add_argument(
+                "--poll",
+                type=float,
+                default=5.0,
+                help="seconds between looks at the queue while others still grade (default 5)",
+            )
             p.add_argument("--machine", default="", help="name shown in grade-status (default: host name)")
         if name in {"autograde", "grade-worker"}:
-            p.add_argument("--no-sandbox", action="store_true",
-                           help="explicit opt-out: run learner code with the grader's rights")
-            p.add_argument("--memory-gb", type=float, default=4.0,
-                           help="memory per learner kernel in GiB (a cgroup where possible, else "
-                                "address space; default 4)")
+            p.add_argument(
+                "--no-sandbox", action="store_true", help="explicit opt-out: run learner code with the grader's rights"
+            )
+            p.add_argument(
+                "--memory-gb",
+                type=float,
+                default=4.0,
+                help="memory per learner kernel in GiB (a cgroup where possible, else address space; default 4)",
+            )
             p.add_argument("--cpu-seconds", type=int, default=600, help="CPU time per kernel (default 600)")
-            p.add_argument("--file-size-mb", type=int, default=1024,
-                           help="largest file a kernel may write, in MB (default 1024)")
+            p.add_argument(
+                "--file-size-mb", type=int, default=1024, help="largest file a kernel may write, in MB (default 1024)"
+            )
             p.add_argument("--cell-timeout", type=int, default=120, help="wall clock per cell in s (default 120)")
-            p.add_argument("--submission-timeout", type=int, default=900,
-                           help="wall clock per submission in s (default 900)")
+            p.add_argument(
+                "--submission-timeout", type=int, default=900, help="wall clock per submission in s (default 900)"
+            )
         if name in {"report", "export"}:
-            p.add_argument("--csv", help="export to this CSV file"
-                           + (" (default grades.csv)" if name == "export" else ""))
+            p.add_argument(
+                "--csv", help="export to this CSV file" + (" (default grades.csv)" if name == "export" else "")
+            )
         if name in {"autograde", "feedback", "report", "export", "enqueue", "grade-worker", "grade-status"}:
-            p.add_argument("--db-url", default=os.environ.get("COURSE_DB_URL", ""),
-                           help="the gradebook as an SQLAlchemy URL, e.g. "
-                                "postgresql+psycopg2://grader@dbhost/course (default: "
-                                "$COURSE_DB_URL, else gradebook.db in the course root)")
+            p.add_argument(
+                "--db-url",
+                default=os.environ.get("COURSE_DB_URL", ""),
+                help="the gradebook as an SQLAlchemy URL, e.g. "
+                "postgresql+psycopg2://grader@dbhost/course (default: "
+                "$COURSE_DB_URL, else gradebook.db in the course root)",
+            )
     args = ap.parse_args(argv)
     from course_utils.grading.autograde import GradebookError
     from course_utils.grading.sandbox import SandboxUnavailable

@@ -37,8 +37,10 @@ class CourseDirs:
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root).resolve())
         if self.db_url and "://" not in self.db_url:
-            raise ValueError(f"db_url must be an SQLAlchemy URL such as "
-                             f"'postgresql+psycopg2://grader@dbhost/course', got {self.db_url!r}")
+            raise ValueError(
+                f"db_url must be an SQLAlchemy URL such as "
+                f"'postgresql+psycopg2://grader@dbhost/course', got {self.db_url!r}"
+            )
         if not self.db_url:
             object.__setattr__(self, "db_url", f"sqlite:///{self.root / 'gradebook.db'}?timeout=60")
 
@@ -56,7 +58,7 @@ class CourseDirs:
         """The gradebook file when the database is SQLite, else ``None``."""
         if not self.db_url.startswith("sqlite:///"):
             return None
-        return Path(self.db_url[len("sqlite:///"):].split("?", 1)[0])
+        return Path(self.db_url[len("sqlite:///") :].split("?", 1)[0])
 
 
 def _alembic_head() -> str:

@@ -21,11 +21,21 @@ from nbgrader.plugins import ExportPlugin
 
 from course_utils.grading.escape import for_spreadsheet
 
-__all__ = ["NBGRADER_COLUMNS", "COURSE_COLUMNS", "COLUMNS", "export_rows", "CourseExportPlugin",
-           "export_csv"]
+__all__ = ["NBGRADER_COLUMNS", "COURSE_COLUMNS", "COLUMNS", "export_rows", "CourseExportPlugin", "export_csv"]
 
-NBGRADER_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-                    "raw_score", "late_submission_penalty", "score", "max_score"]
+NBGRADER_COLUMNS = [
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+]
 COURSE_COLUMNS = ["status", "reason", "findings", "notes"]
 COLUMNS = NBGRADER_COLUMNS + COURSE_COLUMNS
 _NUMERIC = {"raw_score", "late_submission_penalty", "score", "max_score"}
@@ -35,8 +45,9 @@ def _db_url(gradebook: Gradebook) -> str:
     return gradebook.engine.url.render_as_string(hide_password=False)
 
 
-def export_rows(gradebook: Gradebook, students: list[str] | None = None,
-                assignments: list[str] | None = None) -> list[dict]:
+def export_rows(
+    gradebook: Gradebook, students: list[str] | None = None, assignments: list[str] | None = None
+) -> list[dict]:
     """One row per (assignment, learner) of the gradebook, as nbgrader's CSV export has them,
     with the course's status columns; values as strings, text made safe for spreadsheets."""
     from course_utils.grading.records import load_results
@@ -49,9 +60,15 @@ def export_rows(gradebook: Gradebook, students: list[str] | None = None,
         for student in gradebook.students:
             if students and student.id not in students:
                 continue
-            row = {"assignment": assignment.name, "duedate": assignment.duedate, "student_id": student.id,
-                   "last_name": student.last_name, "first_name": student.first_name,
-                   "email": student.email, "max_score": assignment.max_score}
+            row = {
+                "assignment": assignment.name,
+                "duedate": assignment.duedate,
+                "student_id": student.id,
+                "last_name": student.last_name,
+                "first_name": student.first_name,
+                "email": student.email,
+                "max_score": assignment.max_score,
+            }
             rec = course.get((student.id, assignment.name))
             try:
                 sub = gradebook.find_submission(assignment.name, student.id)
@@ -60,16 +77,33 @@ def export_rows(gradebook: Gradebook, students: list[str] | None = None,
                 status = rec["status"] if rec else "missing"
             else:
                 penalty = sub.late_submission_penalty
-                row.update(timestamp=sub.timestamp, raw_score=sub.score, late_submission_penalty=penalty,
-                           score=max(0.0, sub.score - penalty))
+                row.update(
+                    timestamp=sub.timestamp,
+                    raw_score=sub.score,
+                    late_submission_penalty=penalty,
+                    score=max(0.0, sub.score - penalty),
+                )
                 status = rec["status"] if rec else "ungraded"
             if status == "failed":  # never a plain 0: the grade is not known
                 row.update(raw_score="", late_submission_penalty="", score="")
-            row.update(status=status, reason=(rec or {}).get("reason", ""),
-                       findings=" | ".join((rec or {}).get("findings", [])),
-                       notes=" | ".join((rec or {}).get("notes", [])))
-            rows.append({k: ("" if row[k] is None else str(row[k]) if k in _NUMERIC or k in {"duedate", "timestamp"}
-                             else for_spreadsheet(str(row[k]))) for k in COLUMNS})
+            row.update(
+                status=status,
+                reason=(rec or {}).get("reason", ""),
+                findings=" | ".join((rec or {}).get("findings", [])),
+                notes=" | ".join((rec or {}).get("notes", [])),
+            )
+            rows.append(
+                {
+                    k: (
+                        ""
+                        if row[k] is None
+                        else str(row[k])
+                        if k in _NUMERIC or k in {"duedate", "timestamp"}
+                        else for_spreadsheet(str(row[k]))
+                    )
+                    for k in COLUMNS
+                }
+            )
     return rows
 
 
@@ -86,8 +120,10 @@ class CourseExportPlugin(ExportPlugin):
     def export(self, gradebook: Gradebook) -> None:
         dest = Path(self.to or "grades.csv")
         self.log.info("Exporting grades with the course's statuses to %s", dest)
-        _write(export_rows(gradebook, [str(s) for s in self.student] or None,
-                           [str(a) for a in self.assignment] or None), dest)
+        _write(
+            export_rows(gradebook, [str(s) for s in self.student] or None, [str(a) for a in self.assignment] or None),
+            dest,
+        )
 
 
 def export_csv(db_url: str, path: Path, assignments: list[str] | None = None) -> list[dict]:

@@ -38,8 +38,11 @@ def hidden_lines(autograded: nbformat.NotebookNode, released: nbformat.NotebookN
     for cell in autograded.cells:
         meta = cell.get("metadata", {}).get("nbgrader") or {}
         if meta.get("grade") and not meta.get("solution"):
-            out |= {ln.strip() for ln in cell.source.splitlines()
-                    if len(ln.strip()) >= MIN_PROBE_LINE and ln.strip() not in released_lines}
+            out |= {
+                ln.strip()
+                for ln in cell.source.splitlines()
+                if len(ln.strip()) >= MIN_PROBE_LINE and ln.strip() not in released_lines
+            }
     return out
 
 
@@ -63,8 +66,9 @@ def cell_points(grade_id: str, score: float, maximum: float) -> str:
     return f"**`{grade_id}`: {score:g} / {maximum:g} points** ({state})"
 
 
-def learner_view(autograded: nbformat.NotebookNode, released: nbformat.NotebookNode,
-                 cell_scores: dict) -> nbformat.NotebookNode:
+def learner_view(
+    autograded: nbformat.NotebookNode, released: nbformat.NotebookNode, cell_scores: dict
+) -> nbformat.NotebookNode:
     """A copy of ``autograded`` that is safe to return to the learner."""
     released_src = {_gid(c): c.source for c in released.cells if _gid(c)}
     secret = hidden_lines(autograded, released)
@@ -75,8 +79,10 @@ def learner_view(autograded: nbformat.NotebookNode, released: nbformat.NotebookN
         if meta.get("grade") and not meta.get("solution"):
             cell.source = released_src.get(gid, "# (test cell)")
         if cell.get("cell_type") == "code":
-            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=REMOVED)
-                            if _quotes_hidden(out, secret) else out for out in cell.outputs]
+            cell.outputs = [
+                nbformat.v4.new_output("stream", name="stdout", text=REMOVED) if _quotes_hidden(out, secret) else out
+                for out in cell.outputs
+            ]
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 evalue = str(out.get("evalue", ""))[:MAX_ERROR_CHARS]
@@ -95,7 +101,8 @@ def learner_view(autograded: nbformat.NotebookNode, released: nbformat.NotebookN
     rows = "\n".join(f"| `{gid}` | {s:g} / {m:g} |" for gid, (s, m) in sorted(cell_scores.items()))
     summary = nbformat.v4.new_markdown_cell(
         f"# Feedback\n\n**Score: {total:g} / {maximum:g}**\n\n| check | points |\n|---|---|\n{rows}\n\n"
-        "Failed checks show their message below the test cell. Hidden checks are not shown.")
+        "Failed checks show their message below the test cell. Hidden checks are not shown."
+    )
     nb.cells.insert(0, summary)
     return nb
 
@@ -104,8 +111,9 @@ def write_feedback(autograded_path: Path, released_path: Path, cell_scores: dict
     """Render the learner's feedback for one notebook to ``out_html``."""
     from nbconvert import HTMLExporter
 
-    nb = learner_view(nbformat.read(autograded_path, as_version=4),
-                      nbformat.read(released_path, as_version=4), cell_scores)
+    nb = learner_view(
+        nbformat.read(autograded_path, as_version=4), nbformat.read(released_path, as_version=4), cell_scores
+    )
     body, _ = HTMLExporter(template_name="classic", sanitize_html=True).from_notebook_node(nb)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(body)

@@ -23,11 +23,30 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from course_utils.grading.autograde import (GradeOptions, SubmissionResult, _abort_workers, _grade_one,
-                                            _require_sandbox, _save_status, prepare_run, RELEASE_CHECK, STAGED)
+from course_utils.grading.autograde import (
+    GradeOptions,
+    SubmissionResult,
+    _abort_workers,
+    _grade_one,
+    _require_sandbox,
+    _save_status,
+    prepare_run,
+    RELEASE_CHECK,
+    STAGED,
+)
 from course_utils.grading.course import CourseDirs
-from course_utils.grading.jobqueue import (DEFAULT_LEASE_S, Job, claim, enqueue_jobs, finish, heartbeat, pending,
-                                           queue_summary, requeue, submission_digest)
+from course_utils.grading.jobqueue import (
+    DEFAULT_LEASE_S,
+    Job,
+    claim,
+    enqueue_jobs,
+    finish,
+    heartbeat,
+    pending,
+    queue_summary,
+    requeue,
+    submission_digest,
+)
 from course_utils.build.notebooks import release
 from course_utils.grading.records import machine_name, mark_in_formgrader
 from course_utils.grading.submissions import Submission, find_submissions
@@ -48,14 +67,17 @@ class WorkerOptions:
             raise ValueError(f"need lease_s >= 3 and 0 < poll_s <= lease_s, got {self.lease_s}, {self.poll_s}")
 
 
-def enqueue(dirs: CourseDirs, assignments: list[str], students: list[str] | None = None,
-            regrade: bool = False) -> dict[str, int]:
+def enqueue(
+    dirs: CourseDirs, assignments: list[str], students: list[str] | None = None, regrade: bool = False
+) -> dict[str, int]:
     """Queue every submission of ``assignments`` (optionally only ``students``); counts by outcome."""
-    subs = [s for s in find_submissions(dirs.path("submitted"), assignments)
-            if students is None or s.student in students]
+    subs = [
+        s for s in find_submissions(dirs.path("submitted"), assignments) if students is None or s.student in students
+    ]
     prepare_run(dirs, [s.assignment for s in subs], [s.student for s in subs])
-    return enqueue_jobs(dirs.db_url, [(s.student, s.assignment, submission_digest(s.folder)) for s in subs],
-                        regrade=regrade)
+    return enqueue_jobs(
+        dirs.db_url, [(s.student, s.assignment, submission_digest(s.folder)) for s in subs], regrade=regrade
+    )
 
 
 class _Heartbeat(threading.Thread):
@@ -97,8 +119,12 @@ def _local_release(dirs: CourseDirs, assignment: str, done: set[str]) -> None:
         copies = list(out.glob("*.ipynb")) if out.is_dir() else []
         if not copies or min(p.stat().st_mtime for p in copies) < newest:
             scratch = dirs.root / "build" / "grading" / "release-scratch.db"
-            release(CourseDirs(root=dirs.root, source=dirs.source, release=RELEASE_CHECK,
-                               db_url=f"sqlite:///{scratch}?timeout=60"), [assignment])
+            release(
+                CourseDirs(
+                    root=dirs.root, source=dirs.source, release=RELEASE_CHECK, db_url=f"sqlite:///{scratch}?timeout=60"
+                ),
+                [assignment],
+            )
     done.add(assignment)
 
 
@@ -115,9 +141,14 @@ def _submission(dirs: CourseDirs, job: Job) -> Submission | None:
     return Submission(job.student, job.assignment, folder) if folder.is_dir() else None
 
 
-def work(dirs: CourseDirs, opts: GradeOptions = GradeOptions(), wopts: WorkerOptions = WorkerOptions(),
-         on_result: Callable[[SubmissionResult, int], None] | None = None,
-         max_jobs: int | None = None, preflight: bool = True) -> list[SubmissionResult]:
+def work(
+    dirs: CourseDirs,
+    opts: GradeOptions = GradeOptions(),
+    wopts: WorkerOptions = WorkerOptions(),
+    on_result: Callable[[SubmissionResult, int], None] | None = None,
+    max_jobs: int | None = None,
+    preflight: bool = True,
+) -> list[SubmissionResult]:
     """Take and grade jobs until the queue has none left, queued or running anywhere.
 
     ``on_result(result, n_done_here)`` is called after each job this worker recorded.
@@ -149,8 +180,9 @@ def work(dirs: CourseDirs, opts: GradeOptions = GradeOptions(), wopts: WorkerOpt
         beat.start()
         try:
             if sub is None:
-                res = SubmissionResult(job.student, job.assignment, "failed",
-                                       reason="the submission is no longer in submitted/")
+                res = SubmissionResult(
+                    job.student, job.assignment, "failed", reason="the submission is no longer in submitted/"
+                )
             else:
                 _local_release(dirs, job.assignment, released)
                 res = _grade_one(dirs, sub, opts)
@@ -171,8 +203,13 @@ def work(dirs: CourseDirs, opts: GradeOptions = GradeOptions(), wopts: WorkerOpt
     return recorded
 
 
-def work_parallel(dirs: CourseDirs, opts: GradeOptions, wopts: WorkerOptions, jobs: int,
-                  on_result: Callable[[SubmissionResult, int], None] | None = None) -> list[SubmissionResult]:
+def work_parallel(
+    dirs: CourseDirs,
+    opts: GradeOptions,
+    wopts: WorkerOptions,
+    jobs: int,
+    on_result: Callable[[SubmissionResult, int], None] | None = None,
+) -> list[SubmissionResult]:
     """``jobs`` workers in this process (one per core, say), named ``<machine>/<i>`` in the queue."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -193,8 +230,10 @@ def work_parallel(dirs: CourseDirs, opts: GradeOptions, wopts: WorkerOptions, jo
 
     base = wopts.machine or machine_name()
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(work, dirs, opts, replace(wopts, machine=f"{base}/{i + 1}"), counted, None, False)
-                   for i in range(jobs)]
+        futures = [
+            pool.submit(work, dirs, opts, replace(wopts, machine=f"{base}/{i + 1}"), counted, None, False)
+            for i in range(jobs)
+        ]
         try:
             return [r for f in futures for r in f.result()]
         except BaseException:  # e.g. Ctrl-C: no kernel may outlive the run (their jobs' leases run out)
@@ -215,11 +254,16 @@ def format_status(db_url: str, slowest: int = 5) -> str:
     c = s["counts"]
     lines = [f"queued {c['queued']}, running {c['running']}, done {c['done']}, failed {c['failed']}"]
     for r in s["running"]:
-        lines.append(f"  running on {for_terminal(r['machine'])} for {_duration(r['running_s'])}: "
-                     f"{for_terminal(r['student'])} {for_terminal(r['assignment'])} (attempt {r['attempts']})"
-                     + (" - lease expired, another worker will take it" if r["lease_expired"] else ""))
+        lines.append(
+            f"  running on {for_terminal(r['machine'])} for {_duration(r['running_s'])}: "
+            f"{for_terminal(r['student'])} {for_terminal(r['assignment'])} (attempt {r['attempts']})"
+            + (" - lease expired, another worker will take it" if r["lease_expired"] else "")
+        )
     if s["slowest"]:
         lines.append(f"slowest {len(s['slowest'])} finished job(s):")
-        lines += [f"  {r['seconds']:7.1f} s  {for_terminal(r['student'])} {for_terminal(r['assignment'])} "
-                  f"{r['status']} on {for_terminal(r['machine'])}" for r in s["slowest"]]
+        lines += [
+            f"  {r['seconds']:7.1f} s  {for_terminal(r['student'])} {for_terminal(r['assignment'])} "
+            f"{r['status']} on {for_terminal(r['machine'])}"
+            for r in s["slowest"]
+        ]
     return "\n".join(lines)

@@ -40,34 +40,155 @@ import torch.nn
 import torch.nn.functional
 import torch.testing
 
-__all__ = ["snapshot", "verify", "changes", "tensor_to_floats", "assert_close_literal",
-           "assert_exact_type", "assert_shape", "assert_dtype", "count_parameters"]
+__all__ = [
+    "snapshot",
+    "verify",
+    "changes",
+    "tensor_to_floats",
+    "assert_close_literal",
+    "assert_exact_type",
+    "assert_shape",
+    "assert_dtype",
+    "count_parameters",
+]
 
 _CRITICAL = {  # dotted paths that must be library code at snapshot time
     torch: ["allclose", "isclose", "equal", "eq", "is_tensor", "tensor", "as_tensor", "isfinite", "isnan"],
     torch.testing: ["assert_close"],
     numpy: ["allclose", "isclose", "array_equal", "asarray", "array", "isfinite"],
-    numpy.testing: ["assert_allclose", "assert_array_equal", "assert_array_almost_equal",
-                    "assert_almost_equal", "assert_equal"],
+    numpy.testing: [
+        "assert_allclose",
+        "assert_array_equal",
+        "assert_array_almost_equal",
+        "assert_almost_equal",
+        "assert_equal",
+    ],
     math: ["isclose", "isfinite", "isnan", "fabs"],
-    builtins: ["abs", "isinstance", "issubclass", "type", "len", "float", "int", "bool", "round", "all",
-               "any", "zip", "range", "min", "max", "sum", "sorted", "list", "tuple", "dict", "str",
-               "repr", "getattr", "hasattr", "id", "iter", "next", "enumerate", "print", "__import__"],
+    builtins: [
+        "abs",
+        "isinstance",
+        "issubclass",
+        "type",
+        "len",
+        "float",
+        "int",
+        "bool",
+        "round",
+        "all",
+        "any",
+        "zip",
+        "range",
+        "min",
+        "max",
+        "sum",
+        "sorted",
+        "list",
+        "tuple",
+        "dict",
+        "str",
+        "repr",
+        "getattr",
+        "hasattr",
+        "id",
+        "iter",
+        "next",
+        "enumerate",
+        "print",
+        "__import__",
+    ],
 }
-_TENSOR_CRITICAL = ("tolist", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__",
-                    "__float__", "__int__", "__index__", "__len__", "__iter__", "__getitem__", "__sub__",
-                    "__rsub__", "__abs__", "__neg__", "__array__", "__repr__", "__format__", "__getattribute__",
-                    "__torch_function__", "__torch_dispatch__", "allclose", "isclose", "equal", "eq", "ne",
-                    "item", "float", "double", "to", "cpu", "detach", "clone", "numel", "size", "dim", "shape",
-                    "dtype", "device", "ndim", "abs", "max", "min", "all", "any", "sum", "mean", "numpy")
-_MODULE_CRITICAL = ("__call__", "_call_impl", "_wrapped_call_impl", "parameters", "named_parameters",
-                    "_named_members", "modules", "named_modules", "children", "state_dict", "__getattr__",
-                    "__setattr__", "__getattribute__", "train", "eval")
+_TENSOR_CRITICAL = (
+    "tolist",
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__bool__",
+    "__float__",
+    "__int__",
+    "__index__",
+    "__len__",
+    "__iter__",
+    "__getitem__",
+    "__sub__",
+    "__rsub__",
+    "__abs__",
+    "__neg__",
+    "__array__",
+    "__repr__",
+    "__format__",
+    "__getattribute__",
+    "__torch_function__",
+    "__torch_dispatch__",
+    "allclose",
+    "isclose",
+    "equal",
+    "eq",
+    "ne",
+    "item",
+    "float",
+    "double",
+    "to",
+    "cpu",
+    "detach",
+    "clone",
+    "numel",
+    "size",
+    "dim",
+    "shape",
+    "dtype",
+    "device",
+    "ndim",
+    "abs",
+    "max",
+    "min",
+    "all",
+    "any",
+    "sum",
+    "mean",
+    "numpy",
+)
+_MODULE_CRITICAL = (
+    "__call__",
+    "_call_impl",
+    "_wrapped_call_impl",
+    "parameters",
+    "named_parameters",
+    "_named_members",
+    "modules",
+    "named_modules",
+    "children",
+    "state_dict",
+    "__getattr__",
+    "__setattr__",
+    "__getattribute__",
+    "train",
+    "eval",
+)
 _STRICT_MODULES = ("builtins", "math", "torch.testing", "numpy.testing")  # honest code never changes these
-_IPYTHON_OWNED = {"exit", "quit", "get_ipython", "display", "help", "copyright", "credits", "license",
-                  "input"}  # IPython / ipykernel swap these per cell
-_SHELL_METHODS = ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "transform_cell",
-                  "transform_ast", "showtraceback", "should_run_async")
+_IPYTHON_OWNED = {
+    "exit",
+    "quit",
+    "get_ipython",
+    "display",
+    "help",
+    "copyright",
+    "credits",
+    "license",
+    "input",
+}  # IPython / ipykernel swap these per cell
+_SHELL_METHODS = (
+    "run_cell",
+    "run_cell_async",
+    "run_ast_nodes",
+    "run_code",
+    "transform_cell",
+    "transform_ast",
+    "showtraceback",
+    "should_run_async",
+)
 
 
 def _build():  # one closure on purpose: the originals live in its cells
@@ -87,9 +208,16 @@ def _build():  # one closure on purpose: the originals live in its cells
     _modules_dict = sys.modules
     _self_module = sys.modules[__name__]
 
-    lib_dirs = {_realpath(p) for p in [*site.getsitepackages(), *(sysconfig.get_paths()[k] for k in
-                ("stdlib", "platstdlib", "purelib", "platlib")), os.path.dirname(os.__file__),
-                os.path.dirname(os.path.dirname(_realpath(__file__)))] if p}  # + the course_utils package
+    lib_dirs = {
+        _realpath(p)
+        for p in [
+            *site.getsitepackages(),
+            *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")),
+            os.path.dirname(os.__file__),
+            os.path.dirname(os.path.dirname(_realpath(__file__))),
+        ]
+        if p
+    }  # + the course_utils package
     lib_dirs = _tuple(d.rstrip(_sep) + _sep for d in lib_dirs)
     state: dict = {}
 
@@ -140,9 +268,11 @@ def _build():  # one closure on purpose: the originals live in its cells
         snap = {"modules": {}, "classes": {}, "lists": {}, "values": {}}
         for mod in (torch, torch.testing, torch.nn, torch.nn.functional, numpy, numpy.testing, math):
             snap["modules"][mod.__name__] = module_items(mod)
-        snap["modules"]["builtins"] = {k: v for k, v in _vars(builtins).items()
-                                       if k not in _IPYTHON_OWNED and (not _startswith(k, "_") or k in
-                                                                       ("__import__", "__build_class__"))}
+        snap["modules"]["builtins"] = {
+            k: v
+            for k, v in _vars(builtins).items()
+            if k not in _IPYTHON_OWNED and (not _startswith(k, "_") or k in ("__import__", "__build_class__"))
+        }
         for cls in (_Tensor, _Module):
             snap["classes"][f"{cls.__module__}.{cls.__qualname__}"] = _dict(_vars(cls))
         vals = snap["values"]
@@ -154,8 +284,18 @@ def _build():  # one closure on purpose: the originals live in its cells
                 vals[f"{mod.__name__}.{n}"] = _getattr(mod, n, None)
         vals["sys.gettrace()"], vals["sys.getprofile()"] = _gettrace(), _getprofile()
         vals["torch function modes"], vals["torch dispatch modes"] = _fn_modes(), _dispatch_modes()
-        for name in ("torch", "numpy", "math", "builtins", "torch.testing", "numpy.testing", "torch.nn",
-                     "torch.nn.functional", "sys", __name__):
+        for name in (
+            "torch",
+            "numpy",
+            "math",
+            "builtins",
+            "torch.testing",
+            "numpy.testing",
+            "torch.nn",
+            "torch.nn.functional",
+            "sys",
+            __name__,
+        ):
             vals[f"sys.modules[{name!r}]"] = _dict_get(_modules_dict, name)
         lists = snap["lists"]
         lists["sys.meta_path"], lists["sys.path_hooks"] = _list(sys.meta_path), _list(sys.path_hooks)
@@ -193,8 +333,7 @@ def _build():  # one closure on purpose: the originals live in its cells
                 if where == "classes":
                     out += [f"{owner}.{k} added" for k, w in now.items() if k not in items and not from_library(w)]
         for key, v in old["values"].items():
-            if _dict_get(new["values"], key, diff) is not v and not (
-                    _type(v) is _int and new["values"].get(key) == v):
+            if _dict_get(new["values"], key, diff) is not v and not (_type(v) is _int and new["values"].get(key) == v):
                 out.append(f"{key} changed" if key[-1] in ")]" or " " in key else f"{key} replaced")
         for key, items in new["lists"].items():
             before = old["lists"].get(key, [])
@@ -244,8 +383,10 @@ def _build():  # one closure on purpose: the originals live in its cells
     def assert_exact_type(x, cls, name: str = "the result") -> None:
         """``type(x) is cls`` exactly (subclasses can override comparisons, so they fail)."""
         if _type(x) is not cls:
-            raise _AssertionError(f"{name} should be a {cls.__module__}.{cls.__qualname__} "
-                                  f"(exactly that type), but it is a {type_name(x)}")
+            raise _AssertionError(
+                f"{name} should be a {cls.__module__}.{cls.__qualname__} "
+                f"(exactly that type), but it is a {type_name(x)}"
+            )
 
     def no_modes(name: str) -> None:
         if _fn_modes() or _dispatch_modes():
@@ -292,8 +433,7 @@ def _build():  # one closure on purpose: the originals live in its cells
             index //= dim
         return f" at index {_tuple(_reversed(idx))}"
 
-    def assert_close_literal(actual, expected, atol: float = 1e-4, rtol: float = 0.0,
-                             name: str = "the result") -> None:
+    def assert_close_literal(actual, expected, atol: float = 1e-4, rtol: float = 0.0, name: str = "the result") -> None:
         """``actual`` (exact tensor, or real number/list) matches the literal ``expected``.
 
         The message names the first worst position and the error, never expected values.
@@ -315,8 +455,10 @@ def _build():  # one closure on purpose: the originals live in its cells
                     worst, worst_i = err, i
         if bad:
             what = "is not finite" if worst == _float("inf") else f"max error {worst:.2g}"
-            raise _AssertionError(f"{name}: values differ from the expected ones{where(worst_i, shape_a)} "
-                                  f"({bad} of {_len(flat_a)} off; {what}; atol {atol:g}, rtol {rtol:g})")
+            raise _AssertionError(
+                f"{name}: values differ from the expected ones{where(worst_i, shape_a)} "
+                f"({bad} of {_len(flat_a)} off; {what}; atol {atol:g}, rtol {rtol:g})"
+            )
 
     def assert_shape(x, shape, name: str = "the result") -> None:
         """Exact tensor with this shape; ``None`` in ``shape`` matches any size."""
@@ -324,8 +466,12 @@ def _build():  # one closure on purpose: the originals live in its cells
         got = _tuple(_shape_of(x))
         ok = _len(got) == _len(shape) and _all(s is None or g == s for g, s in _zip(got, shape))
         if not ok:
-            want = ("(" + ", ".join("any" if s is None else _str(s) for s in shape)
-                    + ("," if _len(shape) == 1 else "") + ")")
+            want = (
+                "("
+                + ", ".join("any" if s is None else _str(s) for s in shape)
+                + ("," if _len(shape) == 1 else "")
+                + ")"
+            )
             raise _AssertionError(f"{name} has shape {got} but should have shape {want}")
 
     def assert_dtype(x, dtype, name: str = "the result") -> None:
@@ -356,10 +502,28 @@ def _build():  # one closure on purpose: the originals live in its cells
             stack += [c for c in _dict_values(children) if c is not None]
         return total
 
-    return (snapshot, verify, changes, tensor_to_floats, assert_close_literal, assert_exact_type,
-            assert_shape, assert_dtype, count_parameters)
+    return (
+        snapshot,
+        verify,
+        changes,
+        tensor_to_floats,
+        assert_close_literal,
+        assert_exact_type,
+        assert_shape,
+        assert_dtype,
+        count_parameters,
+    )
 
 
-(snapshot, verify, changes, tensor_to_floats, assert_close_literal, assert_exact_type,
- assert_shape, assert_dtype, count_parameters) = _build()
+(
+    snapshot,
+    verify,
+    changes,
+    tensor_to_floats,
+    assert_close_literal,
+    assert_exact_type,
+    assert_shape,
+    assert_dtype,
+    count_parameters,
+) = _build()
 del _build

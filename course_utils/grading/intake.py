@@ -39,9 +39,13 @@ class IntakeRefused(Exception):
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISLNK, "a symlink"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
-                       (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a file"
@@ -63,8 +67,7 @@ def _check_files(sub: Submission) -> None:
             if not stat.S_ISREG(st.st_mode):
                 raise IntakeRefused(f"not a regular file: {rel} is {_kind(st.st_mode)}")
             if st.st_nlink > 1:
-                raise IntakeRefused(f"not a regular file: {rel} is a hard link ({st.st_nlink} names "
-                                    "for one file)")
+                raise IntakeRefused(f"not a regular file: {rel} is a hard link ({st.st_nlink} names for one file)")
 
 
 def graded_ids(nb: nbformat.NotebookNode) -> dict[str, dict]:
@@ -102,24 +105,30 @@ def check_intake(sub: Submission, release_folder: Path) -> None:
     expected = sorted(p.name for p in release_folder.glob("*.ipynb"))
     handed = sorted(p.name for p in sub.folder.glob("*.ipynb"))
     if len(handed) > max(1, len(expected)):
-        raise IntakeRefused(f"{len(handed)} notebooks handed in ({', '.join(handed)}); the lesson has "
-                            f"{len(expected)} ({', '.join(expected)}): hand in only that one")
+        raise IntakeRefused(
+            f"{len(handed)} notebooks handed in ({', '.join(handed)}); the lesson has "
+            f"{len(expected)} ({', '.join(expected)}): hand in only that one"
+        )
     for name in expected:
         path = sub.folder / name if (sub.folder / name).exists() or len(handed) != 1 else sub.folder / handed[0]
         if not path.exists():
             continue  # staging reports the missing notebook
         learner = read_submission(path)
         if not any(str(c.get("source", "")).strip() for c in learner.cells):
-            raise IntakeRefused(f"{path.name} is an empty notebook ({len(learner.cells)} cells, none with "
-                                "content): the learner handed in no work")
+            raise IntakeRefused(
+                f"{path.name} is an empty notebook ({len(learner.cells)} cells, none with "
+                "content): the learner handed in no work"
+            )
         released = graded_ids(nbformat.read(release_folder / name, as_version=4))
         theirs = graded_ids(learner)
         ours = len(set(theirs) & set(released))
         if theirs and ours * 2 < len(released):  # most of the lesson's cells missing: whose notebook?
             other, hits = _lesson_of(set(theirs))
             if other != sub.assignment and (hits > ours or not ours):
-                raise IntakeRefused(f"{path.name} is a notebook of another lesson ({other or 'unknown'}), "
-                                    f"not of {sub.assignment}: {ours} of its graded cells belong to this lesson")
+                raise IntakeRefused(
+                    f"{path.name} is a notebook of another lesson ({other or 'unknown'}), "
+                    f"not of {sub.assignment}: {ours} of its graded cells belong to this lesson"
+                )
         for gid, meta in theirs.items():
             want = released.get(gid)
             if want is None:
@@ -128,4 +137,5 @@ def check_intake(sub: Submission, release_folder: Path) -> None:
                 if meta.get(field) != want.get(field):
                     raise IntakeRefused(
                         f"{path.name}: the grading metadata of cell {gid!r} was changed: field "
-                        f"{field!r} is {_show(meta.get(field))}, the lesson has {_show(want.get(field))}")
+                        f"{field!r} is {_show(meta.get(field))}, the lesson has {_show(want.get(field))}"
+                    )

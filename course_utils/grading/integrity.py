@@ -23,9 +23,18 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Collection, Iterable
 
-__all__ = ["Finding", "RULES", "REFERENCE_MODULES", "is_reference_module", "scan_notebook", "scan_source",
-           "course_code",
-           "editable_cells", "locked_grade_ids", "summarize"]
+__all__ = [
+    "Finding",
+    "RULES",
+    "REFERENCE_MODULES",
+    "is_reference_module",
+    "scan_notebook",
+    "scan_source",
+    "course_code",
+    "editable_cells",
+    "locked_grade_ids",
+    "summarize",
+]
 
 RULES: dict[str, str] = {
     "ipython-hooks": "changes IPython's input/AST transformers, events, magics or run_cell",
@@ -46,19 +55,29 @@ RULES: dict[str, str] = {
 # The modules that hold the reference solutions, by their dotted names, with the old names that
 # stay importable for a term (course_utils.moved); a submodule or name inside one counts too.
 # A package of them (``from course_utils import components``) counts as the package itself.
-REFERENCE_MODULES = ("course_utils.reference", "course_utils.components.sinusoidal",
-                     "course_utils.components.timestep_mlp", "course_utils.components.film",
-                     "course_utils.components.adagn", "course_utils.components.unets",
-                     "course_utils.components.score2d", "course_utils.diffusion.vpsde",
-                     "course_utils.sinusoidal", "course_utils.timestep_mlp", "course_utils.film",
-                     "course_utils.adagn", "course_utils.unets", "course_utils.score2d", "course_utils.vpsde")
+REFERENCE_MODULES = (
+    "course_utils.reference",
+    "course_utils.components.sinusoidal",
+    "course_utils.components.timestep_mlp",
+    "course_utils.components.film",
+    "course_utils.components.adagn",
+    "course_utils.components.unets",
+    "course_utils.components.score2d",
+    "course_utils.diffusion.vpsde",
+    "course_utils.sinusoidal",
+    "course_utils.timestep_mlp",
+    "course_utils.film",
+    "course_utils.adagn",
+    "course_utils.unets",
+    "course_utils.score2d",
+    "course_utils.vpsde",
+)
 _REFERENCE_PACKAGES = ("course_utils.components",)
 
 
 def is_reference_module(module: str, reference_modules: Iterable[str] = REFERENCE_MODULES) -> bool:
     """``module`` (a dotted import name) is, or is inside, a module of reference solutions."""
-    return module in _REFERENCE_PACKAGES or any(module == r or module.startswith(r + ".")
-                                                for r in reference_modules)
+    return module in _REFERENCE_PACKAGES or any(module == r or module.startswith(r + ".") for r in reference_modules)
 
 
 def _reference_regex(reference_modules: Iterable[str]) -> re.Pattern:
@@ -70,44 +89,144 @@ def _reference_regex(reference_modules: Iterable[str]) -> re.Pattern:
         alternatives += [re.escape(ref) + r"\b", re.escape(parent) + r"\s+import\s+[^#]*\b" + re.escape(last) + r"\b"]
     return re.compile("|".join(alternatives))
 
+
 _PROTECTED_ROOTS = {"torch", "numpy", "builtins", "course_utils", "math"}
-_SHADOW_NAMES = {"isinstance", "type", "len", "abs", "float", "int", "round", "all", "any", "zip",
-                 "range", "getattr", "hasattr", "id", "repr", "AssertionError", "Exception",
-                 "torch", "np", "numpy", "math", "nn", "F", "guard", "assert_close", "allclose"}
-_IPY_ATTRS = {"input_transformers_post", "input_transformers_cleanup", "input_transformer_manager",
-              "input_splitter", "ast_transformers", "register_magic_function", "register_magics",
-              "set_custom_exc", "set_hook", "custom_exceptions", "displayhook", "display_pub"}
-_IPY_REPLACED = {"run_cell", "run_cell_async", "run_line_magic", "run_cell_magic", "run_ast_nodes",
-                 "run_code", "transform_cell", "showtraceback", "_showtraceback"}
-_EXIT_CALLS = {"os._exit", "os.abort", "sys.exit", "os.kill", "os.killpg", "signal.signal",
-               "signal.alarm", "signal.setitimer", "signal.pthread_kill", "exit", "quit"}
-_PROCESS_CALLS = {"os.system", "os.popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.posix_spawnp",
-                  "pty.spawn", "pty.fork"}
-_PROCESS_MODULES = {"subprocess", "pty", "socket", "requests", "urllib.request", "http.client",
-                    "asyncio.subprocess", "paramiko"}
-_INTROSPECTION = {"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._getframe",
-                  "inspect.currentframe", "inspect.stack", "inspect.getouterframes", "sys.settrace",
-                  "sys.setprofile", "threading.settrace", "threading.setprofile", "sys.addaudithook"}
+_SHADOW_NAMES = {
+    "isinstance",
+    "type",
+    "len",
+    "abs",
+    "float",
+    "int",
+    "round",
+    "all",
+    "any",
+    "zip",
+    "range",
+    "getattr",
+    "hasattr",
+    "id",
+    "repr",
+    "AssertionError",
+    "Exception",
+    "torch",
+    "np",
+    "numpy",
+    "math",
+    "nn",
+    "F",
+    "guard",
+    "assert_close",
+    "allclose",
+}
+_IPY_ATTRS = {
+    "input_transformers_post",
+    "input_transformers_cleanup",
+    "input_transformer_manager",
+    "input_splitter",
+    "ast_transformers",
+    "register_magic_function",
+    "register_magics",
+    "set_custom_exc",
+    "set_hook",
+    "custom_exceptions",
+    "displayhook",
+    "display_pub",
+}
+_IPY_REPLACED = {
+    "run_cell",
+    "run_cell_async",
+    "run_line_magic",
+    "run_cell_magic",
+    "run_ast_nodes",
+    "run_code",
+    "transform_cell",
+    "showtraceback",
+    "_showtraceback",
+}
+_EXIT_CALLS = {
+    "os._exit",
+    "os.abort",
+    "sys.exit",
+    "os.kill",
+    "os.killpg",
+    "signal.signal",
+    "signal.alarm",
+    "signal.setitimer",
+    "signal.pthread_kill",
+    "exit",
+    "quit",
+}
+_PROCESS_CALLS = {
+    "os.system",
+    "os.popen",
+    "os.fork",
+    "os.forkpty",
+    "os.posix_spawn",
+    "os.posix_spawnp",
+    "pty.spawn",
+    "pty.fork",
+}
+_PROCESS_MODULES = {
+    "subprocess",
+    "pty",
+    "socket",
+    "requests",
+    "urllib.request",
+    "http.client",
+    "asyncio.subprocess",
+    "paramiko",
+}
+_INTROSPECTION = {
+    "gc.get_objects",
+    "gc.get_referrers",
+    "gc.get_referents",
+    "sys._getframe",
+    "inspect.currentframe",
+    "inspect.stack",
+    "inspect.getouterframes",
+    "sys.settrace",
+    "sys.setprofile",
+    "threading.settrace",
+    "threading.setprofile",
+    "sys.addaudithook",
+}
 _GRADEBOOK_MODULES = {"sqlite3", "sqlalchemy", "nbgrader", "psycopg2", "pymysql"}
 _OPEN_CALLS = {"open", "io.open", "os.open", "builtins.open", "codecs.open"}
 _BENIGN_MAGICS = {"matplotlib", "time", "timeit", "who", "whos", "precision", "pprint", "capture"}
 _BAD_PATH = re.compile(
     r"(^|[/\\])\.\.([/\\]|$)|^~|^/(work|home|root|etc|proc|srv|mnt)(/|$)|gradebook|\.ipynb\b"
-    r"|(^|[/\\])(submitted|autograded|solutions|source|feedback)([/\\]|$)|^(submitted|autograded|solutions|feedback)$")
+    r"|(^|[/\\])(submitted|autograded|solutions|source|feedback)([/\\]|$)|^(submitted|autograded|solutions|feedback)$"
+)
 _MAGIC_LINE = re.compile(r"^(\s*)(?:[A-Za-z_][\w.]*\s*=\s*)?(%%?|!!?)\s*(\w*)")
 
 _REGEX_RULES: list[tuple[str, re.Pattern[str]]] = [
-    ("ipython-hooks", re.compile(r"input_transformers|ast_transformers|events\.register|register_magic"
-                                 r"|set_custom_exc|\.(run_cell|run_line_magic|run_cell_magic)\s*=(?!=)")),
+    (
+        "ipython-hooks",
+        re.compile(
+            r"input_transformers|ast_transformers|events\.register|register_magic"
+            r"|set_custom_exc|\.(run_cell|run_line_magic|run_cell_magic)\s*=(?!=)"
+        ),
+    ),
     ("torch-function", re.compile(r"__torch_(function|dispatch)__")),
     ("gradebook", re.compile(r"\b(sqlite3|sqlalchemy|nbgrader|gradebook)\b")),
     ("exit-signal", re.compile(r"\bos\._exit\b|\bsys\.exit\b|\bos\.kill(pg)?\b|\bsignal\.(signal|alarm)\b")),
-    ("monkeypatch", re.compile(r"\b(torch|np|numpy|builtins|__builtins__|course_utils|math)(\.\w+)+\s*=(?!=)"
-                               r"|\b(set|del)attr\(\s*(torch|np|numpy|builtins|__builtins__|course_utils|math)\b")),
+    (
+        "monkeypatch",
+        re.compile(
+            r"\b(torch|np|numpy|builtins|__builtins__|course_utils|math)(\.\w+)+\s*=(?!=)"
+            r"|\b(set|del)attr\(\s*(torch|np|numpy|builtins|__builtins__|course_utils|math)\b"
+        ),
+    ),
     ("import-system", re.compile(r"\b(importlib|imp)\.reload\b|\bsys\.(modules|meta_path|path_hooks)\b")),
     ("process", re.compile(r"\bsubprocess\b|\bos\.(system|popen|fork|exec\w*|spawn\w*)\b|\bpty\b|\bsocket\b")),
-    ("introspection", re.compile(r"\bctypes\b|\bgc\.get_(objects|referrers|referents)\b|\bsys\._getframe\b"
-                                 r"|\bset(trace|profile)\b")),
+    (
+        "introspection",
+        re.compile(
+            r"\bctypes\b|\bgc\.get_(objects|referrers|referents)\b|\bsys\._getframe\b"
+            r"|\bset(trace|profile)\b"
+        ),
+    ),
     ("file-read", re.compile(r"\bopen\(\s*[rbf]*['\"](/|~)")),
     ("path-escape", re.compile(r"['\"][^'\"\n]*(\.\./|/\.\.|~/|/(work|home|root|etc|proc)/)[^'\"\n]*['\"]")),
 ]
@@ -135,8 +254,11 @@ def locked_grade_ids(nb: Any) -> set[str]:
     Compute it from the *released* (or source) notebook and pass it to
     :func:`scan_notebook`, so a learner cannot hide code by faking locked metadata.
     """
-    return {m["grade_id"] for m in map(_meta, nb.cells)
-            if m.get("grade_id") and not m.get("solution") and (m.get("locked") or m.get("grade"))}
+    return {
+        m["grade_id"]
+        for m in map(_meta, nb.cells)
+        if m.get("grade_id") and not m.get("solution") and (m.get("locked") or m.get("grade"))
+    }
 
 
 def editable_cells(nb: Any, locked_ids: Collection[str] | None = None) -> list[int]:
@@ -153,9 +275,12 @@ def editable_cells(nb: Any, locked_ids: Collection[str] | None = None) -> list[i
     return out
 
 
-def scan_notebook(nb: Any, locked_ids: Collection[str] | None = None,
-                  reference_modules: Iterable[str] = REFERENCE_MODULES,
-                  course_sources: Collection[str] = ()) -> list[Finding]:
+def scan_notebook(
+    nb: Any,
+    locked_ids: Collection[str] | None = None,
+    reference_modules: Iterable[str] = REFERENCE_MODULES,
+    course_sources: Collection[str] = (),
+) -> list[Finding]:
     """Findings in the cells a learner can edit, in notebook order.
 
     Scanned: code cells without nbgrader metadata and nbgrader solution cells. Skipped:
@@ -205,13 +330,13 @@ def _grading_imports(src: str) -> set[str]:
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("course_utils.grading"):
             names |= {a.asname or a.name for a in node.names}
         elif isinstance(node, ast.Import):
-            names |= {a.asname or a.name.split(".")[0] for a in node.names
-                      if a.name.startswith("course_utils.grading")}
+            names |= {a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("course_utils.grading")}
     return names
 
 
-def scan_source(src: str, reference_modules: Iterable[str] = REFERENCE_MODULES,
-                protected_names: Collection[str] = ()) -> list[tuple[int, str, str]]:
+def scan_source(
+    src: str, reference_modules: Iterable[str] = REFERENCE_MODULES, protected_names: Collection[str] = ()
+) -> list[tuple[int, str, str]]:
     """``(line, rule, message)`` for one cell's source, deduplicated and sorted.
 
     ``protected_names``: extra names that must not be rebound at top level (e.g. the
@@ -249,8 +374,11 @@ def scan_source(src: str, reference_modules: Iterable[str] = REFERENCE_MODULES,
     if tree is not None:
         hits += _AstScanner(set(reference_modules), protected_names).scan(tree)
     for n in regex_only:
-        hits += [(n, rule, f"matches the pattern for: {RULES[rule]}")
-                 for rule, pat in _REGEX_RULES if pat.search(lines[n - 1])]
+        hits += [
+            (n, rule, f"matches the pattern for: {RULES[rule]}")
+            for rule, pat in _REGEX_RULES
+            if pat.search(lines[n - 1])
+        ]
         if _reference_regex(reference_modules).search(lines[n - 1]):
             hits.append((n, "reference-import", RULES["reference-import"]))
     first: dict[tuple[int, str], str] = {}
@@ -264,8 +392,12 @@ class _AstScanner(ast.NodeVisitor):
 
     def __init__(self, reference_modules: set[str], protected: Collection[str] = ()):
         self.refs, self.protected = reference_modules, set(protected)
-        self.aliases: dict[str, str] = {"np": "numpy", "nn": "torch.nn", "F": "torch.nn.functional",
-                                        "__builtins__": "builtins"}
+        self.aliases: dict[str, str] = {
+            "np": "numpy",
+            "nn": "torch.nn",
+            "F": "torch.nn.functional",
+            "__builtins__": "builtins",
+        }
         self.hits: list[tuple[int, str, str]] = []
         self.depth = 0
 
@@ -331,8 +463,11 @@ class _AstScanner(ast.NodeVisitor):
     visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = visit_Lambda = _scoped
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if node.attr in _IPY_ATTRS or (node.attr in {"register", "callbacks", "unregister"}
-                                        and isinstance(node.value, ast.Attribute) and node.value.attr == "events"):
+        if node.attr in _IPY_ATTRS or (
+            node.attr in {"register", "callbacks", "unregister"}
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "events"
+        ):
             self.add(node, "ipython-hooks", f"uses IPython's {node.attr}")
         if node.attr in {"__torch_function__", "__torch_dispatch__"}:
             self.add(node, "torch-function", f"uses {node.attr}")
@@ -364,8 +499,11 @@ class _AstScanner(ast.NodeVisitor):
         elif name.split(".")[0] in _PROTECTED_ROOTS and not name.startswith("torch.backends"):
             self.add(target, "monkeypatch", f"{verb} {full}")
         elif name.startswith("sys."):
-            self.add(target, "import-system" if "modules" in name or "path" in name else "introspection",
-                     f"{verb} {full or name}")
+            self.add(
+                target,
+                "import-system" if "modules" in name or "path" in name else "introspection",
+                f"{verb} {full or name}",
+            )
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for t in node.targets:
@@ -393,8 +531,11 @@ class _AstScanner(ast.NodeVisitor):
         const = args[0].value if args and isinstance(args[0], ast.Constant) else None
         if name in _EXIT_CALLS:
             self.add(node, "exit-signal", f"calls {name}()")
-        if name in _PROCESS_CALLS or name.startswith(("subprocess.", "os.exec", "os.spawn")) \
-                or name.endswith(("<ipython>.system", "<ipython>.getoutput")):
+        if (
+            name in _PROCESS_CALLS
+            or name.startswith(("subprocess.", "os.exec", "os.spawn"))
+            or name.endswith(("<ipython>.system", "<ipython>.getoutput"))
+        ):
             self.add(node, "process", f"calls {name.replace('<ipython>', 'get_ipython()')}()")
         if name in {"importlib.reload", "imp.reload"}:
             self.add(node, "import-system", "reloads a module")
@@ -408,10 +549,12 @@ class _AstScanner(ast.NodeVisitor):
         if name in {"importlib.import_module", "__import__"} and isinstance(const, str):
             self.check_module(node, const)
         if name in _OPEN_CALLS and args:
-            mode = node.args[1] if len(node.args) > 1 else next(
-                (k.value for k in node.keywords if k.arg == "mode"), None)
-            reading = not (isinstance(mode, ast.Constant) and isinstance(mode.value, str)
-                           and set(mode.value) & set("wax"))
+            mode = (
+                node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "mode"), None)
+            )
+            reading = not (
+                isinstance(mode, ast.Constant) and isinstance(mode.value, str) and set(mode.value) & set("wax")
+            )
             if isinstance(const, str):
                 if const.startswith(("/", "~")) or ".." in const:
                     self.add(node, "file-read", f"opens {const!r}")
@@ -419,8 +562,11 @@ class _AstScanner(ast.NodeVisitor):
                 self.add(node, "file-read", "opens a file whose path is computed at run time")
         if name in {"os.path.expanduser", "pathlib.Path.home", "Path.home", "os.path.expandvars"}:
             self.add(node, "path-escape", f"calls {name}()")
-        if name.endswith(("<ipython>.run_line_magic", "<ipython>.run_cell_magic")) and isinstance(const, str) \
-                and const not in _BENIGN_MAGICS:
+        if (
+            name.endswith(("<ipython>.run_line_magic", "<ipython>.run_cell_magic"))
+            and isinstance(const, str)
+            and const not in _BENIGN_MAGICS
+        ):
             self.add(node, "magic", f"runs the magic {const!r}")
         self.generic_visit(node)
 
@@ -440,8 +586,9 @@ def summarize(findings: Iterable[Finding]) -> str:
     if not findings:
         return "integrity scan: nothing to review"
     counts = Counter(f.rule for f in findings)
-    head = (f"integrity scan: {len(findings)} finding(s) to review (not penalised automatically): "
-            + ", ".join(f"{rule} x{n}" for rule, n in sorted(counts.items())))
+    head = f"integrity scan: {len(findings)} finding(s) to review (not penalised automatically): " + ", ".join(
+        f"{rule} x{n}" for rule, n in sorted(counts.items())
+    )
     lines = [head]
     for f in findings:
         where = f"cell {f.cell_index}" + (f" ({f.grade_id})" if f.grade_id else "")

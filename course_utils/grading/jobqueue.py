@@ -34,17 +34,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (Column, Float, Integer, String, Table, UniqueConstraint, and_, func, or_,
-                        select, update)
+from sqlalchemy import Column, Float, Integer, String, Table, UniqueConstraint, and_, func, or_, select, update
 
 from course_utils.grading.records import METADATA, engine_for, upsert_rows
 
-__all__ = ["QUEUE_TABLE", "Job", "submission_digest", "enqueue_jobs", "claim", "heartbeat",
-           "requeue", "finish", "pending", "queue_summary", "DEFAULT_LEASE_S"]
+__all__ = [
+    "QUEUE_TABLE",
+    "Job",
+    "submission_digest",
+    "enqueue_jobs",
+    "claim",
+    "heartbeat",
+    "requeue",
+    "finish",
+    "pending",
+    "queue_summary",
+    "DEFAULT_LEASE_S",
+]
 
 DEFAULT_LEASE_S = 300.0
 QUEUE_TABLE = Table(
-    "course_grading_queue", METADATA,
+    "course_grading_queue",
+    METADATA,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("student", String(128), nullable=False),
     Column("assignment", String(128), nullable=False),
@@ -91,17 +102,33 @@ def enqueue_jobs(db_url: str, jobs: list[tuple[str, str, str]], regrade: bool = 
     now = time.time()
     with engine_for(db_url).begin() as conn:
         for student, assignment, digest in jobs:
-            row = conn.execute(select(QUEUE_TABLE).where(Q.student == student, Q.assignment == assignment)
-                               .with_for_update()).mappings().first()
+            row = (
+                conn.execute(
+                    select(QUEUE_TABLE).where(Q.student == student, Q.assignment == assignment).with_for_update()
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
-                conn.execute(QUEUE_TABLE.insert().values(student=student, assignment=assignment,
-                                                         submission_hash=digest, state="queued",
-                                                         enqueued_at=now, attempts=0))
+                conn.execute(
+                    QUEUE_TABLE.insert().values(
+                        student=student,
+                        assignment=assignment,
+                        submission_hash=digest,
+                        state="queued",
+                        enqueued_at=now,
+                        attempts=0,
+                    )
+                )
                 counts["queued"] += 1
             elif row["submission_hash"] != digest or (regrade and row["state"] in {"done", "failed"}):
-                conn.execute(update(QUEUE_TABLE).where(Q.id == row["id"]).values(
-                    submission_hash=digest, state="queued", token="", machine="", lease_until=None,
-                    enqueued_at=now))
+                conn.execute(
+                    update(QUEUE_TABLE)
+                    .where(Q.id == row["id"])
+                    .values(
+                        submission_hash=digest, state="queued", token="", machine="", lease_until=None, enqueued_at=now
+                    )
+                )
                 counts["requeued"] += 1
             else:
                 counts["unchanged"] += 1
@@ -114,37 +141,70 @@ def claim(db_url: str, machine: str, lease_s: float = DEFAULT_LEASE_S) -> Job | 
     for _ in range(20):  # SQLite: another worker may win the conditional update; try the next
         now = time.time()
         with engine.begin() as conn:
-            row = conn.execute(
-                select(QUEUE_TABLE).where(or_(Q.state == "queued",
-                                              and_(Q.state == "running", Q.lease_until < now)))
-                .order_by(Q.id).limit(1).with_for_update(skip_locked=True)).mappings().first()
+            row = (
+                conn.execute(
+                    select(QUEUE_TABLE)
+                    .where(or_(Q.state == "queued", and_(Q.state == "running", Q.lease_until < now)))
+                    .order_by(Q.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
             token = secrets.token_hex(8)
-            taken = conn.execute(update(QUEUE_TABLE).where(Q.id == row["id"], Q.token == row["token"],
-                                                           Q.state == row["state"]).values(
-                state="running", machine=machine, token=token, claimed_at=now, lease_until=now + lease_s,
-                attempts=row["attempts"] + 1)).rowcount
+            taken = conn.execute(
+                update(QUEUE_TABLE)
+                .where(Q.id == row["id"], Q.token == row["token"], Q.state == row["state"])
+                .values(
+                    state="running",
+                    machine=machine,
+                    token=token,
+                    claimed_at=now,
+                    lease_until=now + lease_s,
+                    attempts=row["attempts"] + 1,
+                )
+            ).rowcount
             if taken == 1:
-                return Job(row["id"], row["student"], row["assignment"], row["submission_hash"], token,
-                           row["attempts"] + 1)
+                return Job(
+                    row["id"], row["student"], row["assignment"], row["submission_hash"], token, row["attempts"] + 1
+                )
     return None
 
 
 def heartbeat(db_url: str, job: Job, lease_s: float = DEFAULT_LEASE_S) -> bool:
     """Extend the lease; False when the job is no longer this worker's."""
     with engine_for(db_url).begin() as conn:
-        return conn.execute(update(QUEUE_TABLE).where(Q.id == job.id, Q.token == job.token,
-                                                      Q.state == "running")
-                            .values(lease_until=time.time() + lease_s)).rowcount == 1
+        return (
+            conn.execute(
+                update(QUEUE_TABLE)
+                .where(Q.id == job.id, Q.token == job.token, Q.state == "running")
+                .values(lease_until=time.time() + lease_s)
+            ).rowcount
+            == 1
+        )
 
 
 def requeue(db_url: str, job: Job, new_hash: str) -> bool:
     """Give a taken job back with the submission's new hash (its file changed since it was queued)."""
     with engine_for(db_url).begin() as conn:
-        return conn.execute(update(QUEUE_TABLE).where(Q.id == job.id, Q.token == job.token).values(
-            state="queued", submission_hash=new_hash, token="", machine="", lease_until=None,
-            enqueued_at=time.time())).rowcount == 1
+        return (
+            conn.execute(
+                update(QUEUE_TABLE)
+                .where(Q.id == job.id, Q.token == job.token)
+                .values(
+                    state="queued",
+                    submission_hash=new_hash,
+                    token="",
+                    machine="",
+                    lease_until=None,
+                    enqueued_at=time.time(),
+                )
+            ).rowcount
+            == 1
+        )
 
 
 def finish(db_url: str, job: Job, result: Any, machine: str) -> bool:
@@ -154,10 +214,17 @@ def finish(db_url: str, job: Job, result: Any, machine: str) -> bool:
 
     rows = result_rows([result], {(job.student, job.assignment): job.submission_hash}, machine)
     with engine_for(db_url).begin() as conn:
-        closed = conn.execute(update(QUEUE_TABLE).where(Q.id == job.id, Q.token == job.token,
-                                                        Q.state == "running").values(
-            state="failed" if result.status == "failed" else "done", finished_at=time.time(),
-            seconds=float(result.seconds), status=result.status, lease_until=None)).rowcount
+        closed = conn.execute(
+            update(QUEUE_TABLE)
+            .where(Q.id == job.id, Q.token == job.token, Q.state == "running")
+            .values(
+                state="failed" if result.status == "failed" else "done",
+                finished_at=time.time(),
+                seconds=float(result.seconds),
+                status=result.status,
+                lease_until=None,
+            )
+        ).rowcount
         if closed != 1:
             conn.rollback()
             return False
@@ -168,8 +235,9 @@ def finish(db_url: str, job: Job, result: Any, machine: str) -> bool:
 def pending(db_url: str) -> int:
     """Jobs not finished yet (queued, or running on some machine)."""
     with engine_for(db_url).connect() as conn:
-        return conn.execute(select(func.count()).select_from(QUEUE_TABLE)
-                            .where(Q.state.in_(["queued", "running"]))).scalar_one()
+        return conn.execute(
+            select(func.count()).select_from(QUEUE_TABLE).where(Q.state.in_(["queued", "running"]))
+        ).scalar_one()
 
 
 def queue_summary(db_url: str, slowest: int = 5) -> dict:
@@ -177,13 +245,30 @@ def queue_summary(db_url: str, slowest: int = 5) -> dict:
     now = time.time()
     with engine_for(db_url).connect() as conn:
         counts = dict(conn.execute(select(Q.state, func.count()).group_by(Q.state)).all())
-        running = conn.execute(select(Q.student, Q.assignment, Q.machine, Q.claimed_at, Q.lease_until,
-                                      Q.attempts).where(Q.state == "running")
-                               .order_by(Q.claimed_at)).mappings().all()
-        slow = conn.execute(select(Q.student, Q.assignment, Q.machine, Q.seconds, Q.status)
-                            .where(Q.state.in_(["done", "failed"]), Q.seconds.is_not(None))
-                            .order_by(Q.seconds.desc()).limit(slowest)).mappings().all()
-    return {"counts": {k: int(counts.get(k, 0)) for k in ("queued", "running", "done", "failed")},
-            "running": [{**dict(r), "running_s": now - (r["claimed_at"] or now),
-                         "lease_expired": (r["lease_until"] or 0) < now} for r in running],
-            "slowest": [dict(r) for r in slow]}
+        running = (
+            conn.execute(
+                select(Q.student, Q.assignment, Q.machine, Q.claimed_at, Q.lease_until, Q.attempts)
+                .where(Q.state == "running")
+                .order_by(Q.claimed_at)
+            )
+            .mappings()
+            .all()
+        )
+        slow = (
+            conn.execute(
+                select(Q.student, Q.assignment, Q.machine, Q.seconds, Q.status)
+                .where(Q.state.in_(["done", "failed"]), Q.seconds.is_not(None))
+                .order_by(Q.seconds.desc())
+                .limit(slowest)
+            )
+            .mappings()
+            .all()
+        )
+    return {
+        "counts": {k: int(counts.get(k, 0)) for k in ("queued", "running", "done", "failed")},
+        "running": [
+            {**dict(r), "running_s": now - (r["claimed_at"] or now), "lease_expired": (r["lease_until"] or 0) < now}
+            for r in running
+        ],
+        "slowest": [dict(r) for r in slow],
+    }

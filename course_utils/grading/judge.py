@@ -30,8 +30,21 @@ from typing import Any, Iterable, Sequence
 
 from course_utils.grading.probe import MIME
 
-__all__ = ["Fail", "TensorObs", "Observations", "Verdict", "Judgement", "parse_record", "judge_outputs",
-           "load_judgements", "expect", "expect_shape", "expect_dtype", "expect_close", "MAX_RECORD_CHARS"]
+__all__ = [
+    "Fail",
+    "TensorObs",
+    "Observations",
+    "Verdict",
+    "Judgement",
+    "parse_record",
+    "judge_outputs",
+    "load_judgements",
+    "expect",
+    "expect_shape",
+    "expect_dtype",
+    "expect_close",
+    "MAX_RECORD_CHARS",
+]
 
 MAX_RECORD_CHARS = 1_000_000  # one cell's serialised record
 MAX_KEYS = 64
@@ -39,8 +52,20 @@ MAX_VALUES = 20_000
 MAX_MESSAGE = 500
 _KEY = re.compile(r"^[a-z0-9_]{1,64}$")
 _KINDS = {"tensor", "bool", "int", "float", "str", "none", "list", "error"}
-_DTYPES = {"float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",
-           "complex64", "complex128"}
+_DTYPES = {
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "bool",
+    "complex64",
+    "complex128",
+}
 
 
 class Fail(Exception):
@@ -64,15 +89,26 @@ def _check_value(v: Any, where: str, depth: int = 0) -> int:
     if depth > 4 or not isinstance(v, dict) or v.get("kind") not in _KINDS:
         raise Malformed(f"the observation {where} is malformed")
     kind = v["kind"]
-    allowed = {"tensor": {"kind", "type", "shape", "dtype", "device", "values"}, "list": {"kind", "items"},
-               "error": {"kind", "type", "message"}, "none": {"kind"}}.get(kind, {"kind", "value"})
+    allowed = {
+        "tensor": {"kind", "type", "shape", "dtype", "device", "values"},
+        "list": {"kind", "items"},
+        "error": {"kind", "type", "message"},
+        "none": {"kind"},
+    }.get(kind, {"kind", "value"})
     if set(v) != allowed:
         raise Malformed(f"the observation {where} has unexpected or missing fields")
     if kind == "tensor":
         shape, values = v["shape"], v["values"]
-        if (not isinstance(shape, list) or len(shape) > 8 or any(type(s) is not int or s < 0 for s in shape)
-                or v["dtype"] not in _DTYPES or not isinstance(v["device"], str) or len(v["device"]) > 20
-                or not isinstance(v["type"], str) or len(v["type"]) > 100):
+        if (
+            not isinstance(shape, list)
+            or len(shape) > 8
+            or any(type(s) is not int or s < 0 for s in shape)
+            or v["dtype"] not in _DTYPES
+            or not isinstance(v["device"], str)
+            or len(v["device"]) > 20
+            or not isinstance(v["type"], str)
+            or len(v["type"]) > 100
+        ):
             raise Malformed(f"the tensor observation {where} is malformed")
         if values is None:
             return 0
@@ -91,9 +127,13 @@ def _check_value(v: Any, where: str, depth: int = 0) -> int:
             raise Malformed(f"the error observation {where} is malformed")
         return 0
     value = v.get("value")
-    ok = {"bool": type(value) is bool, "int": type(value) is int and abs(value) < 2 ** 63,
-          "float": type(value) in (int, float) or value in ("nan", "inf", "-inf"),
-          "str": isinstance(value, str) and len(value) <= 300, "none": True}[kind]
+    ok = {
+        "bool": type(value) is bool,
+        "int": type(value) is int and abs(value) < 2**63,
+        "float": type(value) in (int, float) or value in ("nan", "inf", "-inf"),
+        "str": isinstance(value, str) and len(value) <= 300,
+        "none": True,
+    }[kind]
     if not ok:
         raise Malformed(f"the observation {where} is malformed")
     return 1
@@ -146,7 +186,7 @@ class TensorObs:
         if len(self.shape) != 2:
             raise Fail(f"{self.key!r} should be 2-D, its shape is {self.shape}")
         flat, width = self.flat(), self.shape[1]
-        return [flat[i * width:(i + 1) * width] for i in range(self.shape[0])]
+        return [flat[i * width : (i + 1) * width] for i in range(self.shape[0])]
 
 
 class Observations:
@@ -226,6 +266,7 @@ def _kind_name(v: dict) -> str:
 
 # --- helpers for judgement blocks ---------------------------------------------------------------
 
+
 def expect(condition: bool, message: str) -> None:
     """Fail with ``message`` unless ``condition``."""
     if not condition:
@@ -291,11 +332,14 @@ def expect_close(actual: Any, expected: Any, atol: float = 1e-4, name: str = "th
                 worst, worst_i = err, i
     if bad:
         what = "is not finite" if worst == math.inf else f"max error {worst:.2g}"
-        raise Fail(f"{name}: values differ from the expected ones{_where(worst_i, shape_a)} "
-                   f"({bad} of {len(got)} off; {what}; tolerance {atol:g})")
+        raise Fail(
+            f"{name}: values differ from the expected ones{_where(worst_i, shape_a)} "
+            f"({bad} of {len(got)} off; {what}; tolerance {atol:g})"
+        )
 
 
 # --- judgements and verdicts --------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Judgement:
@@ -319,14 +363,25 @@ class Verdict:
 
 
 def _namespace(obs: Observations) -> dict:
-    return {"obs": obs, "Fail": Fail, "expect": expect, "expect_shape": expect_shape, "expect_dtype": expect_dtype,
-            "expect_close": expect_close, "math": math, "__builtins__": __builtins__}
+    return {
+        "obs": obs,
+        "Fail": Fail,
+        "expect": expect,
+        "expect_shape": expect_shape,
+        "expect_dtype": expect_dtype,
+        "expect_close": expect_close,
+        "math": math,
+        "__builtins__": __builtins__,
+    }
 
 
 def records_in(outputs: Iterable[dict]) -> list[Any]:
     """The observation records among a cell's outputs."""
-    return [o.get("data", {}).get(MIME) for o in outputs
-            if o.get("output_type") in ("display_data", "execute_result") and MIME in (o.get("data") or {})]
+    return [
+        o.get("data", {}).get(MIME)
+        for o in outputs
+        if o.get("output_type") in ("display_data", "execute_result") and MIME in (o.get("data") or {})
+    ]
 
 
 def judge_outputs(judgement: Judgement, outputs: list[dict]) -> Verdict:
@@ -336,8 +391,13 @@ def judge_outputs(judgement: Judgement, outputs: list[dict]) -> Verdict:
         errors = [o for o in outputs if o.get("output_type") == "error"]
         if errors:
             e = errors[-1]
-            return Verdict(False, _short(f"this cell stopped before its hidden checks could run: "
-                                         f"{e.get('ename', 'Error')}: {e.get('evalue', '')}"))
+            return Verdict(
+                False,
+                _short(
+                    f"this cell stopped before its hidden checks could run: "
+                    f"{e.get('ename', 'Error')}: {e.get('evalue', '')}"
+                ),
+            )
         return Verdict(False, "the hidden checks of this cell did not run (no observations were recorded)")
     if len(records) > 1:
         return Verdict(False, "this cell holds more than one observation record: only the course's probe may record")
@@ -351,12 +411,17 @@ def judge_outputs(judgement: Judgement, outputs: list[dict]) -> Verdict:
     except Fail as exc:
         return Verdict(False, _short(str(exc)), obs.environment)
     except Exception as exc:  # a judgement bug: fail safe, and tell the instructor (log), not the learner
-        return Verdict(False, "the hidden checks could not judge this cell's results", obs.environment,
-                       internal_error=f"{type(exc).__name__}: {exc} (in {judgement.origin})")
+        return Verdict(
+            False,
+            "the hidden checks could not judge this cell's results",
+            obs.environment,
+            internal_error=f"{type(exc).__name__}: {exc} (in {judgement.origin})",
+        )
     extra = obs.unread()
     if extra:
-        return Verdict(False, _short("unexpected observations in this cell's record: " + ", ".join(extra[:5])),
-                       obs.environment)
+        return Verdict(
+            False, _short("unexpected observations in this cell's record: " + ", ".join(extra[:5])), obs.environment
+        )
     return Verdict(True, "hidden checks passed", obs.environment)
 
 

@@ -66,16 +66,22 @@ class Limits:
 
     def prlimit_args(self, address_space: bool) -> list[str]:
         """prlimit(1) options; ``address_space``: also cap RLIMIT_AS (no memory cgroup)."""
-        args = [f"--cpu={self.cpu_seconds}:{self.cpu_seconds + 1}",
-                f"--fsize={self.file_size_mb * 2**20}", f"--nproc={self.max_processes}",
-                f"--nofile={self.open_files}", "--core=0"]
+        args = [
+            f"--cpu={self.cpu_seconds}:{self.cpu_seconds + 1}",
+            f"--fsize={self.file_size_mb * 2**20}",
+            f"--nproc={self.max_processes}",
+            f"--nofile={self.open_files}",
+            "--core=0",
+        ]
         return args + ([f"--as={self.memory_bytes}"] if address_space else [])
 
     def describe(self, cgroup: bool) -> str:
         """One line for logs and reports."""
         mem = f"{self.memory_gb:g} GiB ({'cgroup' if cgroup else 'address space'})"
-        return (f"memory {mem}, CPU {self.cpu_seconds} s, files {self.file_size_mb} MB, "
-                f"{self.max_processes} processes, {self.open_files} open files")
+        return (
+            f"memory {mem}, CPU {self.cpu_seconds} s, files {self.file_size_mb} MB, "
+            f"{self.max_processes} processes, {self.open_files} open files"
+        )
 
 
 def _own_cgroup_dir() -> Path | None:
@@ -203,15 +209,24 @@ _OUTPUT_LIMITS = (
 
 
 def _limit_value(limits: Limits, name: str, cgroup: bool) -> str:
-    return {"memory": f"{limits.memory_gb:g} GiB" + ("" if cgroup else " of address space"),
-            "CPU-time": f"{limits.cpu_seconds} s", "file-size": f"{limits.file_size_mb} MB",
-            "open-file": f"{limits.open_files} per process",
-            "process": f"{limits.max_processes} processes and threads"}[name]
+    return {
+        "memory": f"{limits.memory_gb:g} GiB" + ("" if cgroup else " of address space"),
+        "CPU-time": f"{limits.cpu_seconds} s",
+        "file-size": f"{limits.file_size_mb} MB",
+        "open-file": f"{limits.open_files} per process",
+        "process": f"{limits.max_processes} processes and threads",
+    }[name]
 
 
-def limit_exceeded(limits: Limits, exit_code: int | None, oom_kills: int, cgroup: bool,
-                   error_texts: Iterable[str] = (), seconds: float | None = None,
-                   cpu_used: float | None = None) -> str:
+def limit_exceeded(
+    limits: Limits,
+    exit_code: int | None,
+    oom_kills: int,
+    cgroup: bool,
+    error_texts: Iterable[str] = (),
+    seconds: float | None = None,
+    cpu_used: float | None = None,
+) -> str:
     """The reason naming the limit a kernel hit, or ``""``.
 
     ``exit_code``: how the kernel ended (None if it was still running when shut down);

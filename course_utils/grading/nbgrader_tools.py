@@ -65,7 +65,8 @@ class CliSandboxedExecute(_sandboxed_execute_class()):  # type: ignore[misc]
             raise SandboxUnavailable(
                 f"nbgrader autograde refuses to run learner code here: the course's sandbox is "
                 f"unavailable ({why}). Use `{SAFE_COMMAND}`, which checks the sandbox first and says "
-                f"what to fix.")
+                f"what to fix."
+            )
         from dataclasses import replace
 
         from course_utils.grading.course import REPO_ROOT, CourseDirs
@@ -76,13 +77,16 @@ class CliSandboxedExecute(_sandboxed_execute_class()):  # type: ignore[misc]
         # line gave); its secrets listed now, when nbgrader has created the autograded copy.
         base = self.config.SandboxKernelManager.get("sandbox_config") or SandboxConfig()
         self.config.SandboxKernelManager.sandbox_config = replace(
-            base, hidden_paths=tuple(dict.fromkeys((*base.hidden_paths, str(REPO_ROOT), root))),
-            secret_paths=tuple(str(p) for p in course_secret_paths(CourseDirs(root=Path(root)))))
+            base,
+            hidden_paths=tuple(dict.fromkeys((*base.hidden_paths, str(REPO_ROOT), root))),
+            secret_paths=tuple(str(p) for p in course_secret_paths(CourseDirs(root=Path(root)))),
+        )
         return super().preprocess(nb, resources, km=km)
 
 
-def _released(root: str, release_dir: str, assignment: str, notebook: str,
-              autograded: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def _released(
+    root: str, release_dir: str, assignment: str, notebook: str, autograded: nbformat.NotebookNode
+) -> nbformat.NotebookNode:
     """The notebook as released to learners; when that file is missing, the autograded
     notebook with its hidden tests cleared by nbgrader's own ``ClearHiddenTests``."""
     path = Path(root) / release_dir / assignment / f"{notebook}.ipynb"
@@ -103,8 +107,13 @@ class CourseFeedbackView(NbGraderPreprocessor):
 
         info = resources["nbgrader"]
         cd = self.config.CourseDirectory
-        released = _released(str(cd.get("root", ".")), str(cd.get("release_directory", "release")),
-                             info["assignment"], info["notebook"], nb)
+        released = _released(
+            str(cd.get("root", ".")),
+            str(cd.get("release_directory", "release")),
+            info["assignment"],
+            info["notebook"],
+            nb,
+        )
         scores = {}
         for cell in nb.cells:
             meta = cell.get("metadata", {}).get("nbgrader") or {}
@@ -124,8 +133,8 @@ def configure_plain_nbgrader(c: Any) -> None:
 
     c.Autograde.autograde_preprocessors = autograde_preprocessors(CliSandboxedExecute)
     c.SandboxKernelManager.sandbox_config = SandboxConfig(
-        label="nbgrader-cli", readable_paths=(str(REPO_ROOT / "data"),),
-        hidden_paths=("/root", "/home", str(REPO_ROOT)))
+        label="nbgrader-cli", readable_paths=(str(REPO_ROOT / "data"),), hidden_paths=("/root", "/home", str(REPO_ROOT))
+    )
     c.GenerateFeedback.preprocessors = [GetGrades, CourseFeedbackView, CSSHTMLHeaderPreprocessor]
     c.HTMLExporter.sanitize_html = True
     c.ExportApp.plugin_class = "course_utils.grading.export.CourseExportPlugin"

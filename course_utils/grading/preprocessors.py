@@ -54,8 +54,9 @@ class CourseExecute(Execute):
 class JudgeObservations(NbGraderPreprocessor):
     """Replace each graded test cell's outputs by its judgement's verdict (see module doc)."""
 
-    authoring_dir = Unicode("", help="Folder of the lesson sources with the [judge] blocks "
-                                     "(default: the repository's authoring/).").tag(config=True)
+    authoring_dir = Unicode(
+        "", help="Folder of the lesson sources with the [judge] blocks (default: the repository's authoring/)."
+    ).tag(config=True)
 
     def _judgements(self, assignment: str) -> dict[str, Judgement]:
         from pathlib import Path
@@ -74,24 +75,31 @@ class JudgeObservations(NbGraderPreprocessor):
             gid = cell.metadata["nbgrader"]["grade_id"]
             judgement = judgements.get(gid)
             if judgement is None:
-                verdict = Verdict(False, "the course has no judgement for this cell; tell your instructor",
-                                  internal_error=f"no [judge] block for {gid!r} in authoring/{assignment}.py")
+                verdict = Verdict(
+                    False,
+                    "the course has no judgement for this cell; tell your instructor",
+                    internal_error=f"no [judge] block for {gid!r} in authoring/{assignment}.py",
+                )
             else:
                 verdict = judge_outputs(judgement, list(cell.get("outputs", [])))
             if verdict.internal_error:
                 self.log.error("judgement of %s/%s: %s", assignment, gid, verdict.internal_error)
             cell.outputs = [_verdict_output(verdict)]
-            cell.metadata[VERDICT_KEY] = {"passed": verdict.passed, "message": verdict.message,
-                                          "environment": verdict.environment,
-                                          "internal_error": verdict.internal_error}
+            cell.metadata[VERDICT_KEY] = {
+                "passed": verdict.passed,
+                "message": verdict.message,
+                "environment": verdict.environment,
+                "internal_error": verdict.internal_error,
+            }
         return nb, resources
 
 
 def _verdict_output(verdict: Verdict) -> nbformat.NotebookNode:
     if verdict.passed:
         return nbformat.v4.new_output("stream", name="stdout", text="Hidden checks passed.\n")
-    return nbformat.v4.new_output("error", ename="HiddenCheckFailed", evalue=verdict.message,
-                                  traceback=[f"HiddenCheckFailed: {verdict.message}"])
+    return nbformat.v4.new_output(
+        "error", ename="HiddenCheckFailed", evalue=verdict.message, traceback=[f"HiddenCheckFailed: {verdict.message}"]
+    )
 
 
 def autograde_preprocessors(execute_class: type | None = None) -> list[type]:

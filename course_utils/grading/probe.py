@@ -58,9 +58,14 @@ def _encode(value: Any, values: bool, depth: int = 0) -> Any:
     if depth > 3:
         raise ValueError("observation nested too deeply")
     if isinstance(value, torch.Tensor):
-        obs: dict[str, Any] = {"kind": "tensor", "type": type(value).__qualname__,
-                               "shape": [int(s) for s in value.shape], "dtype": str(value.dtype).replace("torch.", ""),
-                               "device": value.device.type, "values": None}
+        obs: dict[str, Any] = {
+            "kind": "tensor",
+            "type": type(value).__qualname__,
+            "shape": [int(s) for s in value.shape],
+            "dtype": str(value.dtype).replace("torch.", ""),
+            "device": value.device.type,
+            "values": None,
+        }
         if values and value.device.type != "meta":
             if value.numel() > MAX_VALUES:
                 raise ValueError(f"tensor of {value.numel()} values is too large to record (at most {MAX_VALUES})")
@@ -153,9 +158,18 @@ class Probe:
         """Display the observations as one output of type :data:`MIME` (the cell's record)."""
         from IPython.display import display
 
-        display({MIME: {"version": 1, "cell": self.cell_id, "obs": self.observations,
-                        "environment": _environment_changes()},
-                 "text/plain": f"[{len(self.observations)} observation(s) recorded for the grader]"}, raw=True)
+        display(
+            {
+                MIME: {
+                    "version": 1,
+                    "cell": self.cell_id,
+                    "obs": self.observations,
+                    "environment": _environment_changes(),
+                },
+                "text/plain": f"[{len(self.observations)} observation(s) recorded for the grader]",
+            },
+            raw=True,
+        )
 
 
 def _environment_changes() -> list[str]:

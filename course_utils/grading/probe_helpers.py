@@ -26,8 +26,16 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["Broken", "build", "linear_layout", "count_parameters", "find_linears", "set_linears", "grid",
-           "wave_features"]
+__all__ = [
+    "Broken",
+    "build",
+    "linear_layout",
+    "count_parameters",
+    "find_linears",
+    "set_linears",
+    "grid",
+    "wave_features",
+]
 
 
 class Broken:
@@ -73,8 +81,10 @@ def _linears(module: nn.Module) -> list[nn.Linear]:
 def linear_layout(module: Any) -> list[str]:
     """One name per exact ``nn.Linear`` of the module, in order: ``"Linear(5, 12)"``, or
     ``"Linear(5, 12, bias=False)"`` for a layer without a bias."""
-    return [f"Linear({int(m.in_features)}, {int(m.out_features)}" + (")" if m.bias is not None else ", bias=False)")
-            for m in _linears(module)]
+    return [
+        f"Linear({int(m.in_features)}, {int(m.out_features)}" + (")" if m.bias is not None else ", bias=False)")
+        for m in _linears(module)
+    ]
 
 
 def count_parameters(module: Any) -> int:
@@ -137,6 +147,7 @@ def wave_features(batch: int, channels: int, height: int, width: int, scale: flo
     Every group of channels has a different mean and variance, so normalising over the wrong
     axes, with the wrong number of groups or the wrong eps gives different numbers.
     """
+
     def value(b: int, c: int, i: int, j: int) -> float:
         return scale * ((0.5 + 0.3 * c) * math.sin(0.9 * b + 1.7 * c + 0.8 * i + 0.55 * j) + 0.25 * c - 0.4 * b)
 
@@ -145,9 +156,24 @@ def wave_features(batch: int, channels: int, height: int, width: int, scale: flo
 
 # --- used by the probes of lessons 04 and 05 -----------------------------------------------------
 
-__all__ += ["attempt", "unwrap", "type_name", "attribute_types", "parameter", "parameter_layout", "set_parameters",
-            "with_attribute", "Spy", "grad_sums", "gradient_sums", "value_summary", "modules_of_type", "find_block",
-            "capture_inputs", "designed_state_dict"]
+__all__ += [
+    "attempt",
+    "unwrap",
+    "type_name",
+    "attribute_types",
+    "parameter",
+    "parameter_layout",
+    "set_parameters",
+    "with_attribute",
+    "Spy",
+    "grad_sums",
+    "gradient_sums",
+    "value_summary",
+    "modules_of_type",
+    "find_block",
+    "capture_inputs",
+    "designed_state_dict",
+]
 
 
 def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -258,14 +284,22 @@ def gradient_sums(loss: Callable[[], torch.Tensor], tensors: Sequence[torch.Tens
 def value_summary(x: torch.Tensor) -> list[float]:
     """``[min, max, mean, variance (population), number of distinct values]`` of all entries, in float64."""
     v = unwrap(x).detach().reshape(-1).double()  # (any shape) -> (numel,)
-    return [float(v.min()), float(v.max()), float(v.mean()), float(v.var(unbiased=False)),
-            float(torch.unique(v).numel())]
+    return [
+        float(v.min()),
+        float(v.max()),
+        float(v.mean()),
+        float(v.var(unbiased=False)),
+        float(torch.unique(v).numel()),
+    ]
 
 
 def modules_of_type(module: Any, cls: type, **attrs: Any) -> list[nn.Module]:
     """The module's submodules (itself included) of exactly type ``cls`` whose attributes equal ``attrs``."""
-    return [m for m in _module(module).modules()
-            if type(m) is cls and all(getattr(m, k, None) == v for k, v in attrs.items())]
+    return [
+        m
+        for m in _module(module).modules()
+        if type(m) is cls and all(getattr(m, k, None) == v for k, v in attrs.items())
+    ]
 
 
 def find_block(module: Any, sizes: Sequence[tuple[int, int]]) -> tuple[nn.Module, list[nn.Linear]] | None:

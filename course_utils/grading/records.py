@@ -22,15 +22,15 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import (Column, Float, MetaData, String, Table, Text, create_engine, select)
+from sqlalchemy import Column, Float, MetaData, String, Table, Text, create_engine, select
 from sqlalchemy.engine import Engine
 
-__all__ = ["STATUS_TABLE", "COMMENT_PREFIX", "engine_for", "save_results", "load_results",
-           "machine_name"]
+__all__ = ["STATUS_TABLE", "COMMENT_PREFIX", "engine_for", "save_results", "load_results", "machine_name"]
 
 METADATA = MetaData()
 STATUS_TABLE = Table(
-    "course_grading_status", METADATA,
+    "course_grading_status",
+    METADATA,
     Column("student", String(128), primary_key=True),
     Column("assignment", String(128), primary_key=True),
     Column("status", String(16), nullable=False),  # graded | flagged | failed
@@ -71,31 +71,45 @@ def engine_for(db_url: str) -> Engine:
 
 
 def _row(result: Any, submission_hash: str, machine: str) -> dict:
-    return {"student": result.student, "assignment": result.assignment, "status": result.status,
-            "reason": result.reason or "", "score": result.score, "max_score": result.max_score,
-            "cells": json.dumps(result.cells, sort_keys=True), "findings": json.dumps(result.findings),
-            "notes": json.dumps(result.notes), "seconds": float(result.seconds),
-            "submission_hash": submission_hash, "machine": machine,
-            "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "student": result.student,
+        "assignment": result.assignment,
+        "status": result.status,
+        "reason": result.reason or "",
+        "score": result.score,
+        "max_score": result.max_score,
+        "cells": json.dumps(result.cells, sort_keys=True),
+        "findings": json.dumps(result.findings),
+        "notes": json.dumps(result.notes),
+        "seconds": float(result.seconds),
+        "submission_hash": submission_hash,
+        "machine": machine,
+        "graded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def upsert_rows(conn: Any, rows: list[dict]) -> None:
     """Replace the records of these (learner, assignment) pairs inside the caller's transaction."""
     for row in rows:
-        conn.execute(STATUS_TABLE.delete().where(STATUS_TABLE.c.student == row["student"],
-                                                 STATUS_TABLE.c.assignment == row["assignment"]))
+        conn.execute(
+            STATUS_TABLE.delete().where(
+                STATUS_TABLE.c.student == row["student"], STATUS_TABLE.c.assignment == row["assignment"]
+            )
+        )
         conn.execute(STATUS_TABLE.insert().values(**row))
 
 
-def result_rows(results: Iterable[Any], hashes: dict[tuple[str, str], str] | None = None,
-                machine: str | None = None) -> list[dict]:
+def result_rows(
+    results: Iterable[Any], hashes: dict[tuple[str, str], str] | None = None, machine: str | None = None
+) -> list[dict]:
     """Table rows for :class:`~.autograde.SubmissionResult` objects (``hashes`` by (learner, assignment))."""
     machine = machine or machine_name()
     return [_row(r, (hashes or {}).get((r.student, r.assignment), ""), machine) for r in results]
 
 
-def save_results(db_url: str, results: Iterable[Any], hashes: dict[tuple[str, str], str] | None = None,
-                 machine: str | None = None) -> None:
+def save_results(
+    db_url: str, results: Iterable[Any], hashes: dict[tuple[str, str], str] | None = None, machine: str | None = None
+) -> None:
     """Record results (one transaction), then show their statuses in formgrader (flag, comment)."""
     results = list(results)
     rows = result_rows(results, hashes, machine)
@@ -107,8 +121,11 @@ def save_results(db_url: str, results: Iterable[Any], hashes: dict[tuple[str, st
 def load_results(db_url: str) -> list[dict]:
     """Every recorded result, sorted by learner then assignment, lists and dicts decoded."""
     with engine_for(db_url).connect() as conn:
-        rows = conn.execute(select(STATUS_TABLE).order_by(STATUS_TABLE.c.student,
-                                                          STATUS_TABLE.c.assignment)).mappings().all()
+        rows = (
+            conn.execute(select(STATUS_TABLE).order_by(STATUS_TABLE.c.student, STATUS_TABLE.c.assignment))
+            .mappings()
+            .all()
+        )
     out = []
     for r in rows:
         d = dict(r)
@@ -138,8 +155,9 @@ def mark_in_formgrader(db_url: str, results: Iterable[Any]) -> None:
                 nb.flagged = r.status in {"flagged", "failed"}
                 comments = sorted(nb.comments, key=lambda c: c.id)
                 if comments:  # nbgrader's automatic comment (an instructor's manual one wins in formgrader)
-                    kept = [ln for ln in (comments[0].auto_comment or "").splitlines()
-                            if not ln.startswith(COMMENT_PREFIX)]
+                    kept = [
+                        ln for ln in (comments[0].auto_comment or "").splitlines() if not ln.startswith(COMMENT_PREFIX)
+                    ]
                     if r.status != "graded":
                         kept.insert(0, _status_comment(r).replace("\n", " "))
                     comments[0].auto_comment = "\n".join(kept) or None

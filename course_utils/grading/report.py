@@ -40,15 +40,19 @@ def format_table(rows: list[dict]) -> str:
     for r, t in zip(rows, shown):
         score = f"{_fmt(r['score'])} / {_fmt(r['max_score'])}" if r["score"] is not None else "-"
         detail = r["reason"] or "; ".join(
-            ([f"{len(r['findings'])} integrity finding(s) to review"] if r["findings"] else []) + r["notes"])
-        lines.append(f"{t['student']:<{wl}} {t['assignment']:<{wa}} {t['status']:<8} {score:>11}  "
-                     f"{for_terminal(detail)}")
+            ([f"{len(r['findings'])} integrity finding(s) to review"] if r["findings"] else []) + r["notes"]
+        )
+        lines.append(
+            f"{t['student']:<{wl}} {t['assignment']:<{wa}} {t['status']:<8} {score:>11}  {for_terminal(detail)}"
+        )
     n_failed = sum(r["status"] == "failed" for r in rows)
     n_flagged = sum(r["status"] == "flagged" for r in rows)
     n_killed = sum(any("process(es)" in n and "killed" in n for n in r["notes"]) for r in rows)
-    lines.append(f"{len(rows)} submission(s): {len(rows) - n_failed - n_flagged} graded, "
-                 f"{n_flagged} flagged, {n_failed} failed"
-                 + (f"; {n_killed} left processes running that had to be killed" if n_killed else ""))
+    lines.append(
+        f"{len(rows)} submission(s): {len(rows) - n_failed - n_flagged} graded, "
+        f"{n_flagged} flagged, {n_failed} failed"
+        + (f"; {n_killed} left processes running that had to be killed" if n_killed else "")
+    )
     return "\n".join(lines)
 
 

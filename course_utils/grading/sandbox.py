@@ -54,10 +54,21 @@ if TYPE_CHECKING:  # defined beside this module, re-exported lazily by __getattr
     from course_utils.grading.sandbox_kernel import SandboxedExecute, SandboxKernelManager, configure_nbgrader_sandbox
 
 __all__ = [
-    "OPT_OUT_ENV", "SandboxConfig", "SandboxUnavailable", "SandboxReport", "SandboxJob",
-    "SandboxKernelManager", "SandboxedExecute", "check_sandbox", "Limits",
-    "configure_nbgrader_sandbox", "opt_out_requested", "processes_of", "course_secret_paths",
-    "require_sandbox", "reclaim",
+    "OPT_OUT_ENV",
+    "SandboxConfig",
+    "SandboxUnavailable",
+    "SandboxReport",
+    "SandboxJob",
+    "SandboxKernelManager",
+    "SandboxedExecute",
+    "check_sandbox",
+    "Limits",
+    "configure_nbgrader_sandbox",
+    "opt_out_requested",
+    "processes_of",
+    "course_secret_paths",
+    "require_sandbox",
+    "reclaim",
 ]
 
 OPT_OUT_ENV = "COURSE_ALLOW_UNSANDBOXED"
@@ -66,8 +77,7 @@ OPT_OUT_HINT = (
     f"can read hidden tests and change grades), pass --no-sandbox or set {OPT_OUT_ENV}=1."
 )
 _SYS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_PASSTHROUGH = ("COURSE_SMOKE", "COURSE_DEVICE", "NBGRADER_EXECUTION", "OMP_NUM_THREADS",
-                "MKL_NUM_THREADS", "TZ")
+_PASSTHROUGH = ("COURSE_SMOKE", "COURSE_DEVICE", "NBGRADER_EXECUTION", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TZ")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -75,8 +85,12 @@ class SandboxUnavailable(RuntimeError):
 
     def __init__(self, problems: str | Sequence[str]) -> None:
         self.problems = (problems,) if isinstance(problems, str) else tuple(problems)
-        super().__init__("learner code cannot be run in the grading sandbox:\n - "
-                         + "\n - ".join(self.problems) + "\n" + OPT_OUT_HINT)
+        super().__init__(
+            "learner code cannot be run in the grading sandbox:\n - "
+            + "\n - ".join(self.problems)
+            + "\n"
+            + OPT_OUT_HINT
+        )
 
 
 def opt_out_requested() -> bool:
@@ -154,19 +168,25 @@ def _basic_problems(cfg: SandboxConfig) -> list[str]:
     if not sys.platform.startswith("linux"):
         problems.append("the sandbox needs Linux (bubblewrap, setpriv, /proc)")
     elif os.geteuid() != 0:
-        problems.append("the grader is not running as root, so it cannot switch learner kernels to "
-                        "an unprivileged uid: run the grading command as root (e.g. with sudo)")
+        problems.append(
+            "the grader is not running as root, so it cannot switch learner kernels to "
+            "an unprivileged uid: run the grading command as root (e.g. with sudo)"
+        )
     if _tool("bwrap") is None:
-        problems.append("bubblewrap (bwrap) is missing: install it (Debian/Ubuntu: apt-get install "
-                        "bubblewrap; Fedora: dnf install bubblewrap)")
+        problems.append(
+            "bubblewrap (bwrap) is missing: install it (Debian/Ubuntu: apt-get install "
+            "bubblewrap; Fedora: dnf install bubblewrap)"
+        )
     for name in ("setpriv", "prlimit"):
         if _tool(name) is None:
             problems.append(f"{name} is missing: install util-linux (apt-get install util-linux)")
     if not os.access(cfg.python, os.X_OK):
         problems.append(f"SandboxConfig.python {cfg.python!r} is not an executable file")
     if cfg.limits.use_cgroup == "on" and _cgroup_parent() is None:
-        problems.append("Limits.use_cgroup='on' but no memory cgroup can be made here: use 'auto' "
-                        "(RLIMIT_AS instead) or grade on a machine with a writable memory cgroup")
+        problems.append(
+            "Limits.use_cgroup='on' but no memory cgroup can be made here: use 'auto' "
+            "(RLIMIT_AS instead) or grade on a machine with a writable memory cgroup"
+        )
     return problems
 
 
@@ -195,9 +215,28 @@ def _bwrap_works() -> bool:
     if "ok" not in _BWRAP_WORKS:
         bwrap = _tool("bwrap")
         try:
-            _BWRAP_WORKS["ok"] = bool(bwrap) and os.geteuid() == 0 and subprocess.run(
-                [bwrap, "--unshare-pid", "--unshare-net", "--ro-bind", "/", "/", "--proc", "/proc",
-                 "--dev", "/dev", "true"], capture_output=True, timeout=20).returncode == 0
+            _BWRAP_WORKS["ok"] = (
+                bool(bwrap)
+                and os.geteuid() == 0
+                and subprocess.run(
+                    [
+                        bwrap,
+                        "--unshare-pid",
+                        "--unshare-net",
+                        "--ro-bind",
+                        "/",
+                        "/",
+                        "--proc",
+                        "/proc",
+                        "--dev",
+                        "/dev",
+                        "true",
+                    ],
+                    capture_output=True,
+                    timeout=20,
+                ).returncode
+                == 0
+            )
         except (OSError, subprocess.SubprocessError):
             _BWRAP_WORKS["ok"] = False
     return _BWRAP_WORKS["ok"]
@@ -213,8 +252,9 @@ class SandboxJob:
     uid; :meth:`close` kills the uid's processes and removes the scratch space.
     """
 
-    def __init__(self, config: SandboxConfig, uid: int, lock_fd: int, job_dir: Path,
-                 cgroup: MemoryCgroup | None = None) -> None:
+    def __init__(
+        self, config: SandboxConfig, uid: int, lock_fd: int, job_dir: Path, cgroup: MemoryCgroup | None = None
+    ) -> None:
         self.config, self.uid, self.gid = config, uid, uid
         self.job_dir, self.home = job_dir, job_dir / "home"
         self.cgroup = cgroup  # the job's memory cgroup, or None (then RLIMIT_AS caps memory)
@@ -250,8 +290,7 @@ class SandboxJob:
             if cfg.limits.use_cgroup != "off":
                 cgroup = MemoryCgroup.create(_cgroup_name(uid), cfg.limits.memory_bytes)
                 if cgroup is None and cfg.limits.use_cgroup == "on":
-                    raise SandboxUnavailable("Limits.use_cgroup='on' but the job's memory cgroup "
-                                             "could not be made")
+                    raise SandboxUnavailable("Limits.use_cgroup='on' but the job's memory cgroup could not be made")
             return cls(cfg, uid, fd, job_dir, cgroup)
         except BaseException:
             os.close(fd)
@@ -284,8 +323,10 @@ class SandboxJob:
                 return uid, fd
         finally:
             os.close(guard)
-        raise SandboxUnavailable(f"all {n} sandbox ids {lo}-{hi} are in use by running jobs: "
-                                 "widen SandboxConfig.uid_range or run fewer jobs at once")
+        raise SandboxUnavailable(
+            f"all {n} sandbox ids {lo}-{hi} are in use by running jobs: "
+            "widen SandboxConfig.uid_range or run fewer jobs at once"
+        )
 
     def connection_file_path(self) -> str:
         """A fresh path for a kernel connection file (root-owned dir the uid can traverse)."""
@@ -299,14 +340,24 @@ class SandboxJob:
     def environment(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The kernel's whole environment: minimal, plus passthrough names and config.env."""
         home = str(self.home)
-        env = {"PATH": f"{os.path.dirname(self.config.python)}:/usr/local/bin:/usr/bin:/bin",
-               "HOME": home, "USER": f"sandbox{self.uid}", "LOGNAME": f"sandbox{self.uid}",
-               "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "PYTHONNOUSERSITE": "1",
-               "COURSE_GRADING": "1", "MPLCONFIGDIR": f"{home}/.config/matplotlib",
-               "TMPDIR": f"{home}/tmp", "IPYTHONDIR": f"{home}/.ipython",
-               "XDG_CACHE_HOME": f"{home}/.cache", "XDG_CONFIG_HOME": f"{home}/.config",
-               "JUPYTER_PLATFORM_DIRS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-               "MALLOC_ARENA_MAX": "2"}  # fewer malloc arenas: less address space under RLIMIT_AS
+        env = {
+            "PATH": f"{os.path.dirname(self.config.python)}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "USER": f"sandbox{self.uid}",
+            "LOGNAME": f"sandbox{self.uid}",
+            "LANG": "C.UTF-8",
+            "MPLBACKEND": "Agg",
+            "PYTHONNOUSERSITE": "1",
+            "COURSE_GRADING": "1",
+            "MPLCONFIGDIR": f"{home}/.config/matplotlib",
+            "TMPDIR": f"{home}/tmp",
+            "IPYTHONDIR": f"{home}/.ipython",
+            "XDG_CACHE_HOME": f"{home}/.cache",
+            "XDG_CONFIG_HOME": f"{home}/.config",
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            "MALLOC_ARENA_MAX": "2",
+        }  # fewer malloc arenas: less address space under RLIMIT_AS
         env.update({k: os.environ[k] for k in self.config.passthrough_env if k in os.environ})
         env.update(dict(self.config.env))
         env.update(extra or {})
@@ -314,18 +365,43 @@ class SandboxJob:
 
     def wrap(self, argv: Sequence[str]) -> list[str]:
         """``argv`` run in the job's box, with its limits, as its uid (see the module doc)."""
-        cmd = [_tool("bwrap") or "bwrap", *self._bwrap, "--",
-               _tool("prlimit") or "prlimit", *self.config.limits.prlimit_args(self.cgroup is None), "--",
-               _tool("setpriv") or "setpriv", f"--reuid={self.uid}", f"--regid={self.gid}",
-               "--clear-groups", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
-               "--", *argv]
+        cmd = [
+            _tool("bwrap") or "bwrap",
+            *self._bwrap,
+            "--",
+            _tool("prlimit") or "prlimit",
+            *self.config.limits.prlimit_args(self.cgroup is None),
+            "--",
+            _tool("setpriv") or "setpriv",
+            f"--reuid={self.uid}",
+            f"--regid={self.gid}",
+            "--clear-groups",
+            "--no-new-privs",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+            *argv,
+        ]
         return self.cgroup.join_argv(cmd) if self.cgroup is not None else cmd
 
-    def run(self, argv: Sequence[str], *, input: str | None = None, timeout: float = 120,
-            env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        timeout: float = 120,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
         """Run ``argv`` sandboxed in the scratch dir and capture its output (text)."""
-        return subprocess.run(self.wrap(argv), input=input, capture_output=True, text=True,
-                              timeout=timeout, cwd=self.home, env=self.environment(env))
+        return subprocess.run(
+            self.wrap(argv),
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.home,
+            env=self.environment(env),
+        )
 
     def import_files(self, src: str | os.PathLike | None) -> list[str]:
         """Copy the learner's non-notebook files from ``src`` into the scratch dir.
@@ -339,8 +415,9 @@ class SandboxJob:
         budget = self.config.copy_limit_bytes
         for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
             rel_dir = os.path.relpath(dirpath, src)
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")
-                           and not os.path.islink(os.path.join(dirpath, d))]
+            dirnames[:] = [
+                d for d in dirnames if not d.startswith(".") and not os.path.islink(os.path.join(dirpath, d))
+            ]
             target_dir = self.home if rel_dir == "." else self.home / rel_dir
             if not target_dir.exists():
                 os.mkdir(target_dir, 0o700)
@@ -348,8 +425,12 @@ class SandboxJob:
             for name in filenames:
                 path, rel = os.path.join(dirpath, name), os.path.normpath(os.path.join(rel_dir, name))
                 st = os.lstat(path)
-                if name.startswith(".") or name.endswith(".ipynb") or not stat.S_ISREG(st.st_mode) \
-                        or st.st_size > budget:
+                if (
+                    name.startswith(".")
+                    or name.endswith(".ipynb")
+                    or not stat.S_ISREG(st.st_mode)
+                    or st.st_size > budget
+                ):
                     skipped.append(rel)
                     continue
                 budget -= st.st_size
@@ -406,12 +487,33 @@ def _seed_matplotlib_cache(dst: Path, uid: int) -> None:
 # calls are imported above). They stay importable from (and monkeypatchable in) this
 # one; the sibling modules look them up here at call time.
 _MOVED = {
-    **dict.fromkeys(("_within", "_minimal", "_PY_INFO", "_INFO_CODE", "_python_info", "_runtime_paths",
-                     "_system_paths", "_binds_for"), "sandbox_fs"),
-    **dict.fromkeys(("SandboxKernelManager", "SandboxedExecute", "configure_nbgrader_sandbox",
-                     "_sandboxed_execute_class", "_EXECUTE_CLASS"), "sandbox_kernel"),
-    **dict.fromkeys(("SandboxReport", "check_sandbox", "course_secret_paths",
-                     "require_sandbox", "_PROBE", "_judge_probe"), "sandbox_check"),
+    **dict.fromkeys(
+        (
+            "_within",
+            "_minimal",
+            "_PY_INFO",
+            "_INFO_CODE",
+            "_python_info",
+            "_runtime_paths",
+            "_system_paths",
+            "_binds_for",
+        ),
+        "sandbox_fs",
+    ),
+    **dict.fromkeys(
+        (
+            "SandboxKernelManager",
+            "SandboxedExecute",
+            "configure_nbgrader_sandbox",
+            "_sandboxed_execute_class",
+            "_EXECUTE_CLASS",
+        ),
+        "sandbox_kernel",
+    ),
+    **dict.fromkeys(
+        ("SandboxReport", "check_sandbox", "course_secret_paths", "require_sandbox", "_PROBE", "_judge_probe"),
+        "sandbox_check",
+    ),
 }
 
 

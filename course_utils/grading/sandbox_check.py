@@ -50,17 +50,31 @@ def course_secret_paths(course: Any) -> list[Path]:
     db = course.sqlite_file
     if db is not None:
         found += [Path(str(db) + suffix) for suffix in ("", "-journal", "-wal", "-shm")]
-    found += [root / n for n in ("gradebook.db", "backups", "build", ".git", "authoring", "grades.csv",
-                                 "downloaded")]
+    found += [root / n for n in ("gradebook.db", "backups", "build", ".git", "authoring", "grades.csv", "downloaded")]
     repo = REPO_ROOT
     if (repo / "pyproject.toml").is_file():
-        found += [repo / n for n in (".git", "solutions", "authoring", "tests", "build", "backups",
-                                     "gradebook.db", "submitted", "autograded", "feedback", "downloaded")]
+        found += [
+            repo / n
+            for n in (
+                ".git",
+                "solutions",
+                "authoring",
+                "tests",
+                "build",
+                "backups",
+                "gradebook.db",
+                "submitted",
+                "autograded",
+                "feedback",
+                "downloaded",
+            )
+        ]
     return list(dict.fromkeys(p for p in found if os.path.lexists(p)))
 
 
-def require_sandbox(secrets_or_course: Any, readable_paths: Iterable[str] = (),
-                    config: _sb.SandboxConfig | None = None) -> SandboxReport:
+def require_sandbox(
+    secrets_or_course: Any, readable_paths: Iterable[str] = (), config: _sb.SandboxConfig | None = None
+) -> SandboxReport:
     """The pipeline's preflight: :func:`check_sandbox` on a course or a list of secrets (raises).
 
     ``secrets_or_course``: a list of paths, or a course object (see :func:`course_secret_paths`);
@@ -137,10 +151,14 @@ print("PROBE" + json.dumps(out))
 """
 
 
-def check_sandbox(secret_paths: Iterable[str | os.PathLike | None], readable_paths: Iterable[str] = (),
-                  config: _sb.SandboxConfig | None = None, *,
-                  modules: Sequence[str] = ("course_utils", "torch", "numpy", "ipykernel"),
-                  raise_on_failure: bool = True) -> SandboxReport:
+def check_sandbox(
+    secret_paths: Iterable[str | os.PathLike | None],
+    readable_paths: Iterable[str] = (),
+    config: _sb.SandboxConfig | None = None,
+    *,
+    modules: Sequence[str] = ("course_utils", "torch", "numpy", "ipykernel"),
+    raise_on_failure: bool = True,
+) -> SandboxReport:
     """Preflight: verify, from inside a job's box and as its uid, what learner kernels can reach.
 
     Checks that we are root with bwrap, setpriv and prlimit; that the sandbox uid can run
@@ -153,22 +171,30 @@ def check_sandbox(secret_paths: Iterable[str | os.PathLike | None], readable_pat
     """
     cfg = config or _sb.SandboxConfig()
     secrets_list = [os.path.abspath(p) for p in secret_paths if p is not None]
-    cfg = replace(cfg, readable_paths=tuple(dict.fromkeys(
-        list(cfg.readable_paths) + [os.path.abspath(p) for p in readable_paths])),
-        secret_paths=tuple(dict.fromkeys(cfg.secret_paths + tuple(secrets_list))))
+    cfg = replace(
+        cfg,
+        readable_paths=tuple(dict.fromkeys(list(cfg.readable_paths) + [os.path.abspath(p) for p in readable_paths])),
+        secret_paths=tuple(dict.fromkeys(cfg.secret_paths + tuple(secrets_list))),
+    )
     problems, passed = _sb._basic_problems(cfg), []
     uid, cgroup = None, False
     if not problems and not _sb._bwrap_works():
-        problems.append("bubblewrap cannot create its namespaces here (`bwrap --unshare-pid "
-                        "--unshare-net` fails): grade as root on a machine (or container) that "
-                        "allows new PID, network and mount namespaces")
+        problems.append(
+            "bubblewrap cannot create its namespaces here (`bwrap --unshare-pid "
+            "--unshare-net` fails): grade as root on a machine (or container) that "
+            "allows new PID, network and mount namespaces"
+        )
     if not problems:
         try:
             with _sb.SandboxJob.open(cfg) as job:
                 uid, cgroup = job.uid, job.cgroup is not None
                 binds = [*_sb._system_paths(), *_sb._binds_for(cfg), str(job.job_dir)]
-                request = {"modules": list(modules), "readable": list(cfg.readable_paths),
-                           "secret": secrets_list, "binds": binds}
+                request = {
+                    "modules": list(modules),
+                    "readable": list(cfg.readable_paths),
+                    "secret": secrets_list,
+                    "binds": binds,
+                }
                 proc = job.run([cfg.python, "-c", _sb._PROBE], input=json.dumps(request), timeout=300)
         except _sb.SandboxUnavailable as exc:
             problems.extend(exc.problems)
@@ -176,8 +202,10 @@ def check_sandbox(secret_paths: Iterable[str | os.PathLike | None], readable_pat
         if proc is not None:
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("PROBE")]
             if not lines:
-                problems.append(f"the sandbox uid could not run {cfg.python} in the box (exit "
-                                f"{proc.returncode}): {proc.stderr.strip()[-500:]}")
+                problems.append(
+                    f"the sandbox uid could not run {cfg.python} in the box (exit "
+                    f"{proc.returncode}): {proc.stderr.strip()[-500:]}"
+                )
             else:
                 res = json.loads(lines[-1][5:])
                 want = _sb._python_info(cfg.python)
@@ -185,7 +213,8 @@ def check_sandbox(secret_paths: Iterable[str | os.PathLike | None], readable_pat
                     problems.append(
                         f"in the box, {cfg.python} runs Python {res['version'].split()[0]} with the "
                         f"standard library of {res['stdlib']}, not {want['version'].split()[0]} from "
-                        f"{want['stdlib']}: a directory it needs is not bound (see sandbox_fs._binds_for)")
+                        f"{want['stdlib']}: a directory it needs is not bound (see sandbox_fs._binds_for)"
+                    )
                 problems += _sb._judge_probe(res, uid, passed, binds)
     report = _sb.SandboxReport(not problems, tuple(problems), tuple(passed), uid, cgroup)
     if raise_on_failure:
@@ -197,22 +226,25 @@ def _judge_probe(res: dict, uid: int | None, passed: list[str], binds: Sequence[
     """The problems in the probe's answer ``res``; appends what was verified to ``passed``."""
     problems = []
     if res["uid"] != uid or res["euid"] != uid or res["gid"] != uid or res["groups"]:
-        problems.append(f"the probe ran as uid {res['uid']}/{res['euid']} gid {res['gid']} groups "
-                        f"{res['groups']}, expected uid=gid={uid} and no groups: check setpriv")
+        problems.append(
+            f"the probe ran as uid {res['uid']}/{res['euid']} gid {res['gid']} groups "
+            f"{res['groups']}, expected uid=gid={uid} and no groups: check setpriv"
+        )
     else:
         passed.append(f"kernel identity: uid=gid={uid}, no supplementary groups")
     for mod, err in res["imports"].items():
         if err:
-            problems.append(f"the sandbox uid cannot import {mod} ({err}): make the virtual "
-                            "environment and the repo readable by others (chmod -R o+rX <dir>)")
+            problems.append(
+                f"the sandbox uid cannot import {mod} ({err}): make the virtual "
+                "environment and the repo readable by others (chmod -R o+rX <dir>)"
+            )
         else:
             passed.append(f"import {mod}")
     for p, ok in res["readable"].items():
         if ok:
             passed.append(f"readable: {p}")
         else:
-            problems.append(f"the sandbox uid cannot read {p}, which the lessons need: "
-                            f"chmod -R o+rX {shlex.quote(p)}")
+            problems.append(f"the sandbox uid cannot read {p}, which the lessons need: chmod -R o+rX {shlex.quote(p)}")
     allowed = [*binds, "/proc", "/dev", "/tmp"]
     extra = [p for p in res["visible"] if not any(_sb._within(p, b) or _sb._within(b, p) for b in allowed)]
     if extra:
@@ -220,8 +252,10 @@ def _judge_probe(res: dict, uid: int | None, passed: list[str], binds: Sequence[
     elif binds:
         passed.append(f"only the {len(binds)} binds are visible in the box ({len(res['visible'])} paths)")
     if len(res["pids"]) > 3:
-        problems.append(f"the box's /proc lists {len(res['pids'])} processes, expected only its own: "
-                        "bwrap --unshare-pid did not take effect")
+        problems.append(
+            f"the box's /proc lists {len(res['pids'])} processes, expected only its own: "
+            "bwrap --unshare-pid did not take effect"
+        )
     else:
         passed.append(f"/proc lists only the box's own processes {res['pids']}")
     if set(res["interfaces"]) - {"lo"}:

@@ -54,18 +54,26 @@ def _minimal(paths: Iterable[str]) -> list[str]:
 
 
 _PY_INFO: dict[str, dict] = {}
-_INFO_CODE = ("import sys, os, json, importlib.util as u\n"
-              "s = u.find_spec('course_utils')\n"
-              "loc = list(s.submodule_search_locations or []) if s else []\n"
-              "print(json.dumps({'stdlib': os.path.dirname(os.__file__), 'version': sys.version,\n"
-              "                  'paths': [sys.prefix, sys.base_prefix, sys.exec_prefix] + sys.path + loc}))")
+_INFO_CODE = (
+    "import sys, os, json, importlib.util as u\n"
+    "s = u.find_spec('course_utils')\n"
+    "loc = list(s.submodule_search_locations or []) if s else []\n"
+    "print(json.dumps({'stdlib': os.path.dirname(os.__file__), 'version': sys.version,\n"
+    "                  'paths': [sys.prefix, sys.base_prefix, sys.exec_prefix] + sys.path + loc}))"
+)
 
 
 def _python_info(python: str) -> dict:
     """Where ``python`` finds its stdlib, packages and course_utils (asked once, as root)."""
     if python not in _sb._PY_INFO:
-        out = subprocess.run([python, "-c", _sb._INFO_CODE], capture_output=True, text=True, timeout=60,
-                             env={"PATH": _sb._SYS_PATH, "PYTHONNOUSERSITE": "1"}, cwd="/")
+        out = subprocess.run(
+            [python, "-c", _sb._INFO_CODE],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": _sb._SYS_PATH, "PYTHONNOUSERSITE": "1"},
+            cwd="/",
+        )
         info = json.loads(out.stdout) if out.returncode == 0 else {"stdlib": "", "version": "", "paths": []}
         found = info["paths"] + [os.path.dirname(os.path.dirname(python)), os.path.dirname(os.path.realpath(python))]
         info["paths"] = [os.path.realpath(p) for p in found if p and os.path.exists(p)]
@@ -83,8 +91,7 @@ def _system_paths() -> list[str]:
     """What every program needs from the host: ``/usr`` and the top-level binary and
     library dirs (symlinks into ``/usr`` on merged-/usr systems), the loader cache and
     the time zone. None of it holds course data."""
-    found = ["/usr"] + [t for t in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-                        if os.path.lexists(t)]
+    found = ["/usr"] + [t for t in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32") if os.path.lexists(t)]
     return found + [p for p in ("/etc/ld.so.cache", "/etc/localtime") if os.path.exists(p)]
 
 
@@ -108,14 +115,30 @@ def _bwrap_args(cfg: "_sb.SandboxConfig", job_dir: Path, home: Path) -> list[str
     Raises :class:`~.sandbox.SandboxUnavailable` when a bind would show a hidden or
     secret path (the bind is that path or lies above it)."""
     binds = _binds_for(cfg)
-    shown = sorted({p for p in binds + [str(job_dir)] for h in cfg.hidden_paths + cfg.secret_paths
-                    if _sb._within(os.path.realpath(h), p)})
+    shown = sorted(
+        {
+            p
+            for p in binds + [str(job_dir)]
+            for h in cfg.hidden_paths + cfg.secret_paths
+            if _sb._within(os.path.realpath(h), p)
+        }
+    )
     if shown:
         raise _sb.SandboxUnavailable(
             f"the sandbox would show {shown}, which hold(s) a hidden or secret path: remove it from "
-            "SandboxConfig.readable_paths, or install the interpreter and venv outside it")
-    args = ["--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net", "--unshare-ipc",
-            "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+            "SandboxConfig.readable_paths, or install the interpreter and venv outside it"
+        )
+    args = [
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "sandbox",
+    ]
     made = {"/"}
 
     def parents_of(path: str) -> None:  # bwrap would make them 0700: the uid could not pass
@@ -138,8 +161,21 @@ def _bwrap_args(cfg: "_sb.SandboxConfig", job_dir: Path, home: Path) -> list[str
         args.extend(["--ro-bind", path, path])
         made.add(path)
     parents_of(str(home))
-    args += ["--ro-bind", str(job_dir), str(job_dir), "--bind", str(home), str(home),
-             "--proc", "/proc", "--dev", "/dev", "--bind", str(home / "tmp"), "/dev/shm"]
+    args += [
+        "--ro-bind",
+        str(job_dir),
+        str(job_dir),
+        "--bind",
+        str(home),
+        str(home),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--bind",
+        str(home / "tmp"),
+        "/dev/shm",
+    ]
     if "/tmp" not in made:  # else /tmp holds the scratch root: TMPDIR points into home
         args += ["--bind", str(home / "tmp"), "/tmp"]
     return args + ["--chdir", str(home)]
@@ -156,7 +192,8 @@ def _check_root_dir(path: Path, mode: int) -> None:
         raise _sb.SandboxUnavailable(
             f"{path} must be a real directory owned by root and not writable by others "
             f"(found uid {st.st_uid}, mode {oct(st.st_mode)}): remove it, or choose another "
-            "SandboxConfig.scratch_root")
+            "SandboxConfig.scratch_root"
+        )
     os.chmod(path, mode)
 
 
@@ -183,9 +220,18 @@ def _kill_all(uid: int, gid: int, timeout: float = 10.0) -> int:
     deadline = time.monotonic() + timeout
     while _sb.processes_of(uid):
         try:
-            subprocess.run(["/bin/sh", "-c", "kill -9 -1 2>/dev/null; exit 0"], user=uid, group=gid,
-                           extra_groups=[], env={"PATH": _sb._SYS_PATH}, cwd="/", timeout=5,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                ["/bin/sh", "-c", "kill -9 -1 2>/dev/null; exit 0"],
+                user=uid,
+                group=gid,
+                extra_groups=[],
+                env={"PATH": _sb._SYS_PATH},
+                cwd="/",
+                timeout=5,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.SubprocessError):
             for pid in _sb.processes_of(uid):
                 try:

@@ -56,8 +56,9 @@ class SandboxKernelManager(AsyncKernelManager):
     ignored: the kernel is always ``<config.python> -m ipykernel_launcher``.
     """
 
-    sandbox_config = Instance(_sb.SandboxConfig, allow_none=True,
-                              help="Sandbox settings (None: SandboxConfig()).").tag(config=True)
+    sandbox_config = Instance(_sb.SandboxConfig, allow_none=True, help="Sandbox settings (None: SandboxConfig()).").tag(
+        config=True
+    )
 
     _job: _sb.SandboxJob | None = None
     _imported_cwd = False
@@ -83,8 +84,10 @@ class SandboxKernelManager(AsyncKernelManager):
             # subscribe to the output of) this kernel, and it needs no network at all.
             ipc = str(job.home / ".ipc" / "k")
             if len(ipc) >= 90:
-                raise _sb.SandboxUnavailable(f"the scratch path {job.home} is too long for unix sockets: "
-                                             "set a shorter SandboxConfig.scratch_root")
+                raise _sb.SandboxUnavailable(
+                    f"the scratch path {job.home} is too long for unix sockets: "
+                    "set a shorter SandboxConfig.scratch_root"
+                )
             self.transport, self.ip = "ipc", ipc
         return self._job
 
@@ -112,8 +115,14 @@ class SandboxKernelManager(AsyncKernelManager):
         job = self._require_job()
         # parent_handle=1: in its PID namespace the kernel's parent is bwrap's init (pid 1), which
         # ipykernel would take for "the parent died"; bwrap --die-with-parent does that job.
-        argv = [job.config.python, "-m", "ipykernel_launcher", "-f", self.connection_file,
-                "--IPKernelApp.parent_handle=1"]
+        argv = [
+            job.config.python,
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            self.connection_file,
+            "--IPKernelApp.parent_handle=1",
+        ]
         return job.wrap(argv + list(extra_arguments or []))
 
     def _note_exit(self) -> None:
@@ -157,11 +166,19 @@ class SandboxKernelManager(AsyncKernelManager):
                     job, self._job = self._job, None
                     oom = job.cgroup.oom_kills() if job.cgroup is not None else 0
                     job.close()
-                    ENDINGS.append({"label": job.config.label, "uid": job.uid, "exit_code": self._exit_code,
-                                    "oom_kills": oom, "cgroup": job.cgroup is not None, "seconds": self._ran_s,
-                                    "cpu_seconds": self._cpu_s,
-                                    "leftovers": max(len(self._leftovers or []), job.killed_at_close),
-                                    "leftover_names": sorted(set(self._leftovers or []))})
+                    ENDINGS.append(
+                        {
+                            "label": job.config.label,
+                            "uid": job.uid,
+                            "exit_code": self._exit_code,
+                            "oom_kills": oom,
+                            "cgroup": job.cgroup is not None,
+                            "seconds": self._ran_s,
+                            "cpu_seconds": self._cpu_s,
+                            "leftovers": max(len(self._leftovers or []), job.killed_at_close),
+                            "leftover_names": sorted(set(self._leftovers or [])),
+                        }
+                    )
 
     cleanup_resources = _async_cleanup_resources
 
@@ -222,13 +239,17 @@ def _leftovers(uid: int, kernel_alive: bool) -> list[str]:
             procs.append((p.create_time(), p.name()))
         except psutil.NoSuchProcess:
             pass
-    return [name for _, name in sorted(procs)[int(kernel_alive):]]
+    return [name for _, name in sorted(procs)[int(kernel_alive) :]]
 
 
-def configure_nbgrader_sandbox(label: str = "", readable_paths: Iterable[str] = (),
-                               config: _sb.SandboxConfig | None = None, hidden_paths: Iterable[str] = (),
-                               secret_paths: Iterable[str | os.PathLike] = (),
-                               limits: Limits | None = None) -> dict[str, Any]:
+def configure_nbgrader_sandbox(
+    label: str = "",
+    readable_paths: Iterable[str] = (),
+    config: _sb.SandboxConfig | None = None,
+    hidden_paths: Iterable[str] = (),
+    secret_paths: Iterable[str | os.PathLike] = (),
+    limits: Limits | None = None,
+) -> dict[str, Any]:
     """Config overrides (``Section__trait`` -> value) that make nbgrader autograde sandboxed.
 
     Puts :class:`SandboxedExecute` (and the judge after it, see :mod:`.preprocessors`) in
@@ -241,9 +262,13 @@ def configure_nbgrader_sandbox(label: str = "", readable_paths: Iterable[str] = 
     from course_utils.grading.preprocessors import autograde_preprocessors
 
     base = config or _sb.SandboxConfig()
-    cfg = replace(base, label=label or base.label, limits=limits or base.limits,
-                  readable_paths=tuple(base.readable_paths) + tuple(os.path.abspath(p) for p in readable_paths),
-                  hidden_paths=tuple(base.hidden_paths) + tuple(os.path.abspath(p) for p in hidden_paths),
-                  secret_paths=tuple(base.secret_paths) + tuple(os.path.abspath(p) for p in secret_paths))
+    cfg = replace(
+        base,
+        label=label or base.label,
+        limits=limits or base.limits,
+        readable_paths=tuple(base.readable_paths) + tuple(os.path.abspath(p) for p in readable_paths),
+        hidden_paths=tuple(base.hidden_paths) + tuple(os.path.abspath(p) for p in hidden_paths),
+        secret_paths=tuple(base.secret_paths) + tuple(os.path.abspath(p) for p in secret_paths),
+    )
     procs = autograde_preprocessors(_sb._sandboxed_execute_class())
     return {"Autograde__autograde_preprocessors": procs, "SandboxKernelManager__sandbox_config": cfg}

@@ -19,8 +19,15 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["Submission", "find_submissions", "file_hashes", "normalise", "stage", "UnreadableSubmission",
-           "write_submission"]
+__all__ = [
+    "Submission",
+    "find_submissions",
+    "file_hashes",
+    "normalise",
+    "stage",
+    "UnreadableSubmission",
+    "write_submission",
+]
 
 
 class UnreadableSubmission(Exception):
@@ -38,8 +45,7 @@ class Submission:
         return sorted(self.folder.glob("*.ipynb"))
 
 
-def write_submission(submitted: Path, student: str, assignment: str,
-                     nb: nbformat.NotebookNode | bytes) -> Path:
+def write_submission(submitted: Path, student: str, assignment: str, nb: nbformat.NotebookNode | bytes) -> Path:
     """Put a learner's notebook (or raw bytes, e.g. a broken file) where nbgrader expects it:
     ``<submitted>/<student>/<assignment>/<the lesson's notebook name>``; returns that path."""
     from course_utils.lessons import by_id
@@ -100,8 +106,9 @@ class NormaliseReport:
         return notes
 
 
-def normalise(learner: nbformat.NotebookNode, release: nbformat.NotebookNode
-              ) -> tuple[nbformat.NotebookNode, NormaliseReport]:
+def normalise(
+    learner: nbformat.NotebookNode, release: nbformat.NotebookNode
+) -> tuple[nbformat.NotebookNode, NormaliseReport]:
     """Return a copy of ``learner`` in which every graded/locked cell of ``release`` exists once."""
     report = NormaliseReport()
     release_cells = [c for c in release.cells]
@@ -131,8 +138,9 @@ def normalise(learner: nbformat.NotebookNode, release: nbformat.NotebookNode
         gid = _grade_id(rcell)
         if gid is None or gid in seen:
             continue
-        anchor = next((_grade_id(release_cells[j]) for j in range(i - 1, -1, -1)
-                       if _grade_id(release_cells[j]) in seen), None)
+        anchor = next(
+            (_grade_id(release_cells[j]) for j in range(i - 1, -1, -1) if _grade_id(release_cells[j]) in seen), None
+        )
         pos = 0 if anchor is None else 1 + next(k for k, c in enumerate(cells) if _grade_id(c) == anchor)
         restored = nbformat.from_dict(json.loads(json.dumps(rcell)))
         if any(c.get("id") == restored.get("id") for c in cells):
@@ -151,8 +159,9 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
         raw = path.read_bytes()
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnreadableSubmission(f"{path.name} is not valid notebook JSON "
-                                   f"({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise UnreadableSubmission(
+            f"{path.name} is not valid notebook JSON ({type(exc).__name__}: {str(exc)[:120]})"
+        ) from None
     if not isinstance(data, dict) or "cells" not in data:
         raise UnreadableSubmission(f"{path.name} is JSON but not a notebook (no 'cells' list)")
     try:
@@ -183,8 +192,9 @@ def stage(sub: Submission, release_folder: Path, staged_root: Path) -> tuple[Pat
                 path = sub.folder / others[0]
                 notes.append(f"graded {others[0]} as {rel_path.name} (renamed)")
             else:
-                raise UnreadableSubmission(f"{rel_path.name} is missing from the submission "
-                                           f"(found: {others or 'nothing'})")
+                raise UnreadableSubmission(
+                    f"{rel_path.name} is missing from the submission (found: {others or 'nothing'})"
+                )
         learner = read_submission(path)
         fixed, report = normalise(learner, nbformat.read(rel_path, as_version=4))
         notes += report.notes()

@@ -42,14 +42,20 @@ def trim_outputs(path: Path, limit: int = MAX_OUTPUT_CHARS) -> int:
                 tb = out.get("traceback", [])
                 if sum(len(t) for t in tb) + len(str(out.get("evalue", ""))) > limit:
                     out["evalue"] = str(out.get("evalue", ""))[:limit]
-                    out["traceback"] = ([t[:limit // 4] for t in tb[-4:]]
-                                        + [_cut_note("traceback", sum(map(len, tb)), limit)])
+                    out["traceback"] = [t[: limit // 4] for t in tb[-4:]] + [
+                        _cut_note("traceback", sum(map(len, tb)), limit)
+                    ]
                     cut += 1
             data = out.get("data", {})
             for mime in list(data):
                 value = data[mime]
-                size = len(value if isinstance(value, str) else "".join(value) if isinstance(value, list)
-                           else json.dumps(value))
+                size = len(
+                    value
+                    if isinstance(value, str)
+                    else "".join(value)
+                    if isinstance(value, list)
+                    else json.dumps(value)
+                )
                 if size <= limit:
                     continue
                 cut += 1
@@ -70,8 +76,11 @@ def _error_texts(paths: list[Path]) -> list[str]:
     texts = []
     for path in paths:
         for cell in nbformat.read(path, as_version=4).cells:
-            texts += [f"{o.get('ename', '')}: {o.get('evalue', '')}" for o in cell.get("outputs", [])
-                      if o.get("output_type") == "error"]
+            texts += [
+                f"{o.get('ename', '')}: {o.get('evalue', '')}"
+                for o in cell.get("outputs", [])
+                if o.get("output_type") == "error"
+            ]
     return texts
 
 
@@ -87,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from course_utils.grading.course import CourseDirs, nbgrader_config
 
-    dirs = CourseDirs(root=Path(s["root"]), submitted=s["submitted"], db_url=s["db_url"],
-                      cell_timeout_s=int(s["cell_timeout_s"]))
+    dirs = CourseDirs(
+        root=Path(s["root"]), submitted=s["submitted"], db_url=s["db_url"], cell_timeout_s=int(s["cell_timeout_s"])
+    )
     from course_utils.grading.preprocessors import autograde_preprocessors
 
     # The judge decides every graded test cell, sandbox or not (see .preprocessors).
@@ -101,10 +111,15 @@ def main(argv: list[str] | None = None) -> int:
         # Secrets are re-sealed before every kernel starts (nbgrader creates the gradebook
         # and the autograded copy after the preflight), and the course folders are hidden
         # from the kernel except for what it needs (the venv, course_utils, data/).
-        overrides.update(configure_nbgrader_sandbox(
-            s["student"][:16] + "-" + s.get("tag", ""), [str(REPO_ROOT / "data"), *s.get("readable_paths", [])],
-            secret_paths=course_secret_paths(dirs), hidden_paths=[str(REPO_ROOT), str(dirs.root)],
-            limits=Limits(**s.get("limits", {}))))
+        overrides.update(
+            configure_nbgrader_sandbox(
+                s["student"][:16] + "-" + s.get("tag", ""),
+                [str(REPO_ROOT / "data"), *s.get("readable_paths", [])],
+                secret_paths=course_secret_paths(dirs),
+                hidden_paths=[str(REPO_ROOT), str(dirs.root)],
+                limits=Limits(**s.get("limits", {})),
+            )
+        )
     cfg = nbgrader_config(dirs, **overrides)
     api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
     result = api.autograde(s["assignment"], s["student"], force=True, create=True)
@@ -119,13 +134,30 @@ def main(argv: list[str] | None = None) -> int:
         for end in ENDINGS:
             leftovers += end["leftovers"]
             names.update(end.get("leftover_names", []))
-            limit = limit or limit_exceeded(Limits(**s.get("limits", {})), end["exit_code"], end["oom_kills"],
-                                            end["cgroup"], errors, end["seconds"], end.get("cpu_seconds"))
+            limit = limit or limit_exceeded(
+                Limits(**s.get("limits", {})),
+                end["exit_code"],
+                end["oom_kills"],
+                end["cgroup"],
+                errors,
+                end["seconds"],
+                end.get("cpu_seconds"),
+            )
     trimmed = sum(trim_outputs(p) for p in notebooks)
     error = result.get("error") or ""
-    print(json.dumps({"success": bool(result["success"]), "error": error[-4000:],
-                      "log_tail": (result.get("log") or "")[-4000:], "trimmed_outputs": trimmed,
-                      "limit": limit, "leftovers": leftovers, "leftover_names": sorted(names)[:10]}))
+    print(
+        json.dumps(
+            {
+                "success": bool(result["success"]),
+                "error": error[-4000:],
+                "log_tail": (result.get("log") or "")[-4000:],
+                "trimmed_outputs": trimmed,
+                "limit": limit,
+                "leftovers": leftovers,
+                "leftover_names": sorted(names)[:10],
+            }
+        )
+    )
     return 0 if result["success"] else 3
 
 

@@ -35,10 +35,14 @@ from traitlets import List, Unicode
 
 __all__ = ["CANVAS", "MOODLE", "CourseCollector", "valid_learner_id", "zip_collect"]
 
-CANVAS = (r"(?:^|/)(?P<name>[A-Za-z0-9-]+)(?:_late|_LATE)?_(?P<student_id>\d+)_(?P<fileid>\d+)_"
-          r"(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$")
-MOODLE = (r"(?:^|/)(?P<name>[^/]+)_(?P<student_id>\d+)_assignsubmission_file_/(?:[^/]+/)*"
-          r"(?P<file_id>[^/]+?)\.ipynb$")
+CANVAS = (
+    r"(?:^|/)(?P<name>[A-Za-z0-9-]+)(?:_late|_LATE)?_(?P<student_id>\d+)_(?P<fileid>\d+)_"
+    r"(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb$"
+)
+MOODLE = (
+    r"(?:^|/)(?P<name>[^/]+)_(?P<student_id>\d+)_assignsubmission_file_/(?:[^/]+/)*"
+    r"(?P<file_id>[^/]+?)\.ipynb$"
+)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}")
 
 
@@ -50,9 +54,12 @@ def valid_learner_id(student_id: str) -> bool:
 class CourseCollector(FileNameCollectorPlugin):
     """A collector trying each of ``patterns`` (searched in the file's path) and refusing bad ids."""
 
-    patterns = List(Unicode(), default_value=[MOODLE, CANVAS],
-                    help="regular expressions with (?P<student_id>...) and (?P<file_id>...), "
-                         "searched in each extracted file's path; the first match wins").tag(config=True)
+    patterns = List(
+        Unicode(),
+        default_value=[MOODLE, CANVAS],
+        help="regular expressions with (?P<student_id>...) and (?P<file_id>...), "
+        "searched in each extracted file's path; the first match wins",
+    ).tag(config=True)
 
     def collect(self, submitted_file: str) -> Optional[dict]:
         path = submitted_file.replace(os.sep, "/")
@@ -63,13 +70,21 @@ class CourseCollector(FileNameCollectorPlugin):
             if match:
                 info = match.groupdict()
                 if not valid_learner_id(info.get("student_id") or ""):
-                    self.log.warning("refused learner id %r in %s: only letters, digits and _.@+- are "
-                                     "allowed", info.get("student_id"), submitted_file)
+                    self.log.warning(
+                        "refused learner id %r in %s: only letters, digits and _.@+- are allowed",
+                        info.get("student_id"),
+                        submitted_file,
+                    )
                     return None
-                return {"student_id": info["student_id"], "file_id": info["file_id"] + ".ipynb",
-                        "first_name": None, "last_name": None, "email": None, "timestamp": None}
-        self.log.warning("no LMS file-name pattern matched %s (see course_utils/grading/zipcollect.py)",
-                         submitted_file)
+                return {
+                    "student_id": info["student_id"],
+                    "file_id": info["file_id"] + ".ipynb",
+                    "first_name": None,
+                    "last_name": None,
+                    "email": None,
+                    "timestamp": None,
+                }
+        self.log.warning("no LMS file-name pattern matched %s (see course_utils/grading/zipcollect.py)", submitted_file)
         return None
 
 
@@ -79,12 +94,23 @@ def zip_collect(root: Path, assignment: str) -> tuple[list[Path], str]:
     if not valid_learner_id(assignment):
         raise ValueError(f"assignment must be a plain name like 01_sinusoidal_embedding, got {assignment!r}")
     start = time.time() - 1
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", "zip_collect", "--force", assignment,
-                           f"--CourseDirectory.root={root}",
-                           f"--ZipCollectApp.collector_plugin={__name__}.CourseCollector"],
-                          cwd=root, capture_output=True, text=True, timeout=600)
-    collected = [p for p in sorted((root / "submitted").glob(f"*/{assignment}/*.ipynb"))
-                 if p.stat().st_mtime >= start]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            "zip_collect",
+            "--force",
+            assignment,
+            f"--CourseDirectory.root={root}",
+            f"--ZipCollectApp.collector_plugin={__name__}.CourseCollector",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    collected = [p for p in sorted((root / "submitted").glob(f"*/{assignment}/*.ipynb")) if p.stat().st_mtime >= start]
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise RuntimeError(f"nbgrader zip_collect failed (exit {proc.returncode}): {log.strip()[-600:]}")

@@ -19,14 +19,16 @@ def _places(root, lesson) -> dict[str, bool]:
         f"solution notebook {lesson.solution} (make solutions)": (root / lesson.solution).is_file(),
         f"student notebook {lesson.student} (make notebooks)": (root / lesson.student).is_file(),
         f"README lesson-table row '| {lesson.number} |'": lesson.number in README_ROW.findall(readme),
-        f"grading test tests/grading/test_grading_lesson{lesson.number}.py":
-            (root / "tests" / "grading" / f"test_grading_lesson{lesson.number}.py").is_file(),
+        f"grading test tests/grading/test_grading_lesson{lesson.number}.py": (
+            root / "tests" / "grading" / f"test_grading_lesson{lesson.number}.py"
+        ).is_file(),
     }
 
 
 def test_every_registered_lesson_is_complete(repo_root):
-    missing = {lesson.assignment: [place for place, ok in _places(repo_root, lesson).items() if not ok]
-               for lesson in LESSONS}
+    missing = {
+        lesson.assignment: [place for place, ok in _places(repo_root, lesson).items() if not ok] for lesson in LESSONS
+    }
     missing = {a: m for a, m in missing.items() if m}
     assert not missing, f"lessons missing a place (see CONTRIBUTING.md, 'Adding a lesson'): {missing}"
 
@@ -36,12 +38,14 @@ def test_nothing_exists_for_an_unregistered_lesson(repo_root):
     numbers = {lesson.number for lesson in LESSONS}
     strays = [f"authoring/{p.name}" for p in (repo_root / "authoring").glob("[0-9][0-9]_*.py") if p.stem not in known]
     for folder in ("solutions", "notebooks"):
-        strays += [f"{folder}/{p.name}/" for p in (repo_root / folder).iterdir() if p.is_dir()
-                   and p.name[:2].isdigit() and p.name not in known]
+        strays += [
+            f"{folder}/{p.name}/"
+            for p in (repo_root / folder).iterdir()
+            if p.is_dir() and p.name[:2].isdigit() and p.name not in known
+        ]
     grading_tests = (repo_root / "tests" / "grading").glob("test_grading_lesson[0-9][0-9].py")
     strays += [f"tests/grading/{p.name}" for p in grading_tests if p.stem[-2:] not in numbers]
-    strays += [f"README row {n}" for n in README_ROW.findall((repo_root / "README.md").read_text())
-               if n not in numbers]
+    strays += [f"README row {n}" for n in README_ROW.findall((repo_root / "README.md").read_text()) if n not in numbers]
     assert not strays, f"add these lessons to course_utils/lessons/__init__.py LESSONS, or remove them: {strays}"
 
 
@@ -54,8 +58,18 @@ def test_lesson_numbers_and_ids_are_unique_and_ordered():
 def test_contributing_names_every_place_the_registry_checks(repo_root):
     """CONTRIBUTING.md documents what this test enforces (and how to add the other kinds of work)."""
     text = (repo_root / "CONTRIBUTING.md").read_text()
-    for needle in ("course_utils/lessons/__init__.py", "authoring/", "solutions/", "notebooks/", "README",
-                   "tests/grading/test_grading_lesson", "make solutions notebooks", "make check",
-                   "## Adding a lesson", "## Adding an exercise", "## Adding a component",
-                   "## Adding a cached result"):
+    for needle in (
+        "course_utils/lessons/__init__.py",
+        "authoring/",
+        "solutions/",
+        "notebooks/",
+        "README",
+        "tests/grading/test_grading_lesson",
+        "make solutions notebooks",
+        "make check",
+        "## Adding a lesson",
+        "## Adding an exercise",
+        "## Adding a component",
+        "## Adding a cached result",
+    ):
         assert needle in text, f"CONTRIBUTING.md does not mention {needle!r}"

@@ -24,8 +24,9 @@ def test_committed_solutions_are_executed_so_readers_see_every_plot(lesson):
     nb = nbformat.read(lesson.solution, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code), "some solution cells have no outputs: run `make solutions`"
-    assert any(o.get("output_type") == "display_data" and "image/png" in o.get("data", {})
-               for c in code for o in c.outputs), "no figure in the executed solution"
+    assert any(
+        o.get("output_type") == "display_data" and "image/png" in o.get("data", {}) for c in code for o in c.outputs
+    ), "no figure in the executed solution"
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=IDS)
@@ -33,8 +34,9 @@ def test_student_notebooks_hold_no_solution_no_hidden_test_no_output(lesson):
     nb = nbformat.read(lesson.student, as_version=4)
     text = "\n".join(c.source for c in nb.cells)
     # Hints (markdown, or comments in a TODO skeleton) may quote an answer; executable code may not.
-    code_text = "\n".join(ln for c in nb.cells if c.cell_type == "code" for ln in c.source.splitlines()
-                          if not ln.strip().startswith("#"))
+    code_text = "\n".join(
+        ln for c in nb.cells if c.cell_type == "code" for ln in c.source.splitlines() if not ln.strip().startswith("#")
+    )
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
         assert marker not in text
     for c in nb.cells:
@@ -49,7 +51,11 @@ def test_student_notebooks_hold_no_solution_no_hidden_test_no_output(lesson):
             for i, part in enumerate(re.split(r"### (?:BEGIN|END) SOLUTION", c.source)):
                 (inside if i % 2 else outside).append(part)
     shown = {ln.strip() for part in outside for ln in part.splitlines()}
-    answer = [ln.strip() for part in inside for ln in part.splitlines()
-              if len(ln.strip()) > 12 and not ln.strip().startswith("#")]
+    answer = [
+        ln.strip()
+        for part in inside
+        for ln in part.splitlines()
+        if len(ln.strip()) > 12 and not ln.strip().startswith("#")
+    ]
     leaked = [ln for ln in answer if ln in code_text and ln not in shown]
     assert not leaked, f"solution lines leaked into the student notebook: {leaked[:3]}"

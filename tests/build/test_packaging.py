@@ -53,7 +53,7 @@ def shipped_files() -> list[str]:
     out = subprocess.run(["git", "ls-files", "-z", "data"], cwd=ROOT, capture_output=True, timeout=30)
     if out.returncode != 0:
         pytest.skip("not a git clone: the tracked data files are unknown")
-    files = [p[len("data/"):] for p in out.stdout.decode().split("\0") if p]
+    files = [p[len("data/") :] for p in out.stdout.decode().split("\0") if p]
     assert files, "git tracks no file under data/"
     return files
 
@@ -63,8 +63,7 @@ def wheel(tmp_path_factory) -> Path:
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(ROOT / "course_utils", src / "course_utils",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "course_utils", src / "course_utils", ignore=shutil.ignore_patterns("__pycache__"))
     for rel in shipped_files():
         (src / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / "data" / rel, src / "data" / rel)
@@ -76,9 +75,13 @@ def wheel(tmp_path_factory) -> Path:
         (src / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
         (src / "data" / rel).write_text("not shipped\n")
     out = tmp_path_factory.mktemp("wheel")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                           "--no-build-isolation", "-w", str(out), str(src)],
-                          capture_output=True, text=True, timeout=300, cwd=src)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=src,
+    )
     assert proc.returncode == 0, proc.stderr
     (whl,) = out.glob("course_utils-*.whl")
     return whl
@@ -94,8 +97,9 @@ def test_the_wheel_holds_the_shipped_files(wheel):
 def test_the_wheel_holds_every_module_of_every_package_folder(wheel):
     """A new subfolder of course_utils missing from pyproject.toml's packages would not reach Colab."""
     names = set(zipfile.ZipFile(wheel).namelist())
-    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "course_utils").rglob("*.py")
-               if "__pycache__" not in p.parts}
+    modules = {
+        p.relative_to(ROOT).as_posix() for p in (ROOT / "course_utils").rglob("*.py") if "__pycache__" not in p.parts
+    }
     assert modules, "no module found under course_utils/"
     assert modules <= names, f"pyproject.toml's packages misses the folders of {sorted(modules - names)}"
 
@@ -103,17 +107,22 @@ def test_the_wheel_holds_every_module_of_every_package_folder(wheel):
 def test_an_installed_copy_finds_its_data_away_from_the_clone(wheel, tmp_path):
     target, work = tmp_path / "site", tmp_path / "work"
     work.mkdir()
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                           "--target", str(target), str(wheel)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     # -S: skip site, so the clone's editable install cannot answer the import; the venv's
     # packages (torch, numpy, ...) come after the installed copy on the path.
     env = {k: v for k, v in os.environ.items() if k != "COURSE_DATA_DIR"}
-    env["PYTHONPATH"] = os.pathsep.join([str(target), sysconfig.get_paths()["purelib"],
-                                         sysconfig.get_paths()["platlib"]])
-    run = subprocess.run([sys.executable, "-S", "-c", PROBE], capture_output=True, text=True,
-                         timeout=300, cwd=work, env=env)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(target), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    )
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", PROBE], capture_output=True, text=True, timeout=300, cwd=work, env=env
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     found = json.loads(run.stdout.strip().splitlines()[-1])
     assert found["package"].startswith(str(target)), found

@@ -34,8 +34,9 @@ def _browser() -> str:
 
 
 def _figures(nb) -> int:
-    return sum(1 for c in nb.cells for o in c.get("outputs", [])
-               if any(m.startswith("image/") for m in o.get("data", {})))
+    return sum(
+        1 for c in nb.cells for o in c.get("outputs", []) if any(m.startswith("image/") for m in o.get("data", {}))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,7 @@ def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     pages = build_site(out)
     assert [p.name for p in pages] == ["index.html"] + [page_name(l) for l in LESSONS]
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -69,8 +71,7 @@ def _open(browser, url):
     """Load ``url``; return the page and what went wrong while it loaded."""
     page = browser.new_page()
     problems = []
-    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-            if m.type == "error" else None)
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} ({r.failure})"))
     page.goto(url, wait_until="load")
@@ -93,7 +94,8 @@ def test_lesson_page_loads_with_every_figure(site, browser, lesson):
         assert not problems, problems
         want = _figures(nbformat.read(ROOT / lesson.solution, as_version=4))
         drawn = page.eval_on_selector_all(
-            ".jp-OutputArea-output img", "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length")
+            ".jp-OutputArea-output img", "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0).length"
+        )
         assert want > 0 and drawn == want, f"{drawn} figures drawn, the notebook has {want}"
         page.wait_for_function("() => window.MathJax && MathJax.isReady === true", timeout=30_000)
         if lesson.number in ("01", "05"):  # lessons whose prose has formulas

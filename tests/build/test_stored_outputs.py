@@ -21,7 +21,8 @@ NOTEBOOKS = sorted(ROOT.glob("solutions/*/*.ipynb")) + sorted(ROOT.glob("noteboo
 ABSOLUTE = re.compile(
     r"(?<![\w.:/~-])/(?:home|root|work|tmp|Users|var|opt|mnt|srv|content|private|usr|data|scratch)"
     r"/[^\s\"'<>`]+"
-    r"|\b[A-Za-z]:\\(?:Users|Documents and Settings)\\")
+    r"|\b[A-Za-z]:\\(?:Users|Documents and Settings)\\"
+)
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 FROZEN = re.compile(r"interactive\(children=|\b\d{1,3}%\|[^\n]*\| *\d+/\d+ \[")
 TEXT_MIMES = ("text/plain", "text/html", "text/markdown")
@@ -64,29 +65,68 @@ def test_there_are_notebooks_to_scan():
 def test_no_absolute_path_or_frozen_widget_in_outputs(path):
     roots = tuple({str(ROOT), sys.prefix, str(Path.home())} - {"/"})
     found = problems(nbformat.read(path, as_version=4), roots)
-    assert not found, (f"{path.relative_to(ROOT)}: " + "; ".join(found[:8])
-                       + " -- print paths with course_utils.paths.display_path, and let "
-                       "widgets fall back to static output (make solutions executes headless)")
+    assert not found, (
+        f"{path.relative_to(ROOT)}: "
+        + "; ".join(found[:8])
+        + " -- print paths with course_utils.paths.display_path, and let "
+        "widgets fall back to static output (make solutions executes headless)"
+    )
 
 
 def test_the_scan_catches_what_it_exists_for():
     out = nbformat.v4.new_output
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[
-        out("stream", name="stdout", text="UNetSimple is defined in /work/main/course_utils/components/unets.py\n"),
-        out("stream", name="stdout", text="Loaded cached results from /home/ada/c/data/x.json (made ...)\n"),
-        out("display_data", data={WIDGET_MIME: {"model_id": "ab"},
-                                  "text/plain": "interactive(children=(IntSlider(value=50),))"}),
-        out("display_data", data={"text/plain": "UNetSimple:   0%|          | 0/100 [00:00<?, ?it/s]"}),
-        out("stream", name="stderr", text="\r  0%|   | 0/9\r 50%|#  | 4/9"),
-        out("error", ename="E", evalue="", traceback=["File C:\\Users\\ada\\x.py, line 1"]),
-    ])])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "x",
+                outputs=[
+                    out(
+                        "stream",
+                        name="stdout",
+                        text="UNetSimple is defined in /work/main/course_utils/components/unets.py\n",
+                    ),
+                    out(
+                        "stream", name="stdout", text="Loaded cached results from /home/ada/c/data/x.json (made ...)\n"
+                    ),
+                    out(
+                        "display_data",
+                        data={
+                            WIDGET_MIME: {"model_id": "ab"},
+                            "text/plain": "interactive(children=(IntSlider(value=50),))",
+                        },
+                    ),
+                    out("display_data", data={"text/plain": "UNetSimple:   0%|          | 0/100 [00:00<?, ?it/s]"}),
+                    out("stream", name="stderr", text="\r  0%|   | 0/9\r 50%|#  | 4/9"),
+                    out("error", ename="E", evalue="", traceback=["File C:\\Users\\ada\\x.py, line 1"]),
+                ],
+            )
+        ]
+    )
     found = problems(nb)
-    for needle in ("/work/main/course_utils", "/home/ada", "a widget output", "interactive(children=",
-                   "0%|", "carriage returns", "C:\\\\Users"):
+    for needle in (
+        "/work/main/course_utils",
+        "/home/ada",
+        "a widget output",
+        "interactive(children=",
+        "0%|",
+        "carriage returns",
+        "C:\\\\Users",
+    ):
         assert any(needle in f for f in found), (needle, found)
-    clean = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", outputs=[
-        out("stream", name="stdout", text="UNetSimple is defined in course_utils/components/unets.py\n"
-            "see https://github.com/org/repo/blob/main/data/x.json and 1/2 or a/b/c\n"
-            "training:  50%|#####     | 1500/3000 [00:05<00:05, 290it/s]\n"),
-    ])])
+    clean = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "x",
+                outputs=[
+                    out(
+                        "stream",
+                        name="stdout",
+                        text="UNetSimple is defined in course_utils/components/unets.py\n"
+                        "see https://github.com/org/repo/blob/main/data/x.json and 1/2 or a/b/c\n"
+                        "training:  50%|#####     | 1500/3000 [00:05<00:05, 290it/s]\n",
+                    ),
+                ],
+            )
+        ]
+    )
     assert problems(clean) == []

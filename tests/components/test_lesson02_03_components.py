@@ -19,13 +19,23 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import reference
-from course_utils.lessons.lesson03.conv_conditioning import (METHODS, ConditionedConvBlock, CrossAttentionToTime,
-                                                             ModulatedSkip, compare_block_costs, format_costs,
-                                                             single_token_attention_is_additive)
+from course_utils.lessons.lesson03.conv_conditioning import (
+    METHODS,
+    ConditionedConvBlock,
+    CrossAttentionToTime,
+    ModulatedSkip,
+    compare_block_costs,
+    format_costs,
+    single_token_attention_is_additive,
+)
 from course_utils.cpu_threads import limit_threads
 from course_utils.grading.course import REPO_ROOT
-from course_utils.lessons.lesson02.mlp_conditioning import (QUICK_STEPS, compare_mlp_conditioning, format_comparison,
-                                                            true_score_change)
+from course_utils.lessons.lesson02.mlp_conditioning import (
+    QUICK_STEPS,
+    compare_mlp_conditioning,
+    format_comparison,
+    true_score_change,
+)
 from course_utils.components.time_checks import output_change_with_t, variance_split
 from gradekit import solution_notebook, solution_source
 
@@ -104,14 +114,20 @@ def test_adagn_solution_matches_reference(channels, d_emb, groups):
 
 
 def _graded_cells(assignment):
-    return [(c.metadata["nbgrader"]["grade_id"], c.source) for c in solution_notebook(assignment).cells
-            if (c.metadata.get("nbgrader") or {}).get("grade")]
+    return [
+        (c.metadata["nbgrader"]["grade_id"], c.source)
+        for c in solution_notebook(assignment).cells
+        if (c.metadata.get("nbgrader") or {}).get("grade")
+    ]
 
 
-@pytest.mark.parametrize("assignment,classes", [
-    (L02, {"TimestepEmbedding": reference.TimestepEmbedding, "FiLM": reference.FiLM}),
-    (L03, {"AdaGN": reference.AdaGN}),
-])
+@pytest.mark.parametrize(
+    "assignment,classes",
+    [
+        (L02, {"TimestepEmbedding": reference.TimestepEmbedding, "FiLM": reference.FiLM}),
+        (L03, {"AdaGN": reference.AdaGN}),
+    ],
+)
 def test_every_graded_cell_passes_with_the_reference_classes(assignment, classes, monkeypatch):
     import IPython.display
 
@@ -123,7 +139,8 @@ def test_every_graded_cell_passes_with_the_reference_classes(assignment, classes
     cells = _graded_cells(assignment)
     assert cells and all("### BEGIN HIDDEN TESTS" in src and f'Probe("{gid}")' in src for gid, src in cells)
     assert not any("_g.verify()" in src or "grading import guard" in src for _, src in cells), (
-        "graded cells no longer judge in the kernel: no guard, no verified marker")
+        "graded cells no longer judge in the kernel: no guard, no verified marker"
+    )
     judgements = load_judgements(REPO_ROOT / by_id(assignment).source)
     assert sorted(judgements) == sorted(gid for gid, _ in cells)
     ns = _namespace(**classes)
@@ -162,8 +179,10 @@ def test_output_change_and_variance_split():
 
 def test_mlp_comparison_runs_quickly_and_identity_film_starts_time_independent(monkeypatch):
     monkeypatch.setenv("COURSE_SMOKE", "1")
-    builders = {"film identity": lambda: reference.ScoreNetworkWithFiLM(film_init="identity"),
-                "film default": lambda: reference.ScoreNetworkWithFiLM(film_init="default")}
+    builders = {
+        "film identity": lambda: reference.ScoreNetworkWithFiLM(film_init="identity"),
+        "film default": lambda: reference.ScoreNetworkWithFiLM(film_init="default"),
+    }
     with contextlib.redirect_stdout(io.StringIO()) as out:
         rows = compare_mlp_conditioning(builders, steps=300, seed=0)
     assert "instead of 300" in out.getvalue()
@@ -211,8 +230,9 @@ def test_block_validation_and_skip_and_attention():
 
 def test_block_costs_table_and_thread_limit():
     before = torch.get_num_threads()
-    rows = compare_block_costs(["none", "additive", "adagn"], channels=8, size=8, batch=2, time_dim=16,
-                               num_groups=4, repeats=3)
+    rows = compare_block_costs(
+        ["none", "additive", "adagn"], channels=8, size=8, batch=2, time_dim=16, num_groups=4, repeats=3
+    )
     assert torch.get_num_threads() == before
     assert [r.method for r in rows] == ["none", "additive", "adagn"]
     assert rows[0].ratio_to_none == 1.0 and rows[0].conditioning_params == 0

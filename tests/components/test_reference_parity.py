@@ -23,8 +23,7 @@ def test_lesson01_sinusoidal_embedding_matches_reference():
 
 def _same_module(solution, ref, *inputs):
     """Same parameter names and shapes; with the reference's weights, the same outputs and gradients."""
-    assert {k: v.shape for k, v in solution.state_dict().items()} == \
-        {k: v.shape for k, v in ref.state_dict().items()}
+    assert {k: v.shape for k, v in solution.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}
     solution.load_state_dict(ref.state_dict())
     outs = []
     for module in (solution, ref):
@@ -38,8 +37,7 @@ def _same_module(solution, ref, *inputs):
 
 
 def test_lesson02_timestep_embedding_matches_reference():
-    ns = {"torch": torch, "F": F, "math": math, "nn": torch.nn,
-          "sinusoidal_embedding": reference.sinusoidal_embedding}
+    ns = {"torch": torch, "F": F, "math": math, "nn": torch.nn, "sinusoidal_embedding": reference.sinusoidal_embedding}
     exec(compile(solution_source("02_timestep_mlp_film", "timestep_embedding_impl"), "<02>", "exec"), ns)
     torch.manual_seed(0)
     _same_module(ns["TimestepEmbedding"](64, 32), reference.TimestepEmbedding(64, 32), torch.rand(5) * 999)
@@ -57,8 +55,9 @@ def test_lesson02_film_matches_reference():
 def test_lesson03_adagn_matches_reference():
     AdaGN = _exec("03_adaptive_group_norm", "adagn_impl")["AdaGN"]
     torch.manual_seed(0)
-    _same_module(AdaGN(16, 12, num_groups=4), reference.AdaGN(16, 12, num_groups=4),
-                 torch.randn(2, 16, 6, 6), torch.randn(2, 12))
+    _same_module(
+        AdaGN(16, 12, num_groups=4), reference.AdaGN(16, 12, num_groups=4), torch.randn(2, 16, 6, 6), torch.randn(2, 12)
+    )
 
 
 # Each component learners implement, and the test that compares the solution with it.
@@ -100,5 +99,6 @@ def test_every_component_learners_implement_has_a_parity_test(repo_root):
     for name, where in PARITY_TESTS.items():
         file, _, test = where.partition("::")
         text = (repo_root / "tests" / "components" / file).read_text()
-        assert (f"def {test}(" in text) if test else (name in text), \
+        assert (f"def {test}(" in text) if test else (name in text), (
             f"{name}: no parity test in tests/components/{file}"
+        )

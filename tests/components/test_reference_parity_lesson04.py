@@ -19,9 +19,16 @@ A = "04_mnist_simple_vs_sinusoidal"
 
 
 def _solution_class():
-    ns = {"torch": torch, "nn": torch.nn, "F": F, "math": math, "ConvBlock": ConvBlock,
-          "TimestepEmbedding": TimestepEmbedding, "SimpleTimestepEmbed": SimpleTimestepEmbed,
-          "UNetSimple": UNetSimple}
+    ns = {
+        "torch": torch,
+        "nn": torch.nn,
+        "F": F,
+        "math": math,
+        "ConvBlock": ConvBlock,
+        "TimestepEmbedding": TimestepEmbedding,
+        "SimpleTimestepEmbed": SimpleTimestepEmbed,
+        "UNetSimple": UNetSimple,
+    }
     exec(compile(solution_source(A, "unet_sinusoidal_impl"), f"<{A}>", "exec"), ns)
     return ns["UNetSinusoidal"]
 

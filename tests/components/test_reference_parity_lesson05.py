@@ -84,5 +84,6 @@ def test_reverse_step_matches_vpsde():
         z = torch.randn(64, 2, generator=g)
         with torch.no_grad():
             torch.testing.assert_close(step(model, x, t, dt, SDE, z), reverse_sde_step(model, x, t, dt, SDE, z))
-            torch.testing.assert_close(step(model, x, t, dt, SDE, torch.zeros_like(x)),
-                                       reverse_sde_step(model, x, t, dt, SDE, None))
+            torch.testing.assert_close(
+                step(model, x, t, dt, SDE, torch.zeros_like(x)), reverse_sde_step(model, x, t, dt, SDE, None)
+            )

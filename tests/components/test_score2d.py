@@ -89,8 +89,12 @@ def check_embedding_is_scaled(cls) -> bool:
     return torch.allclose(model.embed_time(T), sinusoidal_embedding(1000.0 * T, 32), atol=1e-5)
 
 
-FORWARD_CHECKS = [check_matches_reference_outputs, check_output_head_is_plain,
-                  check_time_goes_through_the_embedding, check_embedding_is_scaled]
+FORWARD_CHECKS = [
+    check_matches_reference_outputs,
+    check_output_head_is_plain,
+    check_time_goes_through_the_embedding,
+    check_embedding_is_scaled,
+]
 
 
 class FiLMOnOutput(ScoreNetworkWithFiLM):
@@ -145,15 +149,18 @@ def test_reference_forward_passes_every_check(check):
     assert check(ScoreNetworkWithFiLM)
 
 
-@pytest.mark.parametrize("mutant, caught_by", [
-    (FiLMOnOutput, check_output_head_is_plain),
-    (FiLMOnOutput, check_matches_reference_outputs),
-    (RawTimeConcat, check_time_goes_through_the_embedding),
-    (RawTimeConcat, check_matches_reference_outputs),
-    (FiLMAfterActivation, check_matches_reference_outputs),
-    (UnscaledTime, check_embedding_is_scaled),
-    (UnscaledTime, check_matches_reference_outputs),
-])
+@pytest.mark.parametrize(
+    "mutant, caught_by",
+    [
+        (FiLMOnOutput, check_output_head_is_plain),
+        (FiLMOnOutput, check_matches_reference_outputs),
+        (RawTimeConcat, check_time_goes_through_the_embedding),
+        (RawTimeConcat, check_matches_reference_outputs),
+        (FiLMAfterActivation, check_matches_reference_outputs),
+        (UnscaledTime, check_embedding_is_scaled),
+        (UnscaledTime, check_matches_reference_outputs),
+    ],
+)
 def test_each_forward_mistake_is_caught(mutant, caught_by):
     assert not caught_by(mutant)
 
@@ -198,8 +205,14 @@ def test_variants_have_the_same_trunk():
 def test_matched_concat_has_film_sized_capacity():
     assert matched_concat_width() == 162
     n = {m: sum(p.numel() for p in build_score_network(m).parameters()) for m in METHODS}
-    assert n == {"concat": 37_762, "concat_matched": 58_808, "additive": 46_338,
-                 "film_default_init": 59_010, "film_identity_init": 59_010, "film_multiscale": 59_010}
+    assert n == {
+        "concat": 37_762,
+        "concat_matched": 58_808,
+        "additive": 46_338,
+        "film_default_init": 59_010,
+        "film_identity_init": 59_010,
+        "film_multiscale": 59_010,
+    }
 
 
 def test_fourier_features_option():

@@ -25,8 +25,17 @@ def test_matches_float64_truth(d):
     np.testing.assert_allclose(out.numpy(), truth(t.numpy(), d), atol=1e-4)
 
 
-@pytest.mark.parametrize("t", [3, 2.5, torch.tensor(4), torch.tensor([1, 2], dtype=torch.int32),
-                               torch.tensor([999.0], dtype=torch.float16), torch.tensor([0.5], dtype=torch.float64)])
+@pytest.mark.parametrize(
+    "t",
+    [
+        3,
+        2.5,
+        torch.tensor(4),
+        torch.tensor([1, 2], dtype=torch.int32),
+        torch.tensor([999.0], dtype=torch.float16),
+        torch.tensor([0.5], dtype=torch.float64),
+    ],
+)
 def test_accepts_numbers_and_any_dtype(t):
     out = sinusoidal_embedding(t, 16)
     assert out.dtype == torch.float32 and out.dim() == 2 and out.shape[1] == 16
@@ -39,8 +48,13 @@ def test_stays_on_t_device():
     assert out.device.type == "meta" and out.shape == (3, 9)
 
 
-@pytest.mark.parametrize("bad, msg", [(torch.zeros(4, 1), r"t must be 1-D \[batch\], got shape \(4, 1\)"),
-                                      ("3", "t must be a number or a torch.Tensor")])
+@pytest.mark.parametrize(
+    "bad, msg",
+    [
+        (torch.zeros(4, 1), r"t must be 1-D \[batch\], got shape \(4, 1\)"),
+        ("3", "t must be a number or a torch.Tensor"),
+    ],
+)
 def test_rejects_bad_t_with_a_helpful_message(bad, msg):
     with pytest.raises((ValueError, TypeError), match=msg):
         sinusoidal_embedding(bad, 8)

@@ -74,8 +74,13 @@ def test_parameter_counts_and_seed_names():
     assert count_parameters(UNetSimple()) == 1_834_913  # the original notebook's model
     assert count_parameters(UNetSinusoidal()) == 2_343_713  # + TimestepEmbedding + Linear(512, 256)
     keys = UNetSinusoidal().state_dict().keys()
-    assert {"time_embed.mlp.0.weight", "time_proj.weight", "enc1.conv.0.weight",
-            "bottleneck.conv.3.weight", "final.3.bias"} <= set(keys)
+    assert {
+        "time_embed.mlp.0.weight",
+        "time_proj.weight",
+        "enc1.conv.0.weight",
+        "bottleneck.conv.3.weight",
+        "final.3.bias",
+    } <= set(keys)
     with pytest.raises(TypeError, match="nn.Module"):
         count_parameters("not a model")
 

@@ -34,13 +34,16 @@ def test_batch_broadcasts_one_time_and_checks_the_length():
         as_times(torch.rand(3), kind="continuous", batch=4)
 
 
-@pytest.mark.parametrize("bad, err, msg", [
-    (torch.zeros(4, 1), ValueError, r"t must be 1-D \[batch\], got shape \(4, 1\)"),
-    ("3", TypeError, "t must be a number or a torch.Tensor"),
-    (True, TypeError, "got bool"),
-    (torch.tensor([True]), TypeError, "got dtype torch.bool"),
-    (torch.zeros(2, dtype=torch.complex64), TypeError, "real-valued"),
-])
+@pytest.mark.parametrize(
+    "bad, err, msg",
+    [
+        (torch.zeros(4, 1), ValueError, r"t must be 1-D \[batch\], got shape \(4, 1\)"),
+        ("3", TypeError, "t must be a number or a torch.Tensor"),
+        (True, TypeError, "got bool"),
+        (torch.tensor([True]), TypeError, "got dtype torch.bool"),
+        (torch.zeros(2, dtype=torch.complex64), TypeError, "real-valued"),
+    ],
+)
 def test_bad_inputs_say_what_to_fix(bad, err, msg):
     for kind in ("discrete", "continuous"):
         with pytest.raises(err, match=msg):
@@ -56,8 +59,12 @@ def test_dtype_none_keeps_float64_and_device_moves():
 
 def test_the_old_normalisers_are_gone_and_callers_use_this_one():
     """One rule: the five private helpers it replaced must not come back."""
-    for module, name in [(sinusoidal, "as_timestep_batch"), (score2d, "_time_batch"),
-                         (vpsde, "_check_t"), (vpsde, "_time_column")]:
+    for module, name in [
+        (sinusoidal, "as_timestep_batch"),
+        (score2d, "_time_batch"),
+        (vpsde, "_check_t"),
+        (vpsde, "_time_column"),
+    ]:
         assert not hasattr(module, name), f"{module.__name__}.{name} duplicates as_times"
     assert not hasattr(mlp_conditioning, "_times")
     for module in (sinusoidal, score2d, vpsde, unets, mlp_conditioning):

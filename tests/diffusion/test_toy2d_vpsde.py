@@ -69,10 +69,12 @@ def test_eight_gaussians_sit_on_their_means():
 def test_vpsde_literal_values():
     t = torch.tensor([0.0, 0.1, 0.5, 1.0], dtype=torch.float64)
     assert SDE.beta(t).tolist() == pytest.approx([0.1, 2.09, 10.05, 20.0])
-    assert SDE.alpha(t).tolist() == pytest.approx([1.0, 0.946721798820598, 0.2811828807967524,
-                                                  0.006571586494929619], rel=1e-9)
-    assert SDE.marginal_std(t).tolist() == pytest.approx([0.0, 0.3220525355247045, 0.9596542020680363,
-                                                         0.9999784068923386], rel=1e-9)
+    assert SDE.alpha(t).tolist() == pytest.approx(
+        [1.0, 0.946721798820598, 0.2811828807967524, 0.006571586494929619], rel=1e-9
+    )
+    assert SDE.marginal_std(t).tolist() == pytest.approx(
+        [0.0, 0.3220525355247045, 0.9596542020680363, 0.9999784068923386], rel=1e-9
+    )
     assert torch.allclose(SDE.alpha(t) ** 2 + SDE.marginal_std(t) ** 2, torch.ones(4, dtype=torch.float64))
 
 
@@ -142,13 +144,17 @@ def check_time_sampling(loss_fn) -> bool:
     torch.manual_seed(0)
     loss_fn(spy, torch.zeros(20000, 2), SDE)
     t = seen[0]
-    return (t.is_floating_point() and t.shape == (20000,) and float(t.min()) >= SDE.eps
-            and float(t.max()) <= 1.0 and abs(float(t.mean()) - (1 + SDE.eps) / 2) < 0.01
-            and t.unique().numel() > 19000)
+    return (
+        t.is_floating_point()
+        and t.shape == (20000,)
+        and float(t.min()) >= SDE.eps
+        and float(t.max()) <= 1.0
+        and abs(float(t.mean()) - (1 + SDE.eps) / 2) < 0.01
+        and t.unique().numel() > 19000
+    )
 
 
-DSM_CHECKS = [check_oracle_gives_zero, check_zero_score_gives_noise_energy, check_literal_value,
-              check_time_sampling]
+DSM_CHECKS = [check_oracle_gives_zero, check_zero_score_gives_noise_energy, check_literal_value, check_time_sampling]
 
 
 def make_dsm_mutant(target: str = "ok", times: str = "ok"):
@@ -157,19 +163,23 @@ def make_dsm_mutant(target: str = "ok", times: str = "ok"):
     def loss(model, x0, sde, t=None, noise=None):
         b = x0.shape[0]
         if t is None:
-            t = {"ok": lambda: sde.eps + (1 - sde.eps) * torch.rand(b),
-                 "no_eps": lambda: torch.rand(b),
-                 "integer": lambda: torch.randint(0, 1000, (b,)),
-                 "integer_over_T": lambda: torch.randint(0, 1000, (b,)).float() / 1000}[times]()
+            t = {
+                "ok": lambda: sde.eps + (1 - sde.eps) * torch.rand(b),
+                "no_eps": lambda: torch.rand(b),
+                "integer": lambda: torch.randint(0, 1000, (b,)),
+                "integer_over_T": lambda: torch.randint(0, 1000, (b,)).float() / 1000,
+            }[times]()
         noise = torch.randn_like(x0) if noise is None else noise
         tf = t.float()
         sigma = sde.marginal_std(tf)[:, None]  # (B,) -> (B, 1)
         s = model(sde.alpha(tf)[:, None] * x0 + sigma * noise, t)
-        residual = {"ok": sigma * s + noise,
-                    "no_inv_sigma": s + noise,  # target -z instead of -z / sigma
-                    "sigma_sq_weight": sigma**2 * s + noise,  # sigma^2 applied to the score, not the loss
-                    "unweighted": s + noise / sigma,  # lambda = 1 instead of sigma^2
-                    "wrong_sign": sigma * s - noise}[target]
+        residual = {
+            "ok": sigma * s + noise,
+            "no_inv_sigma": s + noise,  # target -z instead of -z / sigma
+            "sigma_sq_weight": sigma**2 * s + noise,  # sigma^2 applied to the score, not the loss
+            "unweighted": s + noise / sigma,  # lambda = 1 instead of sigma^2
+            "wrong_sign": sigma * s - noise,
+        }[target]
         return residual.pow(2).sum(1).mean()
 
     return loss
@@ -181,17 +191,20 @@ def test_reference_dsm_loss_passes_every_check(check):
     assert check(make_dsm_mutant())  # the mutant factory itself is right when told to be
 
 
-@pytest.mark.parametrize("mutant, caught_by", [
-    (dict(target="no_inv_sigma"), check_oracle_gives_zero),
-    (dict(target="sigma_sq_weight"), check_oracle_gives_zero),
-    (dict(target="wrong_sign"), check_oracle_gives_zero),
-    (dict(target="unweighted"), check_zero_score_gives_noise_energy),
-    (dict(target="unweighted"), check_literal_value),
-    (dict(target="no_inv_sigma"), check_literal_value),
-    (dict(times="no_eps"), check_time_sampling),
-    (dict(times="integer"), check_time_sampling),
-    (dict(times="integer_over_T"), check_time_sampling),
-])
+@pytest.mark.parametrize(
+    "mutant, caught_by",
+    [
+        (dict(target="no_inv_sigma"), check_oracle_gives_zero),
+        (dict(target="sigma_sq_weight"), check_oracle_gives_zero),
+        (dict(target="wrong_sign"), check_oracle_gives_zero),
+        (dict(target="unweighted"), check_zero_score_gives_noise_energy),
+        (dict(target="unweighted"), check_literal_value),
+        (dict(target="no_inv_sigma"), check_literal_value),
+        (dict(times="no_eps"), check_time_sampling),
+        (dict(times="integer"), check_time_sampling),
+        (dict(times="integer_over_T"), check_time_sampling),
+    ],
+)
 def test_each_dsm_mistake_is_caught(mutant, caught_by):
     assert not caught_by(make_dsm_mutant(**mutant))
 
@@ -248,8 +261,7 @@ def check_step_contracts_to_data(step) -> bool:
     return bool((out.norm(dim=1) < x.norm(dim=1)).all())
 
 
-STEP_CHECKS = [check_step_zero_score, check_step_constant_score, check_step_noise_scale,
-               check_step_contracts_to_data]
+STEP_CHECKS = [check_step_zero_score, check_step_constant_score, check_step_noise_scale, check_step_contracts_to_data]
 
 
 def make_step_mutant(mistake: str):
@@ -257,10 +269,12 @@ def make_step_mutant(mistake: str):
         tb = torch.full((x.shape[0],), float(t))
         beta = sde.beta(tb)[:, None]  # (B,) -> (B, 1)
         s = model(x, tb)
-        drift = {"ok": -0.5 * beta * x - beta * s,
-                 "f_sign": 0.5 * beta * x - beta * s,
-                 "score_sign": -0.5 * beta * x + beta * s,
-                 "half_score": -0.5 * beta * x - 0.5 * beta * s}.get(mistake, -0.5 * beta * x - beta * s)
+        drift = {
+            "ok": -0.5 * beta * x - beta * s,
+            "f_sign": 0.5 * beta * x - beta * s,
+            "score_sign": -0.5 * beta * x + beta * s,
+            "half_score": -0.5 * beta * x - 0.5 * beta * s,
+        }.get(mistake, -0.5 * beta * x - beta * s)
         direction = 1.0 if mistake == "forward_in_time" else -1.0
         scale = beta * dt if mistake == "noise_scale" else torch.sqrt(beta * dt)
         return x + direction * drift * dt + scale * noise
@@ -274,15 +288,18 @@ def test_reference_reverse_step_passes_every_check(check):
     assert check(make_step_mutant("ok"))
 
 
-@pytest.mark.parametrize("mistake, caught_by", [
-    ("f_sign", check_step_zero_score),
-    ("score_sign", check_step_constant_score),
-    ("score_sign", check_step_contracts_to_data),
-    ("forward_in_time", check_step_zero_score),
-    ("forward_in_time", check_step_contracts_to_data),
-    ("half_score", check_step_constant_score),
-    ("noise_scale", check_step_noise_scale),
-])
+@pytest.mark.parametrize(
+    "mistake, caught_by",
+    [
+        ("f_sign", check_step_zero_score),
+        ("score_sign", check_step_constant_score),
+        ("score_sign", check_step_contracts_to_data),
+        ("forward_in_time", check_step_zero_score),
+        ("forward_in_time", check_step_contracts_to_data),
+        ("half_score", check_step_constant_score),
+        ("noise_scale", check_step_noise_scale),
+    ],
+)
 def test_each_reverse_step_mistake_is_caught(mistake, caught_by):
     assert not caught_by(make_step_mutant(mistake))
 
@@ -294,8 +311,9 @@ def test_reverse_step_accepts_a_number_or_a_time_tensor():
     b = reverse_sde_step(model, x, torch.full((5,), 0.4), 0.01, SDE, z)
     c = reverse_sde_step(model, x, torch.tensor(0.4), 0.01, SDE, z)
     assert torch.allclose(a, b) and torch.allclose(a, c)
-    assert torch.equal(reverse_sde_step(model, x, 0.4, 0.01, SDE, None),
-                       reverse_sde_step(model, x, 0.4, 0.01, SDE, torch.zeros(5, 2)))
+    assert torch.equal(
+        reverse_sde_step(model, x, 0.4, 0.01, SDE, None), reverse_sde_step(model, x, 0.4, 0.01, SDE, torch.zeros(5, 2))
+    )
     with pytest.raises(ValueError, match="dt must be > 0"):
         reverse_sde_step(model, x, 0.4, -0.01, SDE, z)
 

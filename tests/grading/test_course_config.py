@@ -20,10 +20,14 @@ def test_a_gradebook_is_created_without_the_venv_on_path_and_path_is_untouched(t
                 "SELECT version_num FROM alembic_version")).scalar())
     """)
     # PATH without the venv's bin: nbgrader's own lookup (`alembic` by name) would fail here.
-    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
-                           if os.path.realpath(p) != os.path.realpath(os.path.dirname(sys.executable)))
+    path = os.pathsep.join(
+        p
+        for p in os.environ.get("PATH", "").split(os.pathsep)
+        if os.path.realpath(p) != os.path.realpath(os.path.dirname(sys.executable))
+    )
     env = dict(os.environ, PATH=path or "/usr/bin:/bin")
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         cwd=tmp_path, env=env)
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "SCHEMA " in run.stdout and len(run.stdout.split("SCHEMA ")[1].strip()) == 12, run.stdout

@@ -34,9 +34,14 @@ def _course(tmp: Path, members: dict[str, bytes]) -> Path:
 
 def test_canvas_export_puts_each_file_in_its_learners_folder(tmp_path):
     data = NB.read_bytes()
-    root = _course(tmp_path, {f"doejane_12345_67890_{A}.ipynb": data,
-                              f"smithbob_late_222_333_{A}-1.ipynb": data,
-                              f"leeann_LATE_444_555_{A}.ipynb": data})
+    root = _course(
+        tmp_path,
+        {
+            f"doejane_12345_67890_{A}.ipynb": data,
+            f"smithbob_late_222_333_{A}-1.ipynb": data,
+            f"leeann_LATE_444_555_{A}.ipynb": data,
+        },
+    )
     collected, _ = zip_collect(root, A)
     got = sorted(str(p.relative_to(root / "submitted")) for p in collected)
     assert got == [f"{uid}/{A}/{A}.ipynb" for uid in ("12345", "222", "444")]
@@ -64,8 +69,18 @@ def test_a_zip_member_outside_the_folder_is_refused(tmp_path, monkeypatch, capsy
     assert "outside" in capsys.readouterr().err and not list(root.glob("submitted/*/*"))
 
 
-@pytest.mark.parametrize("learner, ok", [("12345", True), ("jane.doe@uni", True), ("..", False),
-                                         ("a/b", False), ("x\x1b[2J", False), ("", False), ("-rf", False)])
+@pytest.mark.parametrize(
+    "learner, ok",
+    [
+        ("12345", True),
+        ("jane.doe@uni", True),
+        ("..", False),
+        ("a/b", False),
+        ("x\x1b[2J", False),
+        ("", False),
+        ("-rf", False),
+    ],
+)
 def test_learner_ids_are_validated(learner, ok):
     assert valid_learner_id(learner) is ok
 
@@ -78,15 +93,18 @@ def test_escaping_for_the_terminal_and_spreadsheets():
     assert for_spreadsheet("ada") == "ada"
 
 
-@pytest.mark.parametrize("exit_code, oom, errors, words", [
-    (137, 1, [], ["memory limit", "4 GiB"]),
-    (152, 0, [], ["CPU-time limit", "600 s"]),
-    (None, 0, ["OSError: [Errno 27] File too large"], ["file-size limit", "1024 MB"]),
-    (None, 0, ["RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried"], ["memory limit"]),
-    (None, 0, ["OSError: [Errno 24] Too many open files"], ["open-file limit"]),
-    (None, 0, ["ValueError: wrong shape"], []),
-    (1, 0, [], []),
-])
+@pytest.mark.parametrize(
+    "exit_code, oom, errors, words",
+    [
+        (137, 1, [], ["memory limit", "4 GiB"]),
+        (152, 0, [], ["CPU-time limit", "600 s"]),
+        (None, 0, ["OSError: [Errno 27] File too large"], ["file-size limit", "1024 MB"]),
+        (None, 0, ["RuntimeError: DefaultCPUAllocator: can't allocate memory: you tried"], ["memory limit"]),
+        (None, 0, ["OSError: [Errno 24] Too many open files"], ["open-file limit"]),
+        (None, 0, ["ValueError: wrong shape"], []),
+        (1, 0, [], []),
+    ],
+)
 def test_each_limit_is_named(exit_code, oom, errors, words):
     reason = limit_exceeded(Limits(), exit_code, oom, True, errors)
     assert all(w in reason for w in words) and bool(reason) == bool(words), reason
@@ -114,8 +132,10 @@ def test_the_kernel_cpu_time_is_measured_from_its_reaped_process():
     from course_utils.grading.sandbox_kernel import _children_cpu_seconds
 
     before = _children_cpu_seconds()
-    subprocess.run([sys.executable, "-c", "import time\nt = time.process_time()\n"
-                    "while time.process_time() - t < 0.5: pass"], check=True)
+    subprocess.run(
+        [sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass"],
+        check=True,
+    )
     assert 0.4 <= _children_cpu_seconds() - before <= 5.0
 
 

@@ -16,10 +16,13 @@ from gradekit import grade, solution_source, with_answers
 
 A = "01_sinusoidal_embedding"
 ID = "sinusoidal_impl"
-WRONG = "def sinusoidal_embedding(t, d_emb=256):\n    return torch.zeros(len(t) if hasattr(t, '__len__') else 1, d_emb)\n"
+WRONG = (
+    "def sinusoidal_embedding(t, d_emb=256):\n    return torch.zeros(len(t) if hasattr(t, '__len__') else 1, d_emb)\n"
+)
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
-                                reason="the sandbox needs root and util-linux setpriv")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="the sandbox needs root and util-linux setpriv"
+)
 
 CHEATS = {
     "allclose-always-true": "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True",
@@ -28,22 +31,30 @@ CHEATS = {
     "ast-transformer-drops-asserts": (
         "import ast\nclass _Drop(ast.NodeTransformer):\n"
         "    def visit_Assert(self, node):\n        return ast.Pass()\n"
-        "get_ipython().ast_transformers.append(_Drop())"),
+        "get_ipython().ast_transformers.append(_Drop())"
+    ),
     "input-transformer-empties-cells": (
-        "def _empty(lines):\n    return ['pass\\n']\n"
-        "get_ipython().input_transformers_post.append(_empty)"),
+        "def _empty(lines):\n    return ['pass\\n']\nget_ipython().input_transformers_post.append(_empty)"
+    ),
     # aimed at the course's real gradebook (GRADEBOOK is filled in by the fixture)
     "writes-the-gradebook": (
         "import sqlite3\n"
         "try:\n    c = sqlite3.connect(GRADEBOOK); c.execute('update grade set manual_score = 10'); c.commit()\n"
-        "except Exception:\n    pass"),
+        "except Exception:\n    pass"
+    ),
 }
 
 
 def _spy(paths):
-    lines = ["import os", "for _p in %r:" % (paths,),
-             "    try:", "        open(_p, 'rb').read(1)", "        print('LEAKED', _p)",
-             "    except Exception as _e:", "        print('DENIED', type(_e).__name__)"]
+    lines = [
+        "import os",
+        "for _p in %r:" % (paths,),
+        "    try:",
+        "        open(_p, 'rb').read(1)",
+        "        print('LEAKED', _p)",
+        "    except Exception as _e:",
+        "        print('DENIED', type(_e).__name__)",
+    ]
     return "\n".join(lines)
 
 
@@ -56,8 +67,12 @@ def run(tmp_path_factory):
     for name, code in CHEATS.items():
         code = code.replace("GRADEBOOK", repr(str(root / "gradebook.db")))
         subs[name] = with_answers(A, {ID: WRONG + "\n" + code})
-    secrets = [str(root / "submitted" / "honest" / A / f"{A}.ipynb"), str(root / "solutions" / A / f"{A}.ipynb"),
-               str(root / "gradebook.db"), str(root / "autograded" / "honest" / A / f"{A}.ipynb")]
+    secrets = [
+        str(root / "submitted" / "honest" / A / f"{A}.ipynb"),
+        str(root / "solutions" / A / f"{A}.ipynb"),
+        str(root / "gradebook.db"),
+        str(root / "autograded" / "honest" / A / f"{A}.ipynb"),
+    ]
     subs["spy"] = with_answers(A, {ID: solution_source(A, ID) + "\n" + _spy(secrets)})
     first = grade(tmp, A, {"honest": honest}, jobs=1, sandbox=True)  # the honest grade exists first
     results = grade(tmp, A, {k: v for k, v in subs.items() if k != "honest"}, jobs=2, sandbox=True)

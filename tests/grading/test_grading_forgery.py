@@ -28,8 +28,9 @@ from gradekit import grade, solution_notebook, solution_source, student_notebook
 A = "01_sinusoidal_embedding"
 ID = "sinusoidal_impl"
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
-                                reason="the sandbox needs root and util-linux setpriv")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="the sandbox needs root and util-linux setpriv"
+)
 
 # A wrong answer that still passes the visible checks (they catch DDPM's half - 1 grid at d_emb = 256, so this
 # one uses it only below 64), so the probe of every graded cell runs and each attack has something to forge.
@@ -37,7 +38,7 @@ WRONG = solution_source(A, ID).replace("i / half)", "i / (half - 1 if d_emb < 64
 assert WRONG != solution_source(A, ID), "the wrong answer must differ from the solution"
 
 # A record that looks right (every key of every cell, plausible tensors) with wrong values.
-_FORGE_LIB = r'''
+_FORGE_LIB = r"""
 import torch as _ft
 from IPython.display import display as _fdisplay
 from course_utils.grading import probe as _fprobe
@@ -61,7 +62,7 @@ def _forged(cell, fill=0.5):
     return {"version": 1, "cell": cell, "obs": obs, "environment": []}
 def _display_forged(cell):
     _fdisplay({_fprobe.MIME: _forged(cell)}, raw=True)
-'''
+"""
 
 ATTACKS = {
     # IPython input transformers, every spelling: the probe cell becomes a forged record or nothing
@@ -72,15 +73,18 @@ ATTACKS = {
         "        cell = src.split('Probe(\"', 1)[1].split('\"', 1)[0]\n"
         "        return ['_display_forged(%r)\\n' % cell]\n"
         "    return lines\n"
-        "getattr(get_ipython(), 'input_transformers_cleanup').append(_rewrite)"),
+        "getattr(get_ipython(), 'input_transformers_cleanup').append(_rewrite)"
+    ),
     "input-transformer-attribute": "get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])",
     "input-transformer-dict": (
         "vars(get_ipython().input_transformer_manager)['cleanup_transforms'].append("
-        "lambda lines: ['print(\"[grading environment verified]\")\\n'] if any('Probe' in l for l in lines) else lines)"),
+        "lambda lines: ['print(\"[grading environment verified]\")\\n'] if any('Probe' in l for l in lines) else lines)"
+    ),
     "input-transformer-setattr": (
         "_ip = get_ipython()\n"
         "setattr(_ip, 'input_transformers_post', list(_ip.input_transformers_post) + "
-        "[lambda lines: ['pass\\n'] if any('emit' in l for l in lines) else lines])"),
+        "[lambda lines: ['pass\\n'] if any('emit' in l for l in lines) else lines])"
+    ),
     "input-transformer-exec": "exec('get_ipython().' + 'input_transformers' + '_post.append(lambda l: [\"pass\\\\n\"])')",
     "ast-transformer-drops-emit": (
         "import ast\n"
@@ -88,7 +92,8 @@ ATTACKS = {
         "    def visit_Expr(self, node):\n"
         "        s = ast.unparse(node)\n"
         "        return None if 'emit' in s else node\n"
-        "get_ipython().ast_transformers.append(_Drop())"),
+        "get_ipython().ast_transformers.append(_Drop())"
+    ),
     "ast-transformer-forges": (
         "import ast\n"
         "class _Forge(ast.NodeTransformer):\n"
@@ -98,7 +103,8 @@ ATTACKS = {
         "            cell = s.split('Probe(', 1)[1].split(')', 1)[0].strip('\\'\"')\n"
         "            return ast.parse('_display_forged(%r)' % cell)\n"
         "        return node\n"
-        "setattr(get_ipython(), 'ast_transformers', [_Forge()])"),
+        "setattr(get_ipython(), 'ast_transformers', [_Forge()])"
+    ),
     # replaced recorder / guard modules
     "sys-modules-probe": (
         "import sys, types\n"
@@ -110,81 +116,95 @@ ATTACKS = {
         "    run = record = call\n"
         "    def emit(self): _display_forged(self.cell)\n"
         "_fake.Probe = _FakeProbe\n"
-        "sys.modules['course_utils.grading.probe'] = _fake"),
+        "sys.modules['course_utils.grading.probe'] = _fake"
+    ),
     "package-attribute-probe": (
         "import course_utils.grading as _cg, types\n"
         "_m = types.SimpleNamespace(Probe=lambda cell: types.SimpleNamespace(call=print, run=print, record=print, "
         "emit=lambda: _display_forged(cell)), MIME=_fprobe.MIME)\n"
-        "setattr(_cg, 'probe', _m)"),
+        "setattr(_cg, 'probe', _m)"
+    ),
     "probe-emit-suppressed": "_fprobe.Probe.emit = lambda self: None",
     "probe-records-right-shape-wrong-values": (
         "def _call(self, key, fn, *a, **k):\n"
         "    self.observations[key] = _forged(self.cell_id, 0.25)['obs'].get(key, {'kind': 'none'})\n"
         "_fprobe.Probe.call = _fprobe.Probe.run = _call\n"
-        "_fprobe.Probe.record = lambda self, key, v, values=True: _call(self, key, None)"),
+        "_fprobe.Probe.record = lambda self, key, v, values=True: _call(self, key, None)"
+    ),
     "sys-modules-guard": (
         "import sys, types\n"
-        "sys.modules['course_utils.grading.guard'] = types.SimpleNamespace(changes=lambda: [], snapshot=lambda: True)"),
+        "sys.modules['course_utils.grading.guard'] = types.SimpleNamespace(changes=lambda: [], snapshot=lambda: True)"
+    ),
     # patched libraries
     "patched-torch-functions": (
         "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
-        "torch.isclose = lambda a, b, **k: torch.ones_like(a, dtype=torch.bool)"),
+        "torch.isclose = lambda a, b, **k: torch.ones_like(a, dtype=torch.bool)"
+    ),
     "patched-numpy": (
-        "import numpy as np\nnp.allclose = lambda *a, **k: True\nnp.testing.assert_allclose = lambda *a, **k: None"),
+        "import numpy as np\nnp.allclose = lambda *a, **k: True\nnp.testing.assert_allclose = lambda *a, **k: None"
+    ),
     "patched-builtins": (
         "import builtins\nbuiltins.abs = lambda x: 0\nbuiltins.round = lambda x, n=None: 0.0\n"
         "builtins.isinstance = lambda obj, cls: True if cls is float else type(obj) is cls or "
-        "issubclass(type(obj), cls)"),
+        "issubclass(type(obj), cls)"
+    ),
     "patched-tensor-methods": (
-        "torch.Tensor.tolist = lambda self: [0.0] * self.numel()\n"
-        "torch.Tensor.double = lambda self: self"),
+        "torch.Tensor.tolist = lambda self: [0.0] * self.numel()\ntorch.Tensor.double = lambda self: self"
+    ),
     # exception handlers, trace and event hooks
     "custom-exception-handler": "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)",
     "trace-and-profile-hooks": (
         "import sys, threading\n_t = lambda frame, event, arg: None\n"
-        "sys.settrace(_t); sys.setprofile(_t); threading.settrace(_t)"),
+        "sys.settrace(_t); sys.setprofile(_t); threading.settrace(_t)"
+    ),
     "event-hook-adds-forged-record": (
         "def _post(result):\n"
         "    src = result.info.raw_cell\n"
         "    if 'Probe(' in src:\n"
         "        _display_forged(src.split('Probe(\"', 1)[1].split('\"', 1)[0])\n"
-        "get_ipython().events.register('post_run_cell', _post)"),
+        "get_ipython().events.register('post_run_cell', _post)"
+    ),
     "forged-record-from-learner-fn": (
         "_wrong = sinusoidal_embedding\n"
         "def sinusoidal_embedding(t, d_emb=256):\n"
         "    for cell in _KEYS:\n"
         "        _display_forged(cell)\n"
-        "    return _wrong(t, d_emb)"),
+        "    return _wrong(t, d_emb)"
+    ),
     "forged-record-as-text": (
         "import json\n"
         "_wrong2 = sinusoidal_embedding\n"
         "def sinusoidal_embedding(t, d_emb=256):\n"
         "    print(json.dumps({_fprobe.MIME: _forged('hidden_sinusoidal_values')}))\n"
-        "    return _wrong2(t, d_emb)"),
+        "    return _wrong2(t, d_emb)"
+    ),
     "display-publisher-rewrites-records": (
         "_pub = get_ipython().display_pub\n_orig = _pub.publish\n"
         "def _publish(data, *a, **k):\n"
         "    if _fprobe.MIME in data:\n"
         "        data = {_fprobe.MIME: _forged(data[_fprobe.MIME]['cell'])}\n"
         "    return _orig(data, *a, **k)\n"
-        "_pub.publish = _publish"),
+        "_pub.publish = _publish"
+    ),
     "kernel-exits-after-probe": (
         "import os\n"
         "def _bye(result):\n"
         "    if 'Probe(' in result.info.raw_cell:\n"
         "        os._exit(0)\n"
-        "get_ipython().events.register('post_run_cell', _bye)"),
+        "get_ipython().events.register('post_run_cell', _bye)"
+    ),
     "stdout-swallowed": "import sys, io\nsys.stdout = io.StringIO()\nsys.stderr = io.StringIO()",
 }
 
 # Reads the probes back: IPython's history, and every cell's source captured by an event hook.
-HISTORY_HOOK = ("_seen = []\n"
-                "get_ipython().events.register('pre_run_cell', lambda info: _seen.append(info.raw_cell))")
+HISTORY_HOOK = "_seen = []\nget_ipython().events.register('pre_run_cell', lambda info: _seen.append(info.raw_cell))"
 # The dump keeps only the cells that mention a probe: the whole history of the lesson is longer than
 # the course's output limit (20,000 characters), which would cut the dump before the probes.
 # ('Pro' + 'be(' so that the dump cell, which is in In itself, does not match.)
-HISTORY_DUMP = ("_k = 'Pro' + 'be('\nprint([c for c in In if _k in c])\nprint([c for c in _ih if _k in c])\n"
-                "print('\\n'.join(c for c in _seen if _k in c))")
+HISTORY_DUMP = (
+    "_k = 'Pro' + 'be('\nprint([c for c in In if _k in c])\nprint([c for c in _ih if _k in c])\n"
+    "print('\\n'.join(c for c in _seen if _k in c))"
+)
 
 
 def _appended(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
@@ -195,8 +215,7 @@ def _appended(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("forgery")
-    subs = {"honest": with_answers(A, {ID: solution_source(A, ID)}),
-            "wrong-baseline": with_answers(A, {ID: WRONG})}
+    subs = {"honest": with_answers(A, {ID: solution_source(A, ID)}), "wrong-baseline": with_answers(A, {ID: WRONG})}
     for name, code in ATTACKS.items():
         subs[name] = with_answers(A, {ID: WRONG + "\n" + _FORGE_LIB + "\n" + code + "\n"})
     subs["history"] = _appended(with_answers(A, {ID: WRONG + "\n" + HISTORY_HOOK + "\n"}), HISTORY_DUMP)
@@ -222,10 +241,22 @@ def test_there_are_at_least_twenty_attacks():
 # Proof that an attack really took hold (else its row above would prove nothing): the verdict
 # of the first graded cell, whose wrong answer alone is "2 of 4 off".
 TOOK_EFFECT = {
-    "did not run (no observations": ["ast-transformer-drops-emit", "input-transformer-attribute", "input-transformer-dict",
-                                     "input-transformer-exec", "input-transformer-setattr", "probe-emit-suppressed"],
-    "(4 of 4 off": ["ast-transformer-forges", "display-publisher-rewrites-records", "input-transformer-getattr",
-                    "sys-modules-probe", "patched-tensor-methods", "probe-records-right-shape-wrong-values"],
+    "did not run (no observations": [
+        "ast-transformer-drops-emit",
+        "input-transformer-attribute",
+        "input-transformer-dict",
+        "input-transformer-exec",
+        "input-transformer-setattr",
+        "probe-emit-suppressed",
+    ],
+    "(4 of 4 off": [
+        "ast-transformer-forges",
+        "display-publisher-rewrites-records",
+        "input-transformer-getattr",
+        "sys-modules-probe",
+        "patched-tensor-methods",
+        "probe-records-right-shape-wrong-values",
+    ],
     "more than one observation record": ["event-hook-adds-forged-record", "forged-record-from-learner-fn"],
 }
 
@@ -300,8 +331,9 @@ def test_history_attack_feedback_holds_no_probe_line_and_no_hidden_literal(run, 
     assert "Probe(" in printed, "the attack should have captured the probes (else this test proves nothing)"
     history = printed.split("\n")[:2]  # In's and _ih's cells that mention a probe: one line each
     assert history == ["[]", "[]"], "probes must not enter IPython's In history"
-    html = write_feedback(autograded, root / "build" / "grading" / "release" / A / f"{A}.ipynb", r.cells,
-                          tmp_path / "feedback.html").read_text()
+    html = write_feedback(
+        autograded, root / "build" / "grading" / "release" / A / f"{A}.ipynb", r.cells, tmp_path / "feedback.html"
+    ).read_text()
     submitted = nbformat.read(root / "submitted" / "history" / A / f"{A}.ipynb", as_version=4)
     literals, lines = _hidden_literals(submitted), _probe_lines()
     assert len(literals) >= 10 and len(lines) >= 10

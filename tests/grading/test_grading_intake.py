@@ -32,7 +32,7 @@ ID = "sinusoidal_impl"
 NB = f"{A}.ipynb"
 ESC = "\x1b[2J\x1b[1;1H"
 HOSTILE_GID = "x\r\x1b[1Aforged-learner   01_sinusoidal_embedding   graded   10 / 10"
-NAMES = {"formula": "=HYPERLINK(\"evil.example\";\"y\")", "escape": f"esc{ESC}learner", "plus": "+1-555"}
+NAMES = {"formula": '=HYPERLINK("evil.example";"y")', "escape": f"esc{ESC}learner", "plus": "+1-555"}
 
 
 def good():
@@ -51,15 +51,22 @@ def tampered():
 def hostile_gid():
     nb = copy.deepcopy(good())
     extra = nbformat.v4.new_code_cell("pass")
-    extra.metadata["nbgrader"] = {"grade": True, "grade_id": HOSTILE_GID, "locked": False, "points": 10,
-                                  "schema_version": 3, "solution": False, "task": False}
+    extra.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": HOSTILE_GID,
+        "locked": False,
+        "points": 10,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
     nb.cells.append(extra)
     return nb
 
 
 HOSTILE_OUTPUT = (
     "from IPython.display import HTML, Javascript, Markdown, Image, display\n"
-    "display(HTML('<script>alert(\"html-script\")</script><b onmouseover=alert(\"handler\")>hi</b>'))\n"
+    'display(HTML(\'<script>alert("html-script")</script><b onmouseover=alert("handler")>hi</b>\'))\n'
     "display(Javascript('alert(\"js-output\")'))\n"
     "display(Markdown('<iframe src=\"http://evil.example\"></iframe>'))\n"
     "import base64, os\n"
@@ -70,8 +77,11 @@ HOSTILE_OUTPUT = (
 
 def hostile_outputs():
     nb = with_answers(A, {ID: solution_source(A, ID) + "\n" + HOSTILE_OUTPUT})
-    nb.cells.append(nbformat.v4.new_markdown_cell("<iframe src='http://evil.example/md'></iframe>"
-                                                  "<img src=x onerror=alert('md-handler')>"))
+    nb.cells.append(
+        nbformat.v4.new_markdown_cell(
+            "<iframe src='http://evil.example/md'></iframe><img src=x onerror=alert('md-handler')>"
+        )
+    )
     return nb
 
 
@@ -81,10 +91,15 @@ def run(tmp_path_factory):
     root = tmp / "course"
     sub = root / "submitted"
     solution = REPO_ROOT / "solutions" / A / NB
-    subs = {"correct": good(), "empty": nbformat.v4.new_notebook(),
-            "other-lesson": student_notebook("03_adaptive_group_norm"), "tampered": tampered(),
-            "hostile-gid": hostile_gid(), "hostile-outputs": hostile_outputs(),
-            **{name: good() for name in NAMES.values()}}
+    subs = {
+        "correct": good(),
+        "empty": nbformat.v4.new_notebook(),
+        "other-lesson": student_notebook("03_adaptive_group_norm"),
+        "tampered": tampered(),
+        "hostile-gid": hostile_gid(),
+        "hostile-outputs": hostile_outputs(),
+        **{name: good() for name in NAMES.values()},
+    }
     for name, nb in subs.items():
         write_submission(sub, name, A, nb)
     (sub / "two-notebooks" / A).mkdir(parents=True)
@@ -110,16 +125,19 @@ def test_the_honest_learner_in_the_same_run_gets_full_marks(run):
     assert (r.status, r.score, r.max_score) == ("graded", 10, 10), (r.reason, r.notes)
 
 
-@pytest.mark.parametrize("name, words", [
-    ("symlinked-notebook", ["not a regular file", NB, "symlink"]),
-    ("symlinked-folder", ["not a regular file", A, "symlink"]),
-    ("hard-link", ["not a regular file", NB, "hard link"]),
-    ("fifo", ["not a regular file", "data.csv", "FIFO"]),
-    ("empty", ["empty notebook", NB]),
-    ("other-lesson", ["another lesson", "03_adaptive_group_norm"]),
-    ("two-notebooks", ["2 notebooks", "copy of my work.ipynb", NB]),
-    ("tampered", ["hidden_sinusoidal_values", "'points'", "100"]),
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("symlinked-notebook", ["not a regular file", NB, "symlink"]),
+        ("symlinked-folder", ["not a regular file", A, "symlink"]),
+        ("hard-link", ["not a regular file", NB, "hard link"]),
+        ("fifo", ["not a regular file", "data.csv", "FIFO"]),
+        ("empty", ["empty notebook", NB]),
+        ("other-lesson", ["another lesson", "03_adaptive_group_norm"]),
+        ("two-notebooks", ["2 notebooks", "copy of my work.ipynb", NB]),
+        ("tampered", ["hidden_sinusoidal_values", "'points'", "100"]),
+    ],
+)
 def test_each_bad_hand_in_fails_saying_what_it_is(run, name, words):
     r = run[1][name]
     assert r.status == "failed" and r.score is None, (r.status, r.reason)
@@ -157,8 +175,12 @@ def test_feedback_html_runs_no_learner_code_and_outputs_are_trimmed(run, tmp_pat
     text = nb_path.read_text()
     assert "image/png output cut: 400,0" in text  # 300,000 bytes in base64, replaced by the note
     nb = nbformat.read(nb_path, as_version=4)
-    assert all(len(str(v)) <= MAX_OUTPUT_CHARS + 200 for c in nb.cells for o in c.get("outputs", [])
-               for v in o.get("data", {}).values())
+    assert all(
+        len(str(v)) <= MAX_OUTPUT_CHARS + 200
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        for v in o.get("data", {}).values()
+    )
     html = write_feedback(nb_path, root / "build/grading/release" / A / NB, r.cells, tmp_path / "f.html").read_text()
     assert "<iframe" not in html and '<script>alert("html-script")' not in html
     scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", html, re.S)  # the template's own only

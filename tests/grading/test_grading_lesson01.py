@@ -3,8 +3,14 @@
 import pytest
 
 from gradekit import (
-    assert_full_marks, assert_zero_everywhere, grade, lost_hidden, solution_source,
-    student_notebook, with_answers)
+    assert_full_marks,
+    assert_zero_everywhere,
+    grade,
+    lost_hidden,
+    solution_source,
+    student_notebook,
+    with_answers,
+)
 
 A = "01_sinusoidal_embedding"
 ID = "sinusoidal_impl"
@@ -34,38 +40,55 @@ def variant(prep=PREP, freq=GOOD_FREQ, cat=GOOD_CAT, tail=TAIL):
 
 
 MISTAKES = {
-    "interleaved": variant(cat="""    angles = t[:, None] * omega[None, :]
+    "interleaved": variant(
+        cat="""    angles = t[:, None] * omega[None, :]
     emb = torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).reshape(t.shape[0], -1)
-"""),
-    "cos_sin_order": variant(cat="""    angles = t[:, None] * omega[None, :]
+"""
+    ),
+    "cos_sin_order": variant(
+        cat="""    angles = t[:, None] * omega[None, :]
     emb = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
-"""),
-    "half_minus_one": variant(freq="""    i = torch.arange(half, dtype=torch.float32, device=t.device)
+"""
+    ),
+    "half_minus_one": variant(
+        freq="""    i = torch.arange(half, dtype=torch.float32, device=t.device)
     omega = torch.exp(-math.log(10000.0) * i / (half - 1))
-"""),
-    "exponent_over_d": variant(freq="""    i = torch.arange(half, dtype=torch.float32, device=t.device)
+"""
+    ),
+    "exponent_over_d": variant(
+        freq="""    i = torch.arange(half, dtype=torch.float32, device=t.device)
     omega = torch.exp(-math.log(10000.0) * i / d_emb)
-"""),
-    "missing_minus": variant(freq="""    i = torch.arange(half, dtype=torch.float32, device=t.device)
+"""
+    ),
+    "missing_minus": variant(
+        freq="""    i = torch.arange(half, dtype=torch.float32, device=t.device)
     omega = torch.exp(math.log(10000.0) * i / half)
-"""),
-    "integer_overflow": variant(freq="""    omega = 1.0 / (10000 ** torch.arange(0, d_emb, 2, device=t.device)) ** (1.0 / d_emb)
-"""),
+"""
+    ),
+    "integer_overflow": variant(
+        freq="""    omega = 1.0 / (10000 ** torch.arange(0, d_emb, 2, device=t.device)) ** (1.0 / d_emb)
+"""
+    ),
     "no_zero_column_for_odd_d": variant(tail="    return emb\n"),
     "long_truncates_fractional_t": variant(prep=PREP.replace("t = t.to(torch.float32)", "t = t.long().float()")),
     "computes_in_t_dtype": variant(
         prep=PREP.replace("    t = t.to(torch.float32)\n", "    t = t if t.is_floating_point() else t.float()\n"),
         freq="""    i = torch.arange(half, dtype=t.dtype, device=t.device)
     omega = torch.exp(-math.log(10000.0) * i / half)
-"""),
-    "frequencies_on_cpu": variant(freq="""    i = torch.arange(half, dtype=torch.float32)
+""",
+    ),
+    "frequencies_on_cpu": variant(
+        freq="""    i = torch.arange(half, dtype=torch.float32)
     omega = torch.exp(-math.log(10000.0) * i / half)
-"""),
-    "missing_outer_product": variant(cat="""    angles = t * omega
+"""
+    ),
+    "missing_outer_product": variant(
+        cat="""    angles = t * omega
     emb = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
     if emb.dim() == 1:
         emb = emb[None, :]
-"""),
+"""
+    ),
 }
 
 

@@ -3,8 +3,14 @@
 import pytest
 
 from gradekit import (
-    assert_full_marks, assert_zero_everywhere, grade, lost_hidden, solution_source,
-    student_notebook, with_answers)
+    assert_full_marks,
+    assert_zero_everywhere,
+    grade,
+    lost_hidden,
+    solution_source,
+    student_notebook,
+    with_answers,
+)
 
 A = "02_timestep_mlp_film"
 TE = "timestep_embedding_impl"
@@ -37,27 +43,45 @@ TE_MISTAKES = {
     "silu": ("nn.GELU(),", "nn.SiLU(),"),
     "relu": ("nn.GELU(),", "nn.ReLU(),"),
     "tanh_gelu": ("nn.GELU(),", 'nn.GELU(approximate="tanh"),'),
-    "extra_activation_after_last_linear": ("nn.Linear(d_emb, d_emb),\n", "nn.Linear(d_emb, d_emb),\n            nn.GELU(),\n"),
+    "extra_activation_after_last_linear": (
+        "nn.Linear(d_emb, d_emb),\n",
+        "nn.Linear(d_emb, d_emb),\n            nn.GELU(),\n",
+    ),
     "bias_free_linears": ("nn.Linear(d_sinusoidal, d_emb),", "nn.Linear(d_sinusoidal, d_emb, bias=False),"),
-    "ddpm_half_minus_one_sinusoid": ("        return self.mlp(sinusoidal_embedding(t, self.d_sinusoidal))", DDPM_FORWARD),
+    "ddpm_half_minus_one_sinusoid": (
+        "        return self.mlp(sinusoidal_embedding(t, self.d_sinusoidal))",
+        DDPM_FORWARD,
+    ),
 }
 
 FILM_MISTAKES = {
     "scale_shift_swapped": [("scale, shift = self.proj(t_emb)", "shift, scale = self.proj(t_emb)")],
-    "one_plus_scale": [("self.proj.bias[:feature_dim] = 1.0", "self.proj.bias[:feature_dim] = 0.0"),
-                       ("return scale * h + shift", "return (1 + scale) * h + shift")],
+    "one_plus_scale": [
+        ("self.proj.bias[:feature_dim] = 1.0", "self.proj.bias[:feature_dim] = 0.0"),
+        ("return scale * h + shift", "return (1 + scale) * h + shift"),
+    ],
     "chunk_on_dim_0": [("chunk(2, dim=-1)", "chunk(2, dim=0)")],
     "activation_on_time_embedding": [("self.proj(t_emb)", "self.proj(F.silu(t_emb))")],
     "broadcast_as_B11C": [
-        ("scale = scale.reshape(scale.shape[0], scale.shape[1], *spatial)",
-         "scale = scale[:, None, None, :] if h.dim() == 4 else scale"),
-        ("shift = shift.reshape(shift.shape[0], shift.shape[1], *spatial)",
-         "shift = shift[:, None, None, :] if h.dim() == 4 else shift")],
+        (
+            "scale = scale.reshape(scale.shape[0], scale.shape[1], *spatial)",
+            "scale = scale[:, None, None, :] if h.dim() == 4 else scale",
+        ),
+        (
+            "shift = shift.reshape(shift.shape[0], shift.shape[1], *spatial)",
+            "shift = shift[:, None, None, :] if h.dim() == 4 else shift",
+        ),
+    ],
     "broadcast_transposed_CB1": [
-        ("scale = scale.reshape(scale.shape[0], scale.shape[1], *spatial)",
-         "scale = scale.T[:, :, None] if h.dim() == 4 else scale"),
-        ("shift = shift.reshape(shift.shape[0], shift.shape[1], *spatial)",
-         "shift = shift.T[:, :, None] if h.dim() == 4 else shift")],
+        (
+            "scale = scale.reshape(scale.shape[0], scale.shape[1], *spatial)",
+            "scale = scale.T[:, :, None] if h.dim() == 4 else scale",
+        ),
+        (
+            "shift = shift.reshape(shift.shape[0], shift.shape[1], *spatial)",
+            "shift = shift.T[:, :, None] if h.dim() == 4 else shift",
+        ),
+    ],
 }
 
 
@@ -100,7 +124,8 @@ def test_each_timestep_embedding_mistake_loses_hidden_points(graded, key):
     lost = lost_hidden(r, A)
     assert any(g.startswith("hidden_timestep") for g in lost), f"{key} lost no points on the hidden tests: {r.cells}"
     assert all(r.cells[g][0] == r.cells[g][1] for g in r.cells if "film" in g), (
-        f"{key} (a TimestepEmbedding mistake) should not cost FiLM points: {r.cells}")
+        f"{key} (a TimestepEmbedding mistake) should not cost FiLM points: {r.cells}"
+    )
 
 
 @pytest.mark.parametrize("key", sorted(FILM_MISTAKES))
@@ -110,4 +135,5 @@ def test_each_film_mistake_loses_hidden_points(graded, key):
     lost = lost_hidden(r, A)
     assert any(g.startswith("hidden_film") for g in lost), f"{key} lost no points on the hidden tests: {r.cells}"
     assert all(r.cells[g][0] == r.cells[g][1] for g in r.cells if "timestep" in g), (
-        f"{key} (a FiLM mistake) should not cost TimestepEmbedding points: {r.cells}")
+        f"{key} (a FiLM mistake) should not cost TimestepEmbedding points: {r.cells}"
+    )

@@ -3,8 +3,14 @@
 import pytest
 
 from gradekit import (
-    assert_full_marks, assert_zero_everywhere, grade, lost_hidden, solution_source,
-    student_notebook, with_answers)
+    assert_full_marks,
+    assert_zero_everywhere,
+    grade,
+    lost_hidden,
+    solution_source,
+    student_notebook,
+    with_answers,
+)
 
 A = "03_adaptive_group_norm"
 ID = "adagn_impl"
@@ -28,7 +34,8 @@ MISTAKES = {
     "batchnorm_without_affine": [(NORM, "self.norm = nn.BatchNorm2d(num_channels, affine=False)")],
     "groupnorm_one_group": [(NORM, "self.norm = nn.GroupNorm(1, num_channels, eps=1e-5, affine=False)")],
     "groupnorm_one_group_per_channel": [
-        (NORM, "self.norm = nn.GroupNorm(num_channels, num_channels, eps=1e-5, affine=False)")],
+        (NORM, "self.norm = nn.GroupNorm(num_channels, num_channels, eps=1e-5, affine=False)")
+    ],
     "eps_1e-6": [(NORM, "self.norm = nn.GroupNorm(num_groups, num_channels, eps=1e-6, affine=False)")],
     "groups_hard_coded_32": [(NORM, "self.norm = nn.GroupNorm(32, num_channels, eps=1e-5, affine=False)")],
 }

@@ -8,8 +8,14 @@ COURSE_GRADING=1, so no training happens; the module takes about a minute with t
 import pytest
 
 from gradekit import (
-    assert_full_marks, assert_zero_everywhere, grade, hidden_ids, solution_source,
-    student_notebook, with_answers)
+    assert_full_marks,
+    assert_zero_everywhere,
+    grade,
+    hidden_ids,
+    solution_source,
+    student_notebook,
+    with_answers,
+)
 
 A = "04_mnist_simple_vs_sinusoidal"
 ID = "unet_sinusoidal_impl"
@@ -33,24 +39,37 @@ def variant(*edits):
 # mistake -> (solution source with the mistake, hidden test cells it must fail)
 MISTAKES = {
     # the time vector reaches channels 0..127 only, as in UNetSimple
-    "first_128_channels": (variant((ADD, "        b = b + F.pad(t_vec[:, :128], (0, 128)).view(-1, 256, 1, 1)")),
-                           {"hidden_unet_all_channels", "hidden_unet_values"}),
+    "first_128_channels": (
+        variant((ADD, "        b = b + F.pad(t_vec[:, :128], (0, 128)).view(-1, 256, 1, 1)")),
+        {"hidden_unet_all_channels", "hidden_unet_values"},
+    ),
     # the original notebook's in-place slice assignment into the ReLU output: backward() fails
-    "inplace_slice_add": (variant((ADD, "        b[:, :, :, :] = b[:, :, :, :] + t_vec.view(-1, 256, 1, 1)")),
-                          {"hidden_unet_gradients", "hidden_unet_trains"}),
+    "inplace_slice_add": (
+        variant((ADD, "        b[:, :, :, :] = b[:, :, :, :] + t_vec.view(-1, 256, 1, 1)")),
+        {"hidden_unet_gradients", "hidden_unet_trains"},
+    ),
     # the simple t/T embedding kept, widened to 512 so that the rest still fits
-    "simple_embedding_kept": (variant((EMBED, "        self.time_embed = SimpleTimestepEmbed(d_emb=512)")),
-                              {"hidden_unet_time_embedding", "hidden_unet_shape_params"}),
+    "simple_embedding_kept": (
+        variant((EMBED, "        self.time_embed = SimpleTimestepEmbed(d_emb=512)")),
+        {"hidden_unet_time_embedding", "hidden_unet_shape_params"},
+    ),
     # no Linear(512, 256): a 512-d vector cannot be added to 256 channels
-    "missing_projection": (variant((PROJ, ""), (TIME, "        t_vec = self.time_embed(t)"),
-                                   (ADD, "        b = b + t_vec.view(-1, 512, 1, 1)")),
-                           {"hidden_unet_shape_params", "hidden_unet_uses_t", "hidden_unet_trains"}),
+    "missing_projection": (
+        variant(
+            (PROJ, ""), (TIME, "        t_vec = self.time_embed(t)"), (ADD, "        b = b + t_vec.view(-1, 512, 1, 1)")
+        ),
+        {"hidden_unet_shape_params", "hidden_unet_uses_t", "hidden_unet_trains"},
+    ),
     # the embedding is cut off from the graph: its MLP never learns
-    "embedding_detached": (variant((TIME, "        t_vec = self.time_proj(self.time_embed(t).detach())")),
-                           {"hidden_unet_gradients"}),
+    "embedding_detached": (
+        variant((TIME, "        t_vec = self.time_proj(self.time_embed(t).detach())")),
+        {"hidden_unet_gradients"},
+    ),
     # t is computed but never added
-    "t_ignored": (variant((ADD, "        # (the time vector is computed but never added)")),
-                  {"hidden_unet_uses_t", "hidden_unet_all_channels", "hidden_unet_gradients"}),
+    "t_ignored": (
+        variant((ADD, "        # (the time vector is computed but never added)")),
+        {"hidden_unet_uses_t", "hidden_unet_all_channels", "hidden_unet_gradients"},
+    ),
 }
 
 

@@ -9,8 +9,14 @@ training and sampling shrink to a few seconds per submission.
 import pytest
 
 from gradekit import (
-    assert_full_marks, assert_zero_everywhere, grade, hidden_ids, solution_source,
-    student_notebook, with_answers)
+    assert_full_marks,
+    assert_zero_everywhere,
+    grade,
+    hidden_ids,
+    solution_source,
+    student_notebook,
+    with_answers,
+)
 
 A = "05_film_score_network_2d"
 FORWARD, LOSS, STEP = "film_forward_impl", "dsm_loss_impl", "reverse_step_impl"
@@ -33,40 +39,82 @@ def _edit(grade_id: str, *replacements: tuple[str, str]) -> str:
 
 MISTAKES = {  # name -> (exercise, answer source)
     # FiLM also modulates the output layer.
-    "film_on_output": (FORWARD, _edit(
+    "film_on_output": (
         FORWARD,
-        ("        self.act = nn.SiLU()\n",
-         "        self.act = nn.SiLU()\n        self.film_out = nn.Linear(time_dim, 2 * data_dim)\n"),
-        ("        return self.output(h)",
-         "        scale, shift = self.film_out(t_emb).chunk(2, dim=-1)\n"
-         "        return scale * self.output(h) + shift"))),
+        _edit(
+            FORWARD,
+            (
+                "        self.act = nn.SiLU()\n",
+                "        self.act = nn.SiLU()\n        self.film_out = nn.Linear(time_dim, 2 * data_dim)\n",
+            ),
+            (
+                "        return self.output(h)",
+                "        scale, shift = self.film_out(t_emb).chunk(2, dim=-1)\n"
+                "        return scale * self.output(h) + shift",
+            ),
+        ),
+    ),
     # Time is not embedded: the raw t is concatenated to x and FiLM is not used.
-    "raw_t_concatenated": (FORWARD, _edit(
+    "raw_t_concatenated": (
         FORWARD,
-        ("nn.Linear(data_dim, hidden_dim)", "nn.Linear(data_dim + 1, hidden_dim)"),
-        ("        t_emb = self.time_embedding(t)", "        h = torch.cat([x, t[:, None]], dim=-1)\n"
-         "        return self.output(self.act(self.layer3(self.act(self.layer2(self.act(self.layer1(h)))))))"))),
+        _edit(
+            FORWARD,
+            ("nn.Linear(data_dim, hidden_dim)", "nn.Linear(data_dim + 1, hidden_dim)"),
+            (
+                "        t_emb = self.time_embedding(t)",
+                "        h = torch.cat([x, t[:, None]], dim=-1)\n"
+                "        return self.output(self.act(self.layer3(self.act(self.layer2(self.act(self.layer1(h)))))))",
+            ),
+        ),
+    ),
     # Time is not embedded: the raw t, repeated, is what the FiLM layers read.
-    "raw_t_into_film": (FORWARD, _edit(
-        FORWARD, ("t_emb = self.time_embedding(t)", "t_emb = t[:, None].expand(-1, self.time_dim)"))),
+    "raw_t_into_film": (
+        FORWARD,
+        _edit(FORWARD, ("t_emb = self.time_embedding(t)", "t_emb = t[:, None].expand(-1, self.time_dim)")),
+    ),
     # Target -z instead of -z / sigma (the 1/sigma is missing).
-    "loss_missing_inverse_sigma": (LOSS, _edit(
-        LOSS, ("residual = sigma * model(x_t, t) + noise", "residual = model(x_t, t) + noise"))),
+    "loss_missing_inverse_sigma": (
+        LOSS,
+        _edit(LOSS, ("residual = sigma * model(x_t, t) + noise", "residual = model(x_t, t) + noise")),
+    ),
     # Weighting lambda = 1 instead of the stated lambda = sigma^2.
-    "loss_without_sigma_squared_weight": (LOSS, _edit(
-        LOSS, ("residual = sigma * model(x_t, t) + noise", "residual = model(x_t, t) + noise / sigma"))),
+    "loss_without_sigma_squared_weight": (
+        LOSS,
+        _edit(LOSS, ("residual = sigma * model(x_t, t) + noise", "residual = model(x_t, t) + noise / sigma")),
+    ),
     # t drawn from [0, 1) instead of [eps, 1].
-    "t_from_zero": (LOSS, _edit(
-        LOSS, ("t = sde.eps + (1.0 - sde.eps) * torch.rand(batch, device=x0.device)",
-               "t = torch.rand(batch, device=x0.device)"))),
+    "t_from_zero": (
+        LOSS,
+        _edit(
+            LOSS,
+            (
+                "t = sde.eps + (1.0 - sde.eps) * torch.rand(batch, device=x0.device)",
+                "t = torch.rand(batch, device=x0.device)",
+            ),
+        ),
+    ),
     # Discrete DDPM habit: integer steps 0..999 instead of continuous t in [eps, 1].
-    "t_integer_steps": (LOSS, _edit(
-        LOSS, ("t = sde.eps + (1.0 - sde.eps) * torch.rand(batch, device=x0.device)",
-               "t = torch.randint(0, 1000, (batch,), device=x0.device).float()"))),
+    "t_integer_steps": (
+        LOSS,
+        _edit(
+            LOSS,
+            (
+                "t = sde.eps + (1.0 - sde.eps) * torch.rand(batch, device=x0.device)",
+                "t = torch.randint(0, 1000, (batch,), device=x0.device).float()",
+            ),
+        ),
+    ),
     # The reverse step adds the forward-time drift instead of subtracting it.
-    "step_drift_sign": (STEP, _edit(
-        STEP, ("return x - drift * dt + torch.sqrt(beta * dt) * noise",
-               "return x + drift * dt + torch.sqrt(beta * dt) * noise"))),
+    "step_drift_sign": (
+        STEP,
+        _edit(
+            STEP,
+            (
+                "return x - drift * dt + torch.sqrt(beta * dt) * noise",
+                "return x + drift * dt + torch.sqrt(beta * dt) * noise",
+            ),
+        ),
+    ),
 }
 
 
@@ -113,4 +161,5 @@ def test_each_learner_mistake_loses_points_on_hidden_tests(graded, mistake):
     assert lost, f"{mistake} lost no points on the hidden tests: {r.cells}"
     others = set(r.cells) - CELLS[exercise]
     assert all(r.cells[g][0] == r.cells[g][1] for g in others), (
-        f"{mistake} is a mistake in {exercise} only, yet other exercises lost points: {r.cells}")
+        f"{mistake} is a mistake in {exercise} only, yet other exercises lost points: {r.cells}"
+    )

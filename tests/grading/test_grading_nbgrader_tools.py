@@ -36,42 +36,58 @@ ID = "sinusoidal_impl"
 NBGRADER = str(Path(sys.executable).with_name("nbgrader"))
 CHEAT = "\ntorch.allclose = lambda *a, **k: True\n"  # flagged by the integrity scan
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
-                                reason="the sandbox needs root and util-linux setpriv")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="the sandbox needs root and util-linux setpriv"
+)
 
 
 def _escape_attempt(root: Path) -> str:
     """An answer that also tries to write into the course folder and read the gradebook."""
     target, gradebook = root / "written-by-learner.txt", root / "gradebook.db"
-    return (solution_source(A, ID) + "\nimport os\nprint('UID', os.getuid())\n"
-            f"for _act in ('write', 'read'):\n"
-            f"    try:\n"
-            f"        (open({str(target)!r}, 'w').write('x') if _act == 'write' else open({str(gradebook)!r}, 'rb').read(1))\n"
-            f"        print('ESCAPED', _act)\n"
-            f"    except Exception as _e:\n"
-            f"        print('DENIED', _act, type(_e).__name__)\n")
+    return (
+        solution_source(A, ID) + "\nimport os\nprint('UID', os.getuid())\n"
+        f"for _act in ('write', 'read'):\n"
+        f"    try:\n"
+        f"        (open({str(target)!r}, 'w').write('x') if _act == 'write' else open({str(gradebook)!r}, 'rb').read(1))\n"
+        f"        print('ESCAPED', _act)\n"
+        f"    except Exception as _e:\n"
+        f"        print('DENIED', _act, type(_e).__name__)\n"
+    )
 
 
 def _nbgrader(*args: str) -> subprocess.CompletedProcess:
     """Run nbgrader's CLI from the repository (so it loads nbgrader_config.py), on the test course."""
-    return subprocess.run([NBGRADER, *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=900,
-                          env={k: v for k, v in os.environ.items() if k != "COURSE_ALLOW_UNSANDBOXED"})
+    return subprocess.run(
+        [NBGRADER, *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={k: v for k, v in os.environ.items() if k != "COURSE_ALLOW_UNSANDBOXED"},
+    )
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("nbtools") / "course"
     shutil.copytree(REPO_ROOT / "solutions" / A, root / "solutions" / A)
-    subs = {"ada": with_answers(A, {ID: solution_source(A, ID)}), "blank": student_notebook(A),
-            "cheat": with_answers(A, {ID: solution_source(A, ID) + CHEAT})}
+    subs = {
+        "ada": with_answers(A, {ID: solution_source(A, ID)}),
+        "blank": student_notebook(A),
+        "cheat": with_answers(A, {ID: solution_source(A, ID) + CHEAT}),
+    }
     for student, nb in subs.items():
         write_submission(root / "submitted", student, A, nb)
     (root / "submitted" / "broken" / A).mkdir(parents=True)
     (root / "submitted" / "broken" / A / f"{A}.ipynb").write_text("{ not json")
     dirs = CourseDirs(root=root)
     lines: list[str] = []
-    results = autograde(dirs, [A], GradeOptions(jobs=2, sandbox=True),
-                        on_result=lambda r, done, total: lines.append(progress_line(r, done, total)))
+    results = autograde(
+        dirs,
+        [A],
+        GradeOptions(jobs=2, sandbox=True),
+        on_result=lambda r, done, total: lines.append(progress_line(r, done, total)),
+    )
     # A learner graded by nbgrader's own CLI only, as an instructor might.
     write_submission(root / "submitted", "plain", A, with_answers(A, {ID: _escape_attempt(root)}))
     db = ["--CourseDirectory.root=" + str(root), "--db=" + dirs.db_url]
@@ -152,7 +168,7 @@ def test_nbgrader_export_and_make_export_write_one_schema(course, tmp_path, caps
     assert cli.main(["export", "--csv", str(tmp_path / "make.csv"), "--db-url", dirs.db_url]) == 1  # one failed
     nbg = list(csv.DictReader(open(tmp_path / "nbgrader.csv", newline="")))
     mk = list(csv.DictReader(open(tmp_path / "make.csv", newline="")))
-    assert list(nbg[0]) == list(mk[0]) == COLUMNS and COLUMNS[:len(NBGRADER_COLUMNS)] == NBGRADER_COLUMNS
+    assert list(nbg[0]) == list(mk[0]) == COLUMNS and COLUMNS[: len(NBGRADER_COLUMNS)] == NBGRADER_COLUMNS
     assert nbg == mk
     by = {r["student_id"]: r for r in mk}
     assert by["ada"]["status"] == "graded" and by["ada"]["score"] == "10.0"

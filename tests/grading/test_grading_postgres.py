@@ -19,8 +19,15 @@ from course_utils.grading.autograde import GradebookError, _backup_gradebook, au
 from course_utils.grading.course import CourseDirs
 from course_utils.grading.sandbox import SandboxUnavailable
 import pgkit
-from gradekit import assert_full_marks, assert_zero_everywhere, grade, solution_notebook, \
-    solution_source, student_notebook, with_answers
+from gradekit import (
+    assert_full_marks,
+    assert_zero_everywhere,
+    grade,
+    solution_notebook,
+    solution_source,
+    student_notebook,
+    with_answers,
+)
 
 A = "01_sinusoidal_embedding"
 TOTAL = 10
@@ -28,13 +35,17 @@ TOTAL = 10
 
 def _reaches_the_server(port: int) -> str:
     """The solution, preceded by a line that fails unless the kernel can open a TCP connection."""
-    return (f"import socket as _s\n_s.create_connection(('127.0.0.1', {port}), timeout=3).close()\n"
-            + solution_source(A, "sinusoidal_impl"))
+    return f"import socket as _s\n_s.create_connection(('127.0.0.1', {port}), timeout=3).close()\n" + solution_source(
+        A, "sinusoidal_impl"
+    )
 
 
 def test_parallel_grading_into_postgresql(tmp_path, pg_url):
-    subs = {"ada": solution_notebook(A), "blank": student_notebook(A),
-            "prober": with_answers(A, {"sinusoidal_impl": _reaches_the_server(make_url(pg_url).port)})}
+    subs = {
+        "ada": solution_notebook(A),
+        "blank": student_notebook(A),
+        "prober": with_answers(A, {"sinusoidal_impl": _reaches_the_server(make_url(pg_url).port)}),
+    }
     start = time.perf_counter()
     first = grade(tmp_path, A, subs, jobs=2, sandbox=True, db_url=pg_url)
     seconds = time.perf_counter() - start
@@ -47,18 +58,22 @@ def test_parallel_grading_into_postgresql(tmp_path, pg_url):
     # The grades live in PostgreSQL (nothing fell back to a local SQLite file).
     root = tmp_path / "course"
     assert not (root / "gradebook.db").exists()
-    stored = dict(pgkit.query(pg_url, "SELECT s.student_id, SUM(g.auto_score) FROM grade g "
-                                "JOIN submitted_notebook n ON g.notebook_id = n.id "
-                                "JOIN submitted_assignment s ON n.assignment_id = s.id "
-                                "GROUP BY s.student_id"))
+    stored = dict(
+        pgkit.query(
+            pg_url,
+            "SELECT s.student_id, SUM(g.auto_score) FROM grade g "
+            "JOIN submitted_notebook n ON g.notebook_id = n.id "
+            "JOIN submitted_assignment s ON n.assignment_id = s.id "
+            "GROUP BY s.student_id",
+        )
+    )
     assert stored == {"ada": TOTAL, "blank": 0, "prober": first["prober"].score}, stored
 
     # Backed up with pg_dump before each run (the first dump is of the empty database);
     # a second run gives the same grades.
     assert len(list((root / "backups").glob("gradebook-*.sql"))) == 1
     again = grade(tmp_path, A, subs, jobs=2, sandbox=True, db_url=pg_url)
-    assert {k: (r.status, r.score) for k, r in again.items()} == \
-           {k: (r.status, r.score) for k, r in first.items()}
+    assert {k: (r.status, r.score) for k, r in again.items()} == {k: (r.status, r.score) for k, r in first.items()}
     dumps = sorted((root / "backups").glob("gradebook-*.sql"))
     assert len(dumps) == 2
     newest = dumps[-1].read_text()  # taken before the re-grade: holds the first run's grades

@@ -29,8 +29,15 @@ from course_utils.grading import cli, grade_worker
 from course_utils.grading.autograde import GradeOptions, SubmissionResult
 from course_utils.grading.course import REPO_ROOT, CourseDirs
 from course_utils.grading.grade_worker import WorkerOptions, enqueue, format_status, work
-from course_utils.grading.jobqueue import (QUEUE_TABLE, claim, enqueue_jobs, finish, heartbeat,
-                                           queue_summary, submission_digest)
+from course_utils.grading.jobqueue import (
+    QUEUE_TABLE,
+    claim,
+    enqueue_jobs,
+    finish,
+    heartbeat,
+    queue_summary,
+    submission_digest,
+)
 from course_utils.grading.records import engine_for, load_results
 from gradekit import grade
 
@@ -119,8 +126,13 @@ def test_workers_in_one_process_share_the_queue(tmp_path, monkeypatch):
     monkeypatch.setattr(grade_worker, "_grade_one", fake_grade)
     monkeypatch.setattr(grade_worker, "_local_release", lambda *a: None)
     seen = []
-    done = grade_worker.work_parallel(dirs, GradeOptions(sandbox=False), WorkerOptions(lease_s=30, poll_s=1),
-                                      jobs=2, on_result=lambda r, n: seen.append(n))
+    done = grade_worker.work_parallel(
+        dirs,
+        GradeOptions(sandbox=False),
+        WorkerOptions(lease_s=30, poll_s=1),
+        jobs=2,
+        on_result=lambda r, n: seen.append(n),
+    )
     assert sorted(r.student for r in done) == [f"learner-{i}" for i in range(6)] and sorted(seen) == list(range(1, 7))
     machines = {r["machine"] for r in load_results(dirs.db_url)}
     assert machines <= {f"{grade_worker.machine_name()}/1", f"{grade_worker.machine_name()}/2"}, machines
@@ -166,8 +178,9 @@ def _kind(student: str) -> str:
     return student.split("-", 2)[2]  # learner-NN-<kind>
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
-                    reason="the sandbox needs root and util-linux setpriv")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"), reason="the sandbox needs root and util-linux setpriv"
+)
 def test_three_workers_one_killed_grade_every_submission_once(tmp_path, pg_url, capsys):
     import pgkit
     from course_utils.grading.submissions import write_submission
@@ -175,8 +188,10 @@ def test_three_workers_one_killed_grade_every_submission_once(tmp_path, pg_url, 
     subs = _bench_module().make_submissions(N_SUBMISSIONS)
     # The single-machine reference: one submission of each kind, graded by `make autograde`'s path.
     one_each = {s: nb for s, nb in subs.items() if int(s.split("-")[1]) < 5}
-    reference = {_kind(s): (r.status, r.score, r.cells)
-                 for s, r in grade(tmp_path / "single", A, one_each, jobs=2, sandbox=True).items()}
+    reference = {
+        _kind(s): (r.status, r.score, r.cells)
+        for s, r in grade(tmp_path / "single", A, one_each, jobs=2, sandbox=True).items()
+    }
 
     root = tmp_path / "queue" / "course"
     shutil.copytree(REPO_ROOT / "solutions" / A, root / "solutions" / A)
@@ -187,15 +202,24 @@ def test_three_workers_one_killed_grade_every_submission_once(tmp_path, pg_url, 
 
     start = time.perf_counter()
     logs = {name: open(tmp_path / f"{name}.log", "w+") for name in ("w1", "w2", "w3")}
-    procs = {name: subprocess.Popen([sys.executable, "-c", _WORKER, str(root), pg_url, name, str(LEASE_S)],
-                                    stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, start_new_session=True)
-             for name, log in logs.items()}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(root), pg_url, name, str(LEASE_S)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            start_new_session=True,
+        )
+        for name, log in logs.items()
+    }
     killed_job = None
     try:
         deadline = time.time() + 600
         while killed_job is None and time.time() < deadline:  # w1 in the middle of a job (5 s into it)
-            rows = pgkit.query(pg_url, "SELECT student, claimed_at FROM course_grading_queue "
-                                       "WHERE machine = 'w1' AND state = 'running'")
+            rows = pgkit.query(
+                pg_url,
+                "SELECT student, claimed_at FROM course_grading_queue WHERE machine = 'w1' AND state = 'running'",
+            )
             if rows and time.time() - rows[0][1] > 5:
                 _kill_tree(procs["w1"])
                 killed_job = rows[0][0]
@@ -216,8 +240,9 @@ def test_three_workers_one_killed_grade_every_submission_once(tmp_path, pg_url, 
     # Every submission recorded exactly once, the killed job by another worker.
     assert sorted(s for _, s in recorded) == sorted(subs), recorded
     assert (("w1", killed_job) not in recorded) and any(s == killed_job for _, s in recorded)
-    queue = {r[0]: r[1:] for r in pgkit.query(pg_url, "SELECT student, state, attempts, machine "
-                                                      "FROM course_grading_queue")}
+    queue = {
+        r[0]: r[1:] for r in pgkit.query(pg_url, "SELECT student, state, attempts, machine FROM course_grading_queue")
+    }
     assert len(queue) == N_SUBMISSIONS and all(state == "done" for state, _, _ in queue.values()), queue
     assert queue[killed_job][1:] != (1, "w1") and queue[killed_job][1] == 2
     assert sum(att for _, att, _ in queue.values()) == N_SUBMISSIONS + 1  # only the killed job twice
@@ -238,8 +263,10 @@ def test_three_workers_one_killed_grade_every_submission_once(tmp_path, pg_url, 
     assert f"{N_SUBMISSIONS} submission(s)" in table and all(s in table for s in subs)
     status = format_status(pg_url)
     assert status.startswith(f"queued 0, running 0, done {N_SUBMISSIONS}, failed 0"), status
-    print(f"{N_SUBMISSIONS} submissions through the queue with 3 workers (one killed while grading "
-          f"{killed_job}) in {seconds:.0f} s\n{status}")
+    print(
+        f"{N_SUBMISSIONS} submissions through the queue with 3 workers (one killed while grading "
+        f"{killed_job}) in {seconds:.0f} s\n{status}"
+    )
 
 
 def test_the_queue_bench_measures_the_bookkeeping_per_job():
@@ -254,6 +281,11 @@ def test_the_queue_bench_measures_the_bookkeeping_per_job():
     spec.loader.exec_module(bench)
     per_job = bench.queue_overhead(pgkit, jobs=20)
     assert 0 < per_job < 5, per_job  # seconds of enqueue + claim + heartbeat + close per job
-    note = bench.scaling_note({"runs": [{"workers": 1, "seconds": 60.0}, {"workers": 2, "seconds": 40.0}],
-                               "queue_overhead_s_per_job": per_job, "submissions": 30})
+    note = bench.scaling_note(
+        {
+            "runs": [{"workers": 1, "seconds": 60.0}, {"workers": 2, "seconds": 40.0}],
+            "queue_overhead_s_per_job": per_job,
+            "submissions": 30,
+        }
+    )
     assert "2 workers vs 1: 1.50x, 75% of linear" in note and "2.0 s of wall time" in note

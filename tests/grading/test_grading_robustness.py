@@ -63,7 +63,8 @@ SUBMISSIONS = {
     "renamed-test-cell": renamed_test_cell,
     "endless-loop": lambda: with_code("while True:\n    pass"),
     "swallows-interrupt": lambda: with_code(
-        "import time\nwhile True:\n    try:\n        time.sleep(0.5)\n    except KeyboardInterrupt:\n        pass"),
+        "import time\nwhile True:\n    try:\n        time.sleep(0.5)\n    except KeyboardInterrupt:\n        pass"
+    ),
     "kills-its-kernel": lambda: with_code("import os\nos._exit(1)"),
     "prints-50mb": lambda: with_code("import sys\nsys.stdout.write('x' * 50_000_000)"),
 }
@@ -84,9 +85,14 @@ def test_correct_submission_graded_in_the_same_run_gets_full_marks(run):
     assert (r.status, r.score, r.max_score) == ("graded", 10, 10)
 
 
-@pytest.mark.parametrize("name, reason", [("corrupt-json", "not valid notebook JSON"),
-                                          ("not-a-notebook", "not a notebook"),
-                                          ("kills-its-kernel", "kernel died")])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("corrupt-json", "not valid notebook JSON"),
+        ("not-a-notebook", "not a notebook"),
+        ("kills-its-kernel", "kernel died"),
+    ],
+)
 def test_broken_submissions_fail_with_a_reason(run, name, reason):
     r = run[3][name]
     assert r.status == "failed" and reason in r.reason, r.reason

@@ -26,8 +26,10 @@ from gradekit import grade, solution_source, with_answers
 
 A = "01_sinusoidal_embedding"
 ID = "sinusoidal_impl"
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("bwrap") or not shutil.which("setpriv"),
-                                reason="the sandbox needs root, bubblewrap and util-linux")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("bwrap") or not shutil.which("setpriv"),
+    reason="the sandbox needs root, bubblewrap and util-linux",
+)
 
 # With a memory cgroup the 5 GiB allocation is killed at 2 GiB; under RLIMIT_AS (no cgroup)
 # torch alone maps ~3.3 GB of address space, so the cap must stay above that.
@@ -38,7 +40,7 @@ MEMORY_GB = 2 if sb._cgroup_parent() is not None else 4
 # a few CPU-seconds is not taken for it.
 LIMITS = Limits(memory_gb=MEMORY_GB, cpu_seconds=20, file_size_mb=64)
 
-PROBE = r'''
+PROBE = r"""
 import json, os, socket
 _res = {"exists": {p: os.path.exists(p) for p in _PATHS}, "pids": {}, "interfaces": [n for _, n in socket.if_nameindex()]}
 for _pid in os.listdir("/proc"):
@@ -53,7 +55,7 @@ try:
 except OSError as _e:
     _res["loopback"] = type(_e).__name__
 print("PROBE" + json.dumps(_res))
-'''
+"""
 DOUBLE_FORK = (
     "import os, time\n"
     "if os.fork() == 0:\n"
@@ -61,7 +63,8 @@ DOUBLE_FORK = (
     "    if os.fork() == 0:\n"
     "        time.sleep(1000)\n"
     "    os._exit(0)\n"
-    "time.sleep(0.5)\n")
+    "time.sleep(0.5)\n"
+)
 
 
 def _answer(extra: str):
@@ -95,20 +98,30 @@ def run(tmp_path_factory):
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    paths = [str(planted), str(other / "solutions" / A / f"{A}.ipynb"), str(other), "/var/tmp",
-             str(REPO_ROOT / "solutions"), str(REPO_ROOT / ".git"), str(tmp / "course" / "gradebook.db")]
+    paths = [
+        str(planted),
+        str(other / "solutions" / A / f"{A}.ipynb"),
+        str(other),
+        "/var/tmp",
+        str(REPO_ROOT / "solutions"),
+        str(REPO_ROOT / ".git"),
+        str(tmp / "course" / "gradebook.db"),
+    ]
     probe = f"_PATHS, _PORT = {paths!r}, {listener.getsockname()[1]}\n" + PROBE + DOUBLE_FORK
-    names = {"honest": _answer(""), "probe": _answer(probe),
-             "memory-hog": _answer("import torch\n_x = torch.ones(5 * 2**30, dtype=torch.uint8)"),
-             "cpu-burner": _answer("while True:\n    pass"),
-             "file-writer": _answer("_b = b'x' * 2**20\nwith open('big.bin', 'wb') as _f:\n"
-                                    "    for _ in range(2048):\n        _f.write(_b)"),
-             "kills-itself": _answer("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
-             "outlasting": _outlasting()}
+    names = {
+        "honest": _answer(""),
+        "probe": _answer(probe),
+        "memory-hog": _answer("import torch\n_x = torch.ones(5 * 2**30, dtype=torch.uint8)"),
+        "cpu-burner": _answer("while True:\n    pass"),
+        "file-writer": _answer(
+            "_b = b'x' * 2**20\nwith open('big.bin', 'wb') as _f:\n    for _ in range(2048):\n        _f.write(_b)"
+        ),
+        "kills-itself": _answer("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
+        "outlasting": _outlasting(),
+    }
     _CGROUPS_BEFORE.update(_sandbox_cgroups())  # left by an earlier run on this machine: not this run's
     try:
-        results = grade(tmp, A, names, jobs=2, sandbox=True, cell_timeout_s=45, submission_timeout_s=60,
-                        limits=LIMITS)
+        results = grade(tmp, A, names, jobs=2, sandbox=True, cell_timeout_s=45, submission_timeout_s=60, limits=LIMITS)
     finally:
         planted.unlink()
         listener.close()
@@ -146,11 +159,14 @@ def test_no_network_loopback_included(run):
     assert res["loopback"] in {"ConnectionRefusedError", "OSError"}, res["loopback"]
 
 
-@pytest.mark.parametrize("name, words", [
-    ("memory-hog", ["memory limit", f"{MEMORY_GB} GiB"]),
-    ("cpu-burner", ["CPU-time limit", f"{LIMITS.cpu_seconds} s"]),
-    ("file-writer", ["file-size limit", "64 MB"]),
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("memory-hog", ["memory limit", f"{MEMORY_GB} GiB"]),
+        ("cpu-burner", ["CPU-time limit", f"{LIMITS.cpu_seconds} s"]),
+        ("file-writer", ["file-size limit", "64 MB"]),
+    ],
+)
 def test_a_submission_over_a_limit_fails_naming_it(run, name, words):
     r = run[1][name]
     assert r.status == "failed" and all(w in r.reason for w in words), r.reason
@@ -188,7 +204,7 @@ def test_nothing_is_left_after_time_outs_and_double_forks(run):
     assert _sandbox_cgroups() - _CGROUPS_BEFORE == set()  # this run's memory cgroups are gone too
 
 
-INTERRUPTED = r'''
+INTERRUPTED = r"""
 import sys
 sys.path.insert(0, TESTS)
 from gradekit import grade, solution_source, with_answers
@@ -196,7 +212,7 @@ import nbformat
 nb = with_answers(A, {"sinusoidal_impl": solution_source(A, "sinusoidal_impl") + "\n" + DOUBLE_FORK})
 nb.cells.append(nbformat.v4.new_code_cell("import time\ntime.sleep(300)"))
 grade(TMP, A, {"interrupted": nb}, jobs=1, sandbox=True)
-'''
+"""
 
 
 def test_an_interrupted_grader_leaves_no_kernel_or_scratch_folder(tmp_path):
@@ -205,8 +221,10 @@ def test_an_interrupted_grader_leaves_no_kernel_or_scratch_folder(tmp_path):
     import sys
     import time
 
-    code = (f"from pathlib import Path\nTESTS, TMP, A = {str(Path(__file__).parents[1])!r}, Path({str(tmp_path)!r}), {A!r}\n"
-            f"DOUBLE_FORK = {DOUBLE_FORK!r}\n" + INTERRUPTED)
+    code = (
+        f"from pathlib import Path\nTESTS, TMP, A = {str(Path(__file__).parents[1])!r}, Path({str(tmp_path)!r}), {A!r}\n"
+        f"DOUBLE_FORK = {DOUBLE_FORK!r}\n" + INTERRUPTED
+    )
     grader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     root = sb.SandboxConfig().root
     mine = re.compile(r"job-(\d+)-interrupted-[0-9a-f]{8}-[0-9a-f]{8}")

@@ -18,9 +18,14 @@ import torch
 from course_utils.grading import guard
 
 T, D = [0, 1, 10], 4
-EXPECTED = [[round(v, 7) for v in
-             [math.sin(t * 10000 ** (-i / 2)) for i in range(2)] + [math.cos(t * 10000 ** (-i / 2)) for i in range(2)]]
-            for t in T]
+EXPECTED = [
+    [
+        round(v, 7)
+        for v in [math.sin(t * 10000 ** (-i / 2)) for i in range(2)]
+        + [math.cos(t * 10000 ** (-i / 2)) for i in range(2)]
+    ]
+    for t in T
+]
 
 SETUP = f"""
 import torch, numpy as np
@@ -63,54 +68,74 @@ CLEAN = "\nassert not _guard.changes(), _guard.changes()"
 
 # name: (cheat installed after the wrong solution, a naive test it defeats, undo)
 CHEATS = {
-    "torch.allclose": ("torch.allclose = lambda *a, **k: True", NAIVE,
-                       "torch.allclose = _ORIG['allclose']"),
-    "numpy.testing": ("np.testing.assert_allclose = lambda *a, **k: None",
-                      "np.testing.assert_allclose(np.asarray(sinusoidal_embedding(torch.tensor([0, 1, 10]), 4)), EXPECTED)",
-                      "np.testing.assert_allclose = _ORIG['assert_allclose']"),
-    "Tensor.tolist": ("torch.Tensor.tolist = lambda self: AnyList()",
-                      "assert sinusoidal_embedding(torch.tensor([0, 1, 10]), 4).tolist() == EXPECTED",
-                      "del torch.Tensor.tolist"),
-    "Tensor.__eq__": ("torch.Tensor.__eq__ = lambda a, b: torch.ones((), dtype=torch.bool)",
-                      "assert (sinusoidal_embedding(torch.tensor([0, 1, 10]), 4) == torch.tensor(EXPECTED)).all()",
-                      "del torch.Tensor.__eq__"),
-    "ast transformer": ("import ast\n"
-                        "class _NoAssert(ast.NodeTransformer):\n"
-                        "    def visit_Assert(self, node):\n"
-                        "        return ast.Pass()\n"
-                        "_t = _NoAssert()\nget_ipython().ast_transformers.append(_t)",
-                        NAIVE, "get_ipython().ast_transformers.remove(_t)"),
-    "input transformer": ("def _weaken(lines):\n"
-                          "    return [l.replace('assert ', 'assert True or ') for l in lines]\n"
-                          "get_ipython().input_transformers_cleanup.append(_weaken)",
-                          NAIVE, "get_ipython().input_transformers_cleanup.remove(_weaken)"),
-    "pre_run_cell hook": ("def _hook(info):\n"
-                          "    if 'verify' in info.raw_cell:\n"  # hide the patch from the checker
-                          "        torch.allclose = _ORIG['allclose']\n"
-                          "    else:\n"
-                          "        torch.allclose = lambda *a, **k: True\n"
-                          "get_ipython().events.register('pre_run_cell', _hook)",
-                          NAIVE, "get_ipython().events.unregister('pre_run_cell', _hook)\n"
-                                 "torch.allclose = _ORIG['allclose']"),
-    "tensor subclass": ("class _Fake(torch.Tensor):\n"
-                        "    def tolist(self):\n"
-                        "        return AnyList()\n"
-                        "def sinusoidal_embedding(t, d_emb):\n"
-                        "    return torch.zeros(len(t), d_emb).as_subclass(_Fake)",
-                        "assert sinusoidal_embedding(torch.tensor([0, 1, 10]), 4).tolist() == EXPECTED",
-                        WRONG),
-    "torch function mode": ("from torch.overrides import TorchFunctionMode\n"
-                            "class _Yes(TorchFunctionMode):\n"
-                            "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
-                            "        if func is torch.allclose:\n"
-                            "            return True\n"
-                            "        return func(*args, **(kwargs or {}))\n"
-                            "_m = _Yes()\n_m.__enter__()",
-                            NAIVE, "_m.__exit__(None, None, None)"),
-    "builtins.abs": ("import builtins\nbuiltins.abs = lambda x: 0.0",
-                     "_flat = sum(sinusoidal_embedding(torch.tensor([0, 1, 10]), 4).tolist(), [])\n"
-                     "assert max(abs(a - b) for a, b in zip(_flat, sum(EXPECTED, []))) < 1e-4",
-                     "builtins.abs = _abs"),
+    "torch.allclose": ("torch.allclose = lambda *a, **k: True", NAIVE, "torch.allclose = _ORIG['allclose']"),
+    "numpy.testing": (
+        "np.testing.assert_allclose = lambda *a, **k: None",
+        "np.testing.assert_allclose(np.asarray(sinusoidal_embedding(torch.tensor([0, 1, 10]), 4)), EXPECTED)",
+        "np.testing.assert_allclose = _ORIG['assert_allclose']",
+    ),
+    "Tensor.tolist": (
+        "torch.Tensor.tolist = lambda self: AnyList()",
+        "assert sinusoidal_embedding(torch.tensor([0, 1, 10]), 4).tolist() == EXPECTED",
+        "del torch.Tensor.tolist",
+    ),
+    "Tensor.__eq__": (
+        "torch.Tensor.__eq__ = lambda a, b: torch.ones((), dtype=torch.bool)",
+        "assert (sinusoidal_embedding(torch.tensor([0, 1, 10]), 4) == torch.tensor(EXPECTED)).all()",
+        "del torch.Tensor.__eq__",
+    ),
+    "ast transformer": (
+        "import ast\n"
+        "class _NoAssert(ast.NodeTransformer):\n"
+        "    def visit_Assert(self, node):\n"
+        "        return ast.Pass()\n"
+        "_t = _NoAssert()\nget_ipython().ast_transformers.append(_t)",
+        NAIVE,
+        "get_ipython().ast_transformers.remove(_t)",
+    ),
+    "input transformer": (
+        "def _weaken(lines):\n"
+        "    return [l.replace('assert ', 'assert True or ') for l in lines]\n"
+        "get_ipython().input_transformers_cleanup.append(_weaken)",
+        NAIVE,
+        "get_ipython().input_transformers_cleanup.remove(_weaken)",
+    ),
+    "pre_run_cell hook": (
+        "def _hook(info):\n"
+        "    if 'verify' in info.raw_cell:\n"  # hide the patch from the checker
+        "        torch.allclose = _ORIG['allclose']\n"
+        "    else:\n"
+        "        torch.allclose = lambda *a, **k: True\n"
+        "get_ipython().events.register('pre_run_cell', _hook)",
+        NAIVE,
+        "get_ipython().events.unregister('pre_run_cell', _hook)\ntorch.allclose = _ORIG['allclose']",
+    ),
+    "tensor subclass": (
+        "class _Fake(torch.Tensor):\n"
+        "    def tolist(self):\n"
+        "        return AnyList()\n"
+        "def sinusoidal_embedding(t, d_emb):\n"
+        "    return torch.zeros(len(t), d_emb).as_subclass(_Fake)",
+        "assert sinusoidal_embedding(torch.tensor([0, 1, 10]), 4).tolist() == EXPECTED",
+        WRONG,
+    ),
+    "torch function mode": (
+        "from torch.overrides import TorchFunctionMode\n"
+        "class _Yes(TorchFunctionMode):\n"
+        "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
+        "        if func is torch.allclose:\n"
+        "            return True\n"
+        "        return func(*args, **(kwargs or {}))\n"
+        "_m = _Yes()\n_m.__enter__()",
+        NAIVE,
+        "_m.__exit__(None, None, None)",
+    ),
+    "builtins.abs": (
+        "import builtins\nbuiltins.abs = lambda x: 0.0",
+        "_flat = sum(sinusoidal_embedding(torch.tensor([0, 1, 10]), 4).tolist(), [])\n"
+        "assert max(abs(a - b) for a, b in zip(_flat, sum(EXPECTED, []))) < 1e-4",
+        "builtins.abs = _abs",
+    ),
 }
 
 
@@ -126,16 +151,26 @@ def executed(tmp_path_factory):
 
     nb = nbformat.v4.new_notebook()
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    cells = [_cell(SETUP + "_abs = abs", "setup"), _cell(HONEST, "learner", "honest"),
-             _cell(PLOTS, "learner", "honest"), _cell(NAIVE, "naive", "honest"),
-             _cell(GUARDED, "guarded", "honest"), _cell(WRONG, "learner", "wrong"),
-             _cell(GUARDED, "guarded", "wrong")]
+    cells = [
+        _cell(SETUP + "_abs = abs", "setup"),
+        _cell(HONEST, "learner", "honest"),
+        _cell(PLOTS, "learner", "honest"),
+        _cell(NAIVE, "naive", "honest"),
+        _cell(GUARDED, "guarded", "honest"),
+        _cell(WRONG, "learner", "wrong"),
+        _cell(GUARDED, "guarded", "wrong"),
+    ]
     for name, (cheat, naive, undo) in CHEATS.items():
-        cells += [_cell(cheat, "cheat", name), _cell(naive, "naive", name), _cell(GUARDED, "guarded", name),
-                  _cell(undo + CLEAN, "undo", name)]
+        cells += [
+            _cell(cheat, "cheat", name),
+            _cell(naive, "naive", name),
+            _cell(GUARDED, "guarded", name),
+            _cell(undo + CLEAN, "undo", name),
+        ]
     nb.cells = cells
-    NotebookClient(nb, timeout=30, allow_errors=True,
-                   resources={"metadata": {"path": str(tmp_path_factory.mktemp("guard"))}}).execute()
+    NotebookClient(
+        nb, timeout=30, allow_errors=True, resources={"metadata": {"path": str(tmp_path_factory.mktemp("guard"))}}
+    ).execute()
     return nb
 
 
@@ -149,9 +184,12 @@ def _error(nb, role: str, scenario: str) -> str | None:
 
 
 def test_scaffolding_ran_cleanly(executed):
-    broken = [(c.metadata["test"], _error(executed, **c.metadata["test"])) for c in executed.cells
-              if c.metadata["test"]["role"] in {"setup", "learner", "cheat", "undo"}
-              and _error(executed, **c.metadata["test"])]
+    broken = [
+        (c.metadata["test"], _error(executed, **c.metadata["test"]))
+        for c in executed.cells
+        if c.metadata["test"]["role"] in {"setup", "learner", "cheat", "undo"}
+        and _error(executed, **c.metadata["test"])
+    ]
     assert not broken
 
 
@@ -163,8 +201,11 @@ def test_honest_solution_passes_with_plots_and_inline_backend(executed):
 def test_wrong_solution_fails_without_revealing_expected_values(executed):
     err = _error(executed, "guarded", "wrong")
     # the only numbers: where, how many, the worst error (2 digits) and the tolerances
-    assert re.fullmatch(r"AssertionError: the embedding: values differ from the expected ones at row \d "
-                        r"\(\d+ of 12 off; max error [0-9.e+-]+; atol 0\.0001, rtol 0\)", err), err
+    assert re.fullmatch(
+        r"AssertionError: the embedding: values differ from the expected ones at row \d "
+        r"\(\d+ of 12 off; max error [0-9.e+-]+; atol 0\.0001, rtol 0\)",
+        err,
+    ), err
 
 
 @pytest.mark.parametrize("scenario", list(CHEATS))

@@ -5,8 +5,15 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from course_utils.grading.integrity import (RULES, Finding, course_code, locked_grade_ids, scan_notebook, scan_source,
-                                            summarize)
+from course_utils.grading.integrity import (
+    RULES,
+    Finding,
+    course_code,
+    locked_grade_ids,
+    scan_notebook,
+    scan_source,
+    summarize,
+)
 
 # source -> the rule it must raise
 SUSPICIOUS = {
@@ -31,8 +38,7 @@ SUSPICIOUS = {
     "get_ipython().set_custom_exc((AssertionError,), handler)": "ipython-hooks",
     "get_ipython().run_cell = lambda *a, **k: None": "ipython-hooks",
     "shell.run_line_magic = f": "ipython-hooks",
-    "class T(torch.Tensor):\n    @classmethod\n    def __torch_function__(cls, f, t, a=(), k=None):\n        return True":
-        "torch-function",
+    "class T(torch.Tensor):\n    @classmethod\n    def __torch_function__(cls, f, t, a=(), k=None):\n        return True": "torch-function",
     "import sqlite3\nsqlite3.connect('x.db')": "gradebook",
     "from sqlalchemy import create_engine": "gradebook",
     "path = 'gradebook.db'": "gradebook",
@@ -137,21 +143,31 @@ def _nb(cells):
 
 
 LOCKED = {"grade": False, "solution": False, "locked": True, "grade_id": "setup", "schema_version": 3}
-TESTS = {"grade": True, "solution": False, "locked": True, "grade_id": "tests-embedding", "points": 2,
-         "schema_version": 3}
+TESTS = {
+    "grade": True,
+    "solution": False,
+    "locked": True,
+    "grade_id": "tests-embedding",
+    "points": 2,
+    "schema_version": 3,
+}
 SOLUTION = {"grade": False, "solution": True, "locked": False, "grade_id": "embedding", "schema_version": 3}
 
 
 def test_notebook_scan_covers_editable_cells_only():
-    nb = _nb([
-        ("from course_utils.grading import guard as _g\nimport sqlite3  # locked: restored by nbgrader", LOCKED),
-        ("def f(x):\n    return x\ntorch.allclose = lambda *a, **k: True", SOLUTION),
-        ("import os\nos._exit(0)", TESTS),  # a grade cell is overwritten from the gradebook
-        ("_g = None", None),  # a cell the learner added
-    ])
+    nb = _nb(
+        [
+            ("from course_utils.grading import guard as _g\nimport sqlite3  # locked: restored by nbgrader", LOCKED),
+            ("def f(x):\n    return x\ntorch.allclose = lambda *a, **k: True", SOLUTION),
+            ("import os\nos._exit(0)", TESTS),  # a grade cell is overwritten from the gradebook
+            ("_g = None", None),  # a cell the learner added
+        ]
+    )
     found = scan_notebook(nb)
     assert [(f.cell_index, f.grade_id, f.line, f.rule) for f in found] == [
-        (1, "embedding", 3, "monkeypatch"), (3, None, 1, "shadow")]
+        (1, "embedding", 3, "monkeypatch"),
+        (3, None, 1, "shadow"),
+    ]
     assert found[0].snippet == "torch.allclose = lambda *a, **k: True"
     assert isinstance(found[0], Finding) and found[0].rule in RULES
 
@@ -171,13 +187,23 @@ def test_course_code_as_released_is_not_the_learners_but_any_edit_is():
     as_given = _nb([("x = 1", LOCKED), ("def answer():\n    return 1", SOLUTION), (demo, None)])
     assert scan_notebook(as_given) != []  # without the release, the demo cell looks like a cheat ...
     assert scan_notebook(as_given, locked_ids=locked_grade_ids(release), course_sources=course_code(release)) == []
-    edited = _nb([("x = 1", LOCKED), ("def answer():\n    return 1", SOLUTION),
-                  (demo + "\nfrom course_utils.diffusion.vpsde import dsm_loss", None)])
+    edited = _nb(
+        [
+            ("x = 1", LOCKED),
+            ("def answer():\n    return 1", SOLUTION),
+            (demo + "\nfrom course_utils.diffusion.vpsde import dsm_loss", None),
+        ]
+    )
     found = scan_notebook(edited, locked_ids=locked_grade_ids(release), course_sources=course_code(release))
     # ... an edited one is scanned whole: both of its imports are reported
     assert [(f.cell_index, f.line, f.rule) for f in found] == [(2, 1, "reference-import"), (2, 3, "reference-import")]
-    moved = _nb([("x = 1", LOCKED), ("from course_utils.diffusion.vpsde import dsm_loss\n" + "raise NotImplementedError()",
-                                     SOLUTION), (demo, None)])
+    moved = _nb(
+        [
+            ("x = 1", LOCKED),
+            ("from course_utils.diffusion.vpsde import dsm_loss\n" + "raise NotImplementedError()", SOLUTION),
+            (demo, None),
+        ]
+    )
     found = scan_notebook(moved, locked_ids=locked_grade_ids(release), course_sources=course_code(release))
     assert [(f.cell_index, f.rule) for f in found] == [(1, "reference-import")]
 

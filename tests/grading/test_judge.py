@@ -14,14 +14,16 @@ import nbformat
 import pytest
 import torch
 
-from course_utils.grading.judge import (Fail, Judgement, expect_close, judge_outputs, load_judgements,
-                                        parse_record)
+from course_utils.grading.judge import Fail, Judgement, expect_close, judge_outputs, load_judgements, parse_record
 from course_utils.grading.probe import FAILED, MIME, Probe
 from course_utils.grading.course import REPO_ROOT
 
 CELL = "hidden_x"
-JUDGE = Judgement(CELL, 'expect_close(obs.tensor("y", "f(x)"), [[1.0, 2.0]], name="f(x)")\n'
-                        'expect(obs.integer("n") == 3, "n should be 3")', "test [judge] id=hidden_x")
+JUDGE = Judgement(
+    CELL,
+    'expect_close(obs.tensor("y", "f(x)"), [[1.0, 2.0]], name="f(x)")\nexpect(obs.integer("n") == 3, "n should be 3")',
+    "test [judge] id=hidden_x",
+)
 
 
 def _record(obs: dict, cell: str = CELL, env=()) -> dict:
@@ -65,34 +67,93 @@ def test_correct_observations_pass():
     assert v.passed and not v.internal_error, v
 
 
-@pytest.mark.parametrize("outputs, words", [
-    ([], "did not run"),
-    ([{"output_type": "error", "ename": "AssertionError", "evalue": "shape should be (6, 256)", "traceback": []}],
-     "stopped before its hidden checks could run: AssertionError: shape should be (6, 256)"),
-    ([_out(_probe_record()), _out(_probe_record())], "more than one observation record"),
-    ([_out("{not json")], "not valid JSON"),
-    ([_out(_record({}, cell="other_cell"))], "belongs to another cell"),
-    ([_out({**_probe_record(), "extra": 1})], "malformed"),
-    ([_out(_record({"Y!": {"kind": "int", "value": 1}}))], "malformed keys"),
-    ([_out(_record({"y": {"kind": "tensor", "type": "Tensor", "shape": [1, 2], "dtype": "float32",
-                          "device": "cpu", "values": [1.0]}, "n": {"kind": "int", "value": 3}}))],
-     "one value per element"),
-    ([_out(_record({"y": {"kind": "tensor", "type": "Tensor", "shape": [1, 2], "dtype": "float32",
-                          "device": "cpu", "values": [1.0, "2"]}, "n": {"kind": "int", "value": 3}}))],
-     "where a number belongs"),
-    ([_out(_record({"y": {"kind": "pickle", "value": "..."}}))], "malformed"),
-    ([_out(_record({f"k{i}": {"kind": "int", "value": i} for i in range(100)}))], "malformed keys"),
-    ([_out(_record({"y": {"kind": "str", "value": "x" * 2_000_000}}))], "too large"),
-    ([_out(_record({"n": {"kind": "int", "value": 3}}))], "recorded no observation 'y'"),
-    ([_out({**_probe_record(), "obs": {**_probe_record()["obs"], "spare": {"kind": "int", "value": 1}}})],
-     "unexpected observations in this cell's record: spare"),
-    ([_out(_probe_record(y=torch.tensor([[1.0, 2.5]])))], "values differ from the expected ones at row 0"),
-    ([_out(_probe_record(y=torch.tensor([[1.0, float("nan")]])))], "is not finite"),
-    ([_out(_probe_record(y=torch.tensor([1.0, 2.0])))], "has shape (2,) but shape (1, 2) was expected"),
-    ([_out(_probe_record(n=3.0))], "expected int, your code gave float"),
-    ([_out(_record({"y": {"kind": "error", "type": "RuntimeError", "message": "mat1 and mat2 shapes"},
-                    "n": {"kind": "int", "value": 3}}))], "f(x): your code raised RuntimeError: mat1 and mat2"),
-])
+@pytest.mark.parametrize(
+    "outputs, words",
+    [
+        ([], "did not run"),
+        (
+            [
+                {
+                    "output_type": "error",
+                    "ename": "AssertionError",
+                    "evalue": "shape should be (6, 256)",
+                    "traceback": [],
+                }
+            ],
+            "stopped before its hidden checks could run: AssertionError: shape should be (6, 256)",
+        ),
+        ([_out(_probe_record()), _out(_probe_record())], "more than one observation record"),
+        ([_out("{not json")], "not valid JSON"),
+        ([_out(_record({}, cell="other_cell"))], "belongs to another cell"),
+        ([_out({**_probe_record(), "extra": 1})], "malformed"),
+        ([_out(_record({"Y!": {"kind": "int", "value": 1}}))], "malformed keys"),
+        (
+            [
+                _out(
+                    _record(
+                        {
+                            "y": {
+                                "kind": "tensor",
+                                "type": "Tensor",
+                                "shape": [1, 2],
+                                "dtype": "float32",
+                                "device": "cpu",
+                                "values": [1.0],
+                            },
+                            "n": {"kind": "int", "value": 3},
+                        }
+                    )
+                )
+            ],
+            "one value per element",
+        ),
+        (
+            [
+                _out(
+                    _record(
+                        {
+                            "y": {
+                                "kind": "tensor",
+                                "type": "Tensor",
+                                "shape": [1, 2],
+                                "dtype": "float32",
+                                "device": "cpu",
+                                "values": [1.0, "2"],
+                            },
+                            "n": {"kind": "int", "value": 3},
+                        }
+                    )
+                )
+            ],
+            "where a number belongs",
+        ),
+        ([_out(_record({"y": {"kind": "pickle", "value": "..."}}))], "malformed"),
+        ([_out(_record({f"k{i}": {"kind": "int", "value": i} for i in range(100)}))], "malformed keys"),
+        ([_out(_record({"y": {"kind": "str", "value": "x" * 2_000_000}}))], "too large"),
+        ([_out(_record({"n": {"kind": "int", "value": 3}}))], "recorded no observation 'y'"),
+        (
+            [_out({**_probe_record(), "obs": {**_probe_record()["obs"], "spare": {"kind": "int", "value": 1}}})],
+            "unexpected observations in this cell's record: spare",
+        ),
+        ([_out(_probe_record(y=torch.tensor([[1.0, 2.5]])))], "values differ from the expected ones at row 0"),
+        ([_out(_probe_record(y=torch.tensor([[1.0, float("nan")]])))], "is not finite"),
+        ([_out(_probe_record(y=torch.tensor([1.0, 2.0])))], "has shape (2,) but shape (1, 2) was expected"),
+        ([_out(_probe_record(n=3.0))], "expected int, your code gave float"),
+        (
+            [
+                _out(
+                    _record(
+                        {
+                            "y": {"kind": "error", "type": "RuntimeError", "message": "mat1 and mat2 shapes"},
+                            "n": {"kind": "int", "value": 3},
+                        }
+                    )
+                )
+            ],
+            "f(x): your code raised RuntimeError: mat1 and mat2",
+        ),
+    ],
+)
 def test_bad_evidence_fails_with_a_message(outputs, words):
     v = judge_outputs(JUDGE, outputs)
     assert not v.passed and words in v.message, v.message
@@ -132,8 +193,9 @@ def test_judgement_problems_finds_missing_orphan_and_asserting_probes(tmp_path):
     assert judgement_problems([lesson]) == []
     text = (REPO_ROOT / lesson.source).read_text()
     broken = text.replace("# %% [judge] id=hidden_sinusoidal_device", "# %% [judge] id=hidden_nothing", 1)
-    broken = broken.replace('_o = _Probe("hidden_sinusoidal_values")',
-                            '_o = _Probe("hidden_sinusoidal_values")\nassert 1 == 1', 1)
+    broken = broken.replace(
+        '_o = _Probe("hidden_sinusoidal_values")', '_o = _Probe("hidden_sinusoidal_values")\nassert 1 == 1', 1
+    )
     (tmp_path / "authoring").mkdir()
     (tmp_path / lesson.source).write_text(broken)
     problems = "\n".join(judgement_problems([lesson], root=tmp_path))
@@ -158,8 +220,10 @@ def test_feedback_drops_outputs_that_quote_a_probe():
     meta = {"nbgrader": {"grade": True, "grade_id": CELL, "points": 1, "solution": False, "locked": True}}
     released = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('visible')", metadata=meta)])
     leak = nbformat.v4.new_code_cell("print(_seen)")
-    leak.outputs = [nbformat.v4.new_output("stream", name="stdout", text=repr(["x", test_src])),
-                    nbformat.v4.new_output("stream", name="stdout", text="my own output\n")]
+    leak.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=repr(["x", test_src])),
+        nbformat.v4.new_output("stream", name="stdout", text="my own output\n"),
+    ]
     graded = nbformat.v4.new_code_cell(test_src, metadata=copy.deepcopy(meta))
     autograded = nbformat.v4.new_notebook(cells=[graded, leak])
     view = learner_view(autograded, released, {CELL: (1.0, 1.0)})
@@ -182,9 +246,11 @@ def test_feedback_shows_each_graded_cells_points_under_it_and_in_the_summary(tmp
     sources = [c.source for c in view.cells]
     assert "**Score: 3.5 / 9**" in sources[0]
     assert all(f"| `{g}` | {s:g} / {m:g} |" in sources[0] for g, (s, m) in scores.items())
-    for gid, line in [("check_a", "**`check_a`: 2 / 2 points** (passed)"),
-                      ("hidden_b", "**`hidden_b`: 0 / 4 points** (not passed: see the message above)"),
-                      ("hidden_c", "**`hidden_c`: 1.5 / 3 points** (partly passed)")]:
+    for gid, line in [
+        ("check_a", "**`check_a`: 2 / 2 points** (passed)"),
+        ("hidden_b", "**`hidden_b`: 0 / 4 points** (not passed: see the message above)"),
+        ("hidden_c", "**`hidden_c`: 1.5 / 3 points** (partly passed)"),
+    ]:
         at = next(i for i, c in enumerate(view.cells) if c.source == f"check_{gid}()")
         assert view.cells[at + 1].cell_type == "markdown" and view.cells[at + 1].source == line
     autograded = tmp_path / "a.ipynb"
@@ -209,10 +275,13 @@ def test_graded_cells_run_out_of_history(tmp_path):
     from course_utils.grading.preprocessors import CourseExecute
 
     meta = {"nbgrader": {"grade": True, "grade_id": CELL, "points": 1, "solution": False, "locked": True}}
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("x = 1"),
-        nbformat.v4.new_code_cell("secret_probe_line = 41", metadata=meta),
-        nbformat.v4.new_code_cell("print(repr(In))")])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("x = 1"),
+            nbformat.v4.new_code_cell("secret_probe_line = 41", metadata=meta),
+            nbformat.v4.new_code_cell("print(repr(In))"),
+        ]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     out, _ = CourseExecute(timeout=60).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
     printed = out.cells[-1].outputs[0]["text"]

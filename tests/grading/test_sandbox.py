@@ -27,12 +27,13 @@ pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the sandbox is Linux-only"),
     pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root (the grader runs as root)"),
     pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed"),
-    pytest.mark.skipif(shutil.which("bwrap") is None,
-                       reason="bubblewrap is not installed (apt-get install bubblewrap)"),
+    pytest.mark.skipif(
+        shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)"
+    ),
 ]
 UIDS = (64000, 64099)  # a test-only part of the id space, apart from real grading runs
 
-PROBE = r'''
+PROBE = r"""
 import json, os, subprocess, sys
 res = {"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(), "cwd": os.getcwd(),
        "home": os.environ["HOME"], "grading": os.environ.get("COURSE_GRADING"), "env": sorted(os.environ),
@@ -61,7 +62,7 @@ res["copied"] = sorted(os.listdir("."))
 res["write_tmp"] = attempt(lambda: write("/tmp/sandbox-leftover-%d" % os.getuid()))
 res["sleeper"] = subprocess.Popen(["sleep", "1000"], start_new_session=True).pid
 print("RESULT" + json.dumps(res))
-'''
+"""
 
 
 def _private_dir(mode: int) -> Path:
@@ -127,10 +128,18 @@ def run(cfg, arena, usable):
         nb.cells = [nbformat.v4.new_code_cell(code)]
         c = Config()
         c.SandboxKernelManager.sandbox_config = replace(
-            cfg, hidden_paths=cfg.hidden_paths + (str(arena / "hidden"),),
-            secret_paths=(str(arena / "late-gradebook.db"),), readable_paths=(str(arena / "public"),))
-        client = NotebookClient(nb, config=c, kernel_manager_class=sb.SandboxKernelManager, timeout=120,
-                                resources={"metadata": {"path": str(arena / "submission")}})
+            cfg,
+            hidden_paths=cfg.hidden_paths + (str(arena / "hidden"),),
+            secret_paths=(str(arena / "late-gradebook.db"),),
+            readable_paths=(str(arena / "public"),),
+        )
+        client = NotebookClient(
+            nb,
+            config=c,
+            kernel_manager_class=sb.SandboxKernelManager,
+            timeout=120,
+            resources={"metadata": {"path": str(arena / "submission")}},
+        )
         start = time.perf_counter()
         client.execute()
         seconds = time.perf_counter() - start
@@ -138,7 +147,7 @@ def run(cfg, arena, usable):
         errors = [o for o in nb.cells[0].outputs if o.output_type == "error"]
         assert not errors, errors
         line = [ln for ln in text.splitlines() if ln.startswith("RESULT")][-1]
-        yield json.loads(line[len("RESULT"):]), other, seconds
+        yield json.loads(line[len("RESULT") :]), other, seconds
     finally:
         other.close()
 
@@ -285,8 +294,9 @@ def test_course_secret_paths_cover_hidden_tests_gradebook_and_history(tmp_path):
         (tmp_path / name).mkdir()
     (tmp_path / "gradebook.db").write_text("")
     found = set(sb.course_secret_paths(CourseDirs(root=tmp_path)))
-    assert {tmp_path / n for n in ("solutions", "submitted", "autograded", "feedback", "backups",
-                                   "gradebook.db")} <= found
+    assert {
+        tmp_path / n for n in ("solutions", "submitted", "autograded", "feedback", "backups", "gradebook.db")
+    } <= found
     assert tmp_path / "data" not in found and ROOT / ".git" in found
 
 
@@ -298,5 +308,8 @@ def test_a_sys_path_entry_holding_a_hidden_path_is_left_out_of_the_box(cfg, monk
     binds = sb._binds_for(replace(cfg, hidden_paths=(str(ROOT),)))
     assert str(ROOT) not in binds and str(ROOT / "course_utils") in binds
     with pytest.raises(sb.SandboxUnavailable, match="hidden or secret"):
-        sb._bwrap_args(replace(cfg, hidden_paths=(str(ROOT),), readable_paths=(str(ROOT),)),
-                       Path("/nonexistent/job"), Path("/nonexistent/job/home"))
+        sb._bwrap_args(
+            replace(cfg, hidden_paths=(str(ROOT),), readable_paths=(str(ROOT),)),
+            Path("/nonexistent/job"),
+            Path("/nonexistent/job/home"),
+        )

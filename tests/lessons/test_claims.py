@@ -21,13 +21,21 @@ import torch.nn.functional as F
 
 from course_utils import experiment2d as ex
 from course_utils.lessons.lesson03.conv_conditioning import CostRow, describe_costs
-from course_utils.lessons.lesson01.embedding_properties import (frequencies, hand_periods, nearest_lookalike,
-                                                                shift_matrix)
+from course_utils.lessons.lesson01.embedding_properties import (
+    frequencies,
+    hand_periods,
+    nearest_lookalike,
+    shift_matrix,
+)
 from course_utils.lessons.lesson01.learned_table import TableStudyConfig, held_out_sentence
 from course_utils.lessons.lesson04.results import load_results as load_04
 from course_utils.lessons.lesson05.metric_bands2d import band_summary, load_bands, verdict, verdict_sentence
-from course_utils.components.score2d import (ContinuousTimeEmbedding, build_score_network, count_flat_dims,
-                                             matched_concat_width)
+from course_utils.components.score2d import (
+    ContinuousTimeEmbedding,
+    build_score_network,
+    count_flat_dims,
+    matched_concat_width,
+)
 from course_utils.components.sinusoidal import sinusoidal_embedding
 from course_utils.lessons.lesson05.time_width_study import multiscale_sentence, smallest_sufficient_width
 from course_utils.paths import REPO_ROOT
@@ -117,8 +125,9 @@ def test_01_rotation_and_lookalikes():
     angles = t[:, None].double() * frequencies(256)  # (T, 1) * (128,) -> (T, 128)
     exact = torch.cat([torch.sin(angles), torch.cos(angles)], 1)
     assert float((exact[:-250] @ shift_matrix(250, 256).T - exact[250:]).abs().max()) < 1e-9
-    says("01", "With 256 dimensions nothing in the first 200,000 steps comes closer than a near neighbour of "
-               "500 itself")
+    says(
+        "01", "With 256 dimensions nothing in the first 200,000 steps comes closer than a near neighbour of 500 itself"
+    )
     s_far, c_far = nearest_lookalike(500, 256, 200_000)
     assert abs(s_far - 500) < 1000
     says("01", "with only 32 dimensions (16 hands) a timestep far outside the trained range is a closer look-alike")
@@ -154,9 +163,13 @@ def test_02_mlp_parameters_and_similarity():
 
 def test_03_cost_wording_is_chosen_from_ratios():
     says("03", "the lines above word them from those numbers")
-    rows = [CostRow("none", 0, 0, 1.0, 1.0), CostRow("additive", 0, 0, 1.02, 1.02),
-            CostRow("film", 0, 0, 1.12, 1.12), CostRow("adagn", 0, 0, 1.14, 1.14),
-            CostRow("cross_attention", 0, 0, 2.0, 2.0)]
+    rows = [
+        CostRow("none", 0, 0, 1.0, 1.0),
+        CostRow("additive", 0, 0, 1.02, 1.02),
+        CostRow("film", 0, 0, 1.12, 1.12),
+        CostRow("adagn", 0, 0, 1.14, 1.14),
+        CostRow("cross_attention", 0, 0, 2.0, 2.0),
+    ]
     lines = describe_costs(rows)
     assert lines[0] == "additive: 1.02x, within 10% of the block without t"
     assert "measurably slower" in lines[1] and "clearly slower" in lines[3]
@@ -182,7 +195,7 @@ def test_04_budgets_and_parameters():
     says("04", "sinusoidal encoding → 394k-parameter MLP")
     assert round((256 * 512 + 512 + 512 * 512 + 512) / 1000) == 394
     says("04", "probability 2 / 2ⁿ (25% for three seeds)")
-    assert 2 / 2 ** 3 == 0.25
+    assert 2 / 2**3 == 0.25
 
 
 # ----------------------------------------------------------------------------- lesson 05
@@ -217,17 +230,22 @@ def test_05_sizes_and_runtime(comparison):
 
 
 def test_05_film_beats_concat(comparison):
-    says("05", "Both FiLM arms reach a sliced Wasserstein distance about 40 % below concatenation, on every seed, "
-               "and the seed ranges do not overlap")
+    says(
+        "05",
+        "Both FiLM arms reach a sliced Wasserstein distance about 40 % below concatenation, on every seed, "
+        "and the seed ranges do not overlap",
+    )
     concat = _seed_values(comparison, "concat")
     for arm in ("film_default_init", "film_identity_init"):
         film = _seed_values(comparison, arm)
         assert round(1 - film.mean() / concat.mean(), 1) == 0.4
         assert (film < concat).all() and film.max() < concat.min()
     says("05", "almost entirely below `t = 0.2`")
-    by_t = {b: np.mean([r["eval_loss_by_t"][b] for r in comparison["runs"] if r["label"] == "concat"])
-            - np.mean([r["eval_loss_by_t"][b] for r in comparison["runs"] if r["label"] == "film_identity_init"])
-            for b in comparison["runs"][0]["eval_loss_by_t"]}
+    by_t = {
+        b: np.mean([r["eval_loss_by_t"][b] for r in comparison["runs"] if r["label"] == "concat"])
+        - np.mean([r["eval_loss_by_t"][b] for r in comparison["runs"] if r["label"] == "film_identity_init"])
+        for b in comparison["runs"][0]["eval_loss_by_t"]
+    }
     below = by_t["0-0.05"] + by_t["0.05-0.2"]
     assert below > 0.8 * sum(by_t.values())
 
@@ -256,8 +274,11 @@ def test_05_identity_vs_default(comparison):
     says("05", "no difference you can see in the samples** (inside the seed spread)")
     ident, default = _seed_values(comparison, "film_identity_init"), _seed_values(comparison, "film_default_init")
     assert not (ident.max() < default.min() or default.max() < ident.min())
-    says("05", "The held-out loss is lower with the identity start on every seed — real, but about a tenth of the "
-               "FiLM–concatenation gap")
+    says(
+        "05",
+        "The held-out loss is lower with the identity start on every seed — real, but about a tenth of the "
+        "FiLM–concatenation gap",
+    )
     il, dl = (_seed_values(comparison, a, "eval_loss") for a in ("film_identity_init", "film_default_init"))
     cl = _seed_values(comparison, "concat", "eval_loss")
     assert (il < dl).all()
@@ -268,19 +289,25 @@ def test_05_unscaled_t(comparison):
     says("05", "Feeding `t` unscaled nearly doubles concatenation's distance")
     ratio = _seed_values(comparison, "concat_unscaled_t").mean() / _seed_values(comparison, "concat").mean()
     assert 1.6 < ratio < 2.0
-    says("05", "its sample distance moves by less than the seed spread, and its held-out loss is worse by a small "
-               "but consistent amount")
+    says(
+        "05",
+        "its sample distance moves by less than the seed spread, and its held-out loss is worse by a small "
+        "but consistent amount",
+    )
     un, sc = _seed_values(comparison, "film_identity_init_unscaled_t"), _seed_values(comparison, "film_identity_init")
     assert abs(un.mean() - sc.mean()) < max(np.ptp(un), np.ptp(sc))
-    unl, scl = (_seed_values(comparison, a, "eval_loss")
-                for a in ("film_identity_init_unscaled_t", "film_identity_init"))
+    unl, scl = (
+        _seed_values(comparison, a, "eval_loss") for a in ("film_identity_init_unscaled_t", "film_identity_init")
+    )
     assert (unl > scl).all() and (unl - scl).mean() < 0.01
 
 
 def test_05_training_loss_differences(comparison):
     says("05", "the final differences are small** (0.01–0.02, against a loss of about 0.48)")
-    final = {a: _seed_values(comparison, a, "final_train_loss").mean()
-             for a in ("concat", "concat_matched", "additive", "film_default_init", "film_identity_init")}
+    final = {
+        a: _seed_values(comparison, a, "final_train_loss").mean()
+        for a in ("concat", "concat_matched", "additive", "film_default_init", "film_identity_init")
+    }
     gap = final["concat"] - final["film_identity_init"]
     assert 0.01 <= round(gap, 2) <= 0.02 and round(final["film_identity_init"], 2) == 0.48
 
@@ -322,8 +349,9 @@ def test_05_verdict_wording_from_synthetic_numbers():
     real = [0.03, 0.04, 0.05, 0.035, 0.045]
     assert "indistinguishable from real data at n = 2000" in verdict_sentence("a", [0.04, 0.041], {"real": real}, 2000)
     assert "above real data at n = 2000" in verdict_sentence("a", [0.09, 0.091], {"real": real}, 2000)
-    assert "below the exact-score sampler" in verdict_sentence("a", [0.001, 0.0011], {"real": real, "exact": real},
-                                                               2000)
+    assert "below the exact-score sampler" in verdict_sentence(
+        "a", [0.001, 0.0011], {"real": real, "exact": real}, 2000
+    )
     choice = smallest_sufficient_width({4: [0.7, 0.71], 8: [0.5, 0.51], 16: [0.5, 0.505]})
     assert choice["smallest"] == 8 and "measurably worse: 4" in choice["sentence"]
     best_widest = smallest_sufficient_width({4: [0.7, 0.71], 8: [0.5, 0.51]})
@@ -332,8 +360,14 @@ def test_05_verdict_wording_from_synthetic_numbers():
     assert middle["sentence"].endswith("measurably worse: 16")
     assert "no difference beyond the seed noise" in multiscale_sentence([0.5, 0.51], [0.5, 0.505], "loss")
     assert "multi-scale embedding is better" in multiscale_sentence([0.40, 0.401], [0.5, 0.501], "loss")
-    lines = ex.ode_vs_sde_lines({"runs": [{"label": "a", "sliced_w": 0.05, "sliced_w_ode": 0.04},
-                                          {"label": "a", "sliced_w": 0.05, "sliced_w_ode": 0.06}]})
+    lines = ex.ode_vs_sde_lines(
+        {
+            "runs": [
+                {"label": "a", "sliced_w": 0.05, "sliced_w_ode": 0.04},
+                {"label": "a", "sliced_w": 0.05, "sliced_w_ode": 0.06},
+            ]
+        }
+    )
     assert "mixed: the ODE is better on 1 of 2 seeds" in lines[0]
 
 

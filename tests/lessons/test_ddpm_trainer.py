@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from course_utils import trainer as trainer_mod
-from course_utils.diffusion.ddpm import (draw_t_and_noise, epsilon_loss, epsilon_loss_at, linear_schedule,
-                                         q_sample)
+from course_utils.diffusion.ddpm import draw_t_and_noise, epsilon_loss, epsilon_loss_at, linear_schedule, q_sample
 from course_utils.lessons.lesson04.errors import GPUMemoryError, ProfileError
 from course_utils.lessons.lesson04.profiles import PROFILES, Profile, TrainConfig, choose_profile
 from course_utils.lessons.lesson04.trainer import StepRunner, compare_models, train_model
@@ -49,8 +48,7 @@ def test_q_sample_checks_and_mixes():
 def test_training_reduces_the_loss_on_a_fixed_batch(images):
     """Same batch, same t and noise every step: the loss must fall within a few steps."""
     torch.manual_seed(0)
-    runner = StepRunner(UNetSimple(), TrainConfig(lr=1e-3), torch.device("cpu"),
-                        linear_schedule(), verbose=False)
+    runner = StepRunner(UNetSimple(), TrainConfig(lr=1e-3), torch.device("cpu"), linear_schedule(), verbose=False)
     x0 = (images[:8].float() / 127.5 - 1).unsqueeze(1)  # (8, 28, 28) -> (8, 1, 28, 28)
     losses = []
     for _ in range(8):
@@ -60,8 +58,7 @@ def test_training_reduces_the_loss_on_a_fixed_batch(images):
 
 
 def test_train_model_records_curves(images, capsys):
-    res = train_model(UNetSimple(), images, TINY, TrainConfig(warmup_steps=1), device="cpu",
-                      progress=False)
+    res = train_model(UNetSimple(), images, TINY, TrainConfig(warmup_steps=1), device="cpu", progress=False)
     assert res.steps == (3, 6, 8) and len(res.window_losses) == 3 and len(res.epoch_losses) == 2
     assert res.precision == "fp32" and not res.compiled and res.seconds > 0
     out = capsys.readouterr().out
@@ -78,9 +75,15 @@ def test_compare_models_uses_identical_terms(images, monkeypatch):
 
     monkeypatch.setattr(trainer_mod, "_run", fake_run)
     images_cpu = torch.randint(0, 256, (7000, 28, 28), dtype=torch.uint8)
-    cmp = compare_models({"simple": UNetSimple, "sinusoidal": UNetSinusoidal}, images_cpu,
-                         choose_profile("cpu", "cpu"), FAST, seeds=[4], device="cpu",
-                         verbose=False)
+    cmp = compare_models(
+        {"simple": UNetSimple, "sinusoidal": UNetSinusoidal},
+        images_cpu,
+        choose_profile("cpu", "cpu"),
+        FAST,
+        seeds=[4],
+        device="cpu",
+        verbose=False,
+    )
     (ra, ba, pa), (rb, bb, pb) = seen
     assert pa == pb == PROFILES["cpu"] == cmp.profile
     assert ra.config == rb.config == FAST.with_seed(4)
@@ -88,8 +91,9 @@ def test_compare_models_uses_identical_terms(images, monkeypatch):
     assert torch.equal(next(ba.epoch()), next(bb.epoch()))  # same digits in the same order
     sa, sb = ra.model.state_dict(), rb.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa if not k.startswith("time_"))
-    assert PROFILES["cpu"].describe() == ("cpu profile: 6,400 images x 2 epochs, batch 128 "
-                                          "(100 steps per model) - reduced from 60,000 x 10")
+    assert PROFILES["cpu"].describe() == (
+        "cpu profile: 6,400 images x 2 epochs, batch 128 (100 steps per model) - reduced from 60,000 x 10"
+    )
 
 
 def test_same_seed_same_curves(images):
@@ -131,12 +135,14 @@ def test_compile_failure_falls_back_reproducibly(images, monkeypatch, capsys):
     def broken_compile(model, mode=None):
         def call(*args):
             raise RuntimeError("no C++ compiler found")
+
         return call
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     torch.manual_seed(0)
-    fallback = train_model(UNetSimple(), images, TINY, TrainConfig(compile="on", warmup_steps=0),
-                           device="cpu", progress=False)
+    fallback = train_model(
+        UNetSimple(), images, TINY, TrainConfig(compile="on", warmup_steps=0), device="cpu", progress=False
+    )
     assert "continuing uncompiled" in capsys.readouterr().out and not fallback.compiled
     torch.manual_seed(0)
     eager = train_model(UNetSimple(), images, TINY, FAST, device="cpu", progress=False)
@@ -145,15 +151,12 @@ def test_compile_failure_falls_back_reproducibly(images, monkeypatch, capsys):
 
 def test_gpu_precisions_and_graphs_are_refused_on_cpu():
     with pytest.raises(ValueError, match="for CUDA GPUs"):
-        StepRunner(UNetSimple(), TrainConfig(precision="bf16"), torch.device("cpu"),
-                   linear_schedule(), verbose=False)
+        StepRunner(UNetSimple(), TrainConfig(precision="bf16"), torch.device("cpu"), linear_schedule(), verbose=False)
     with pytest.raises(ValueError, match="cuda_graph='on' needs a CUDA device"):
-        StepRunner(UNetSimple(), TrainConfig(cuda_graph="on"), torch.device("cpu"),
-                   linear_schedule(), verbose=False)
+        StepRunner(UNetSimple(), TrainConfig(cuda_graph="on"), torch.device("cpu"), linear_schedule(), verbose=False)
     with pytest.raises(ValueError, match="cuda_graph must be auto, on or off"):
         TrainConfig(cuda_graph="yes")
-    runner = StepRunner(UNetSimple(), TrainConfig(), torch.device("cpu"), linear_schedule(),
-                        verbose=False)
+    runner = StepRunner(UNetSimple(), TrainConfig(), torch.device("cpu"), linear_schedule(), verbose=False)
     assert not runner.cuda_graph and runner.describe() == "fp32"
 
 

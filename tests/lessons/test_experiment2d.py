@@ -23,6 +23,7 @@ def _one_cpu_thread():
     with limit_threads(1):
         yield
 
+
 # ----------------------------------------------------------------------------- metrics
 
 
@@ -59,8 +60,15 @@ def test_config_is_frozen_and_lists_its_arms():
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.steps = 10
     labels = [a[0] for a in cfg.arms()]
-    assert labels == ["concat", "concat_matched", "additive", "film_default_init", "film_identity_init",
-                      "concat_unscaled_t", "film_identity_init_unscaled_t"]
+    assert labels == [
+        "concat",
+        "concat_matched",
+        "additive",
+        "film_default_init",
+        "film_identity_init",
+        "concat_unscaled_t",
+        "film_identity_init_unscaled_t",
+    ]
     assert len(cfg.seeds) >= 3
     assert cfg.key() == ex.Experiment2DConfig().key() != ex.smoke_config().key()
 
@@ -68,8 +76,9 @@ def test_config_is_frozen_and_lists_its_arms():
 def test_training_lowers_the_loss():
     torch.manual_seed(0)
     model = ScoreNetworkWithFiLM()
-    log = ex.train_score_network(model, sample_toy("two_moons", 1024), VPSDE(), steps=150, batch_size=256,
-                                 lr=2e-3, seed=0, log_every=50)
+    log = ex.train_score_network(
+        model, sample_toy("two_moons", 1024), VPSDE(), steps=150, batch_size=256, lr=2e-3, seed=0, log_every=50
+    )
     assert log.steps == [50, 100, 150] and len(log.losses) == 3
     assert log.losses[-1] < log.losses[0] and log.final_loss == log.losses[-1]
     with pytest.raises(ValueError, match="N >= batch_size"):
@@ -100,8 +109,11 @@ def test_smoke_run_has_every_arm_and_full_provenance(smoke_results):
 
 
 def test_summary_and_table(smoke_results):
-    fake = {"runs": [{"label": "a", "sliced_w": v} for v in (1.0, 2.0, 3.0)],
-            "floor": {"sliced_w": 0.5}, "provenance": {"seeds": [0, 1, 2]}}
+    fake = {
+        "runs": [{"label": "a", "sliced_w": v} for v in (1.0, 2.0, 3.0)],
+        "floor": {"sliced_w": 0.5},
+        "provenance": {"seeds": [0, 1, 2]},
+    }
     s = ex.summarize(fake, ("sliced_w",))["a"]["sliced_w"]
     assert (s["mean"], s["std"], s["min"], s["max"], s["n"]) == (2.0, 1.0, 1.0, 3.0, 3)
     assert "| a | 2.0000 ± 1.0000 |" in ex.format_table(fake, ("sliced_w",))
@@ -150,9 +162,11 @@ def test_shipped_results_match_the_default_configuration():
 
 
 def test_paired_gaps_compare_seed_by_seed():
-    runs = [{"label": lab, "seed": s, "sliced_w": v}
-            for lab, vals in (("concat", (1.0, 2.0, 3.0)), ("film", (0.5, 2.5, 2.0)))
-            for s, v in enumerate(vals)]
+    runs = [
+        {"label": lab, "seed": s, "sliced_w": v}
+        for lab, vals in (("concat", (1.0, 2.0, 3.0)), ("film", (0.5, 2.5, 2.0)))
+        for s, v in enumerate(vals)
+    ]
     gaps = ex.paired_gaps({"runs": runs})
     assert gaps["concat"]["mean"] == 0.0 and gaps["film"]["better"] == 2
     assert gaps["film"]["mean"] == pytest.approx(-1.0 / 3.0)

@@ -34,8 +34,13 @@ def images() -> torch.Tensor:
 def _fixed_batch_losses(precision: str, images: torch.Tensor, steps: int = 12) -> tuple[StepRunner, list[float]]:
     torch.manual_seed(0)
     model = UNetSimple().to(CUDA).to(memory_format=torch.channels_last).train()
-    runner = StepRunner(model, TrainConfig(lr=1e-3, precision=precision, compile="off"), CUDA,
-                        linear_schedule(device=CUDA), verbose=False)
+    runner = StepRunner(
+        model,
+        TrainConfig(lr=1e-3, precision=precision, compile="off"),
+        CUDA,
+        linear_schedule(device=CUDA),
+        verbose=False,
+    )
     x0 = (images[:32].to(CUDA).float() / 127.5 - 1).unsqueeze(1)  # (32, 28, 28) -> (32, 1, 28, 28)
     losses = []
     for _ in range(steps):
@@ -62,9 +67,15 @@ def test_compiled_training_matches_eager_closely(images):
     runs = {}
     for mode in ("on", "off"):
         torch.manual_seed(0)
-        runs[mode] = train_model(UNetSimple(), images, TINY,
-                                 TrainConfig(compile=mode, warmup_steps=0), device=CUDA,
-                                 progress=False, verbose=False)
+        runs[mode] = train_model(
+            UNetSimple(),
+            images,
+            TINY,
+            TrainConfig(compile=mode, warmup_steps=0),
+            device=CUDA,
+            progress=False,
+            verbose=False,
+        )
     assert runs["on"].compiled and not runs["off"].compiled
     assert runs["on"].precision == runs["off"].precision
     for a, b in zip(runs["on"].window_losses, runs["off"].window_losses):
@@ -73,8 +84,15 @@ def test_compiled_training_matches_eager_closely(images):
 
 def _train(images, warmup_steps=0, **config):
     torch.manual_seed(0)
-    return train_model(UNetSimple(), images, TINY, TrainConfig(warmup_steps=warmup_steps, **config),
-                       device=CUDA, progress=False, verbose=False)
+    return train_model(
+        UNetSimple(),
+        images,
+        TINY,
+        TrainConfig(warmup_steps=warmup_steps, **config),
+        device=CUDA,
+        progress=False,
+        verbose=False,
+    )
 
 
 def _close(a, b, rel=0.05):
@@ -128,9 +146,14 @@ def test_a_failed_capture_falls_back_and_trains(images, monkeypatch, capsys):
 
     monkeypatch.setattr(GraphedTrainStep, "_capture", broken_capture)
     torch.manual_seed(0)
-    res = train_model(UNetSimple(), images, TINY, TrainConfig(warmup_steps=1, cuda_graph="on",
-                                                              compile="off"),
-                      device=CUDA, progress=False)
+    res = train_model(
+        UNetSimple(),
+        images,
+        TINY,
+        TrainConfig(warmup_steps=1, cuda_graph="on", compile="off"),
+        device=CUDA,
+        progress=False,
+    )
     assert "CUDA graph capture failed" in capsys.readouterr().out and not res.cuda_graph
     assert _close(res, _train(images, cuda_graph="off", compile="off"))
 
@@ -139,12 +162,14 @@ def test_compile_failure_on_cuda_falls_back_and_trains(images, monkeypatch, caps
     def broken_compile(model, mode=None):
         def call(*args):
             raise RuntimeError("triton is not installed")
+
         return call
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     torch.manual_seed(0)
-    res = train_model(UNetSinusoidal(), images, TINY, TrainConfig(compile="on", warmup_steps=1),
-                      device=CUDA, progress=False)
+    res = train_model(
+        UNetSinusoidal(), images, TINY, TrainConfig(compile="on", warmup_steps=1), device=CUDA, progress=False
+    )
     out = capsys.readouterr().out
     assert "continuing uncompiled" in out and "capture failed" not in out
     # The graph is captured from the eager model instead.
@@ -157,13 +182,15 @@ def test_a_real_out_of_memory_becomes_one_clear_message(images):
     torch.cuda.set_per_process_memory_fraction(2**20 / total)  # about 1 MiB in all
     try:
         with pytest.raises(GPUMemoryError, match="ran out of memory.*choose_profile\\('cpu'\\)"):
-            train_model(UNetSimple(), images, TINY, TrainConfig(warmup_steps=0), device=CUDA,
-                        progress=False, verbose=False)
+            train_model(
+                UNetSimple(), images, TINY, TrainConfig(warmup_steps=0), device=CUDA, progress=False, verbose=False
+            )
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
         torch.cuda.empty_cache()
-    res = train_model(UNetSimple(), images, TINY, TrainConfig(warmup_steps=0), device=CUDA,
-                      progress=False, verbose=False)  # the GPU is usable again afterwards
+    res = train_model(
+        UNetSimple(), images, TINY, TrainConfig(warmup_steps=0), device=CUDA, progress=False, verbose=False
+    )  # the GPU is usable again afterwards
     assert res.window_losses[-1] == res.window_losses[-1]
 
 
@@ -180,8 +207,7 @@ def test_bench_reports_peak_memory_on_cuda(tmp_path):
     sys.path.insert(0, str(REPO_ROOT / "bench"))
     import run as bench_run
 
-    figures = bench_run.run(["--device", "cuda", "--steps", "6", "--warmup", "2",
-                             "--out", str(tmp_path / "b.json")])
+    figures = bench_run.run(["--device", "cuda", "--steps", "6", "--warmup", "2", "--out", str(tmp_path / "b.json")])
     for loop in ("seed_loop", "course_trainer"):
         assert 0 < figures[loop]["peak_gpu_mib"] < 4096, figures[loop]
     assert figures["course_trainer"]["precision"] in ("bf16", "fp16")

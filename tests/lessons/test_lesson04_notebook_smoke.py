@@ -38,11 +38,16 @@ def _results(simple_final, sin_final):
         epochs = np.stack([finals + 0.3, finals], axis=1)  # [3, 2]
         return ModelCurves(1000, windows, epochs)
 
-    prov = {"device": "test", "torch": "x", "seeds": [0, 1, 2], "date": "today", "command": "made up",
-            "data": "none"}
-    return Lesson04Results("measured", "made-up results", prov,
-                           {"name": "cpu_medium", "epochs": 2, "total_steps": 20}, {}, steps,
-                           {"UNetSimple": curves(simple_final), "UNetSinusoidal": curves(sin_final)})
+    prov = {"device": "test", "torch": "x", "seeds": [0, 1, 2], "date": "today", "command": "made up", "data": "none"}
+    return Lesson04Results(
+        "measured",
+        "made-up results",
+        prov,
+        {"name": "cpu_medium", "epochs": 2, "total_steps": 20},
+        {},
+        steps,
+        {"UNetSimple": curves(simple_final), "UNetSinusoidal": curves(sin_final)},
+    )
 
 
 def _conclusion(gpu, cpu):
@@ -61,9 +66,12 @@ def _conclusion(gpu, cpu):
 @pytest.fixture(scope="module")
 def unmeasured_gpu():
     """GPU results as a checkout without a GPU run would have them."""
-    return Lesson04Results(NOT_MEASURED, "GPU profile: 60,000 digits x 10 epochs, seeds 0, 1, 2",
-                           {"command": "python bench/lesson04_results.py --profile gpu"},
-                           {"name": "gpu", "n_images": 60000, "epochs": 10, "batch_size": 128})
+    return Lesson04Results(
+        NOT_MEASURED,
+        "GPU profile: 60,000 digits x 10 epochs, seeds 0, 1, 2",
+        {"command": "python bench/lesson04_results.py --profile gpu"},
+        {"name": "gpu", "n_images": 60000, "epochs": 10, "batch_size": 128},
+    )
 
 
 def test_clear_win_stands_out(unmeasured_gpu):
@@ -90,8 +98,9 @@ def test_measured_gpu_results_take_precedence():
 
 
 def test_grading_mode_runs_no_training(tmp_path):
-    nb, seconds = execute_notebook(by_id(A).solution, tmp_path / "graded.ipynb", timeout_s=300,
-                                   env={"COURSE_GRADING": "1", "COURSE_DEVICE": "cpu"})
+    nb, seconds = execute_notebook(
+        by_id(A).solution, tmp_path / "graded.ipynb", timeout_s=300, env={"COURSE_GRADING": "1", "COURSE_DEVICE": "cpu"}
+    )
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")

@@ -90,8 +90,9 @@ def test_missing_shipped_files_say_what_to_do(tmp_path):
 
 
 def _offline(root):
-    raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\n<urlopen error [Errno -2] "
-                       "Name or service not known>")
+    raise RuntimeError(
+        "Error downloading train-images-idx3-ubyte.gz:\n<urlopen error [Errno -2] Name or service not known>"
+    )
 
 
 def test_offline_falls_back_to_the_shipped_split_in_one_line(data_root, monkeypatch, capsys):

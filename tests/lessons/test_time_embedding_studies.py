@@ -100,7 +100,8 @@ def test_multiscale_network_starts_time_independent_and_reads_three_grids():
     assert torch.equal(a, b)  # identity FiLM: scale 1, shift 0 at every t
     assert [e.t_scale for e in net.layer_embeds] == [100.0, 300.0, 1000.0]
     assert sum(p.numel() for p in net.parameters()) == sum(
-        p.numel() for p in build_score_network("film_identity_init").parameters())
+        p.numel() for p in build_score_network("film_identity_init").parameters()
+    )
     with pytest.raises(ValueError, match="t_scales"):
         ScoreNetworkMultiScaleFiLM(t_scales=(1.0, 2.0))
 

@@ -44,9 +44,9 @@ def shift_matrix(k: float, d_emb: int, max_period: float = 10000.0) -> torch.Ten
     c, s = torch.cos(k * w), torch.sin(k * w)  # (half,) each
     r = torch.zeros(d_emb, d_emb, dtype=torch.float64)
     idx = torch.arange(half)
-    r[idx, idx] = c                # sin row <- sin column
-    r[idx, idx + half] = s         # sin row <- cos column
-    r[idx + half, idx] = -s        # cos row <- sin column
+    r[idx, idx] = c  # sin row <- sin column
+    r[idx, idx + half] = s  # sin row <- cos column
+    r[idx + half, idx] = -s  # cos row <- sin column
     r[idx + half, idx + half] = c  # cos row <- cos column
     return r
 
@@ -56,8 +56,9 @@ def hand_periods(d_emb: int, max_period: float = 10000.0) -> torch.Tensor:
     return 2.0 * math.pi / frequencies(d_emb, max_period)
 
 
-def nearest_lookalike(t0: float, d_emb: int, horizon: int, min_gap: int = 20, chunk: int = 50_000,
-                      max_period: float = 10000.0) -> tuple[int, float]:
+def nearest_lookalike(
+    t0: float, d_emb: int, horizon: int, min_gap: int = 20, chunk: int = 50_000, max_period: float = 10000.0
+) -> tuple[int, float]:
     """The integer timestep ``s`` in ``[0, horizon)`` with ``|s - t0| >= min_gap`` whose embedding is most
     similar (cosine) to ``gamma(t0)``; returns ``(s, similarity)``. Computed in float64, ``chunk`` rows at a time."""
     if horizon < 1 or min_gap < 1 or chunk < 1:

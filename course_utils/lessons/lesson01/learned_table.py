@@ -75,7 +75,7 @@ def train_and_score(kind: str, seed: int, cfg: TableStudyConfig = TableStudyConf
     target = noise_level_target(cfg.num_timesteps)  # (T, 2)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(cfg.num_timesteps, generator=g)
-    seen, unseen = order[:cfg.n_train], order[cfg.n_train:]
+    seen, unseen = order[: cfg.n_train], order[cfg.n_train :]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _Regressor(kind, cfg)
@@ -109,9 +109,13 @@ def held_out_sentence(learned: list[float], sinusoidal: list[float]) -> str:
     ratio = a.mean() / b.mean() if b.mean() > 0 else float("inf")
     every = "on every seed" if (a > b).all() or (a < b).all() else "but not on every seed"
     if ratio > 1:
-        return (f"On timesteps it never saw, the learned table's error is {ratio:.3g} times the sinusoidal "
-                f"embedding's ({every}).")
+        return (
+            f"On timesteps it never saw, the learned table's error is {ratio:.3g} times the sinusoidal "
+            f"embedding's ({every})."
+        )
     if ratio < 1:
-        return (f"On timesteps it never saw, the learned table's error is only {ratio:.3g} times the "
-                f"sinusoidal embedding's ({every}).")
+        return (
+            f"On timesteps it never saw, the learned table's error is only {ratio:.3g} times the "
+            f"sinusoidal embedding's ({every})."
+        )
     return "On timesteps it never saw, both embeddings have the same mean error."

@@ -31,8 +31,16 @@ from course_utils.diffusion.timesteps import as_times
 from course_utils.diffusion.toy2d import eight_gaussians, eight_gaussians_means
 from course_utils.diffusion.vpsde import VPSDE, dsm_loss, gaussian_mixture_score
 
-__all__ = ["ComparisonRow", "probe_points", "true_score_change", "train_dsm", "held_out_loss",
-           "compare_mlp_conditioning", "format_comparison", "QUICK_STEPS"]
+__all__ = [
+    "ComparisonRow",
+    "probe_points",
+    "true_score_change",
+    "train_dsm",
+    "held_out_loss",
+    "compare_mlp_conditioning",
+    "format_comparison",
+    "QUICK_STEPS",
+]
 
 QUICK_STEPS = 20  # training steps under COURSE_GRADING / COURSE_SMOKE
 _STD = 0.15  # the eight Gaussians' standard deviation (toy2d's default)
@@ -62,8 +70,9 @@ def true_score_change(t_a: float = 0.1, t_b: float = 0.9, n: int = 512) -> TimeC
     return output_change_with_t(exact, x, ta, tb)
 
 
-def train_dsm(model: nn.Module, steps: int, *, batch: int = 256, lr: float = 2e-3, seed: int = 0,
-              n_data: int = 4096) -> list[float]:
+def train_dsm(
+    model: nn.Module, steps: int, *, batch: int = 256, lr: float = 2e-3, seed: int = 0, n_data: int = 4096
+) -> list[float]:
     """Train ``model(x [B, 2], t [B]) -> score [B, 2]`` for ``steps`` Adam steps; return the losses.
 
     Denoising score matching on the VP SDE (:func:`course_utils.diffusion.vpsde.dsm_loss`),
@@ -110,9 +119,15 @@ class ComparisonRow:
     model: nn.Module = field(repr=False, compare=False)  # the trained network (in eval mode)
 
 
-def compare_mlp_conditioning(builders: Mapping[str, Callable[[], nn.Module]], *, steps: int = 300,
-                             seed: int = 0, t_a: float = 0.1, t_b: float = 0.9,
-                             quick: bool | None = None) -> list[ComparisonRow]:
+def compare_mlp_conditioning(
+    builders: Mapping[str, Callable[[], nn.Module]],
+    *,
+    steps: int = 300,
+    seed: int = 0,
+    t_a: float = 0.1,
+    t_b: float = 0.9,
+    quick: bool | None = None,
+) -> list[ComparisonRow]:
     """Build (after ``torch.manual_seed(seed)``), measure, train ``steps`` steps, measure again.
 
     Args:
@@ -125,8 +140,10 @@ def compare_mlp_conditioning(builders: Mapping[str, Callable[[], nn.Module]], *,
     """
     if modes().quick if quick is None else quick:
         if steps > QUICK_STEPS:
-            print(f"(grading/smoke mode: training {QUICK_STEPS} steps instead of {steps}; "
-                  "these numbers are not the lesson's)")
+            print(
+                f"(grading/smoke mode: training {QUICK_STEPS} steps instead of {steps}; "
+                "these numbers are not the lesson's)"
+            )
         steps = min(steps, QUICK_STEPS)
     x = probe_points()
     ta, tb = (as_times(v, kind="continuous", batch=x.shape[0]) for v in (t_a, t_b))
@@ -147,12 +164,16 @@ def format_comparison(rows: list[ComparisonRow], truth: TimeChange | None = None
     """A plain-text table of :func:`compare_mlp_conditioning`'s rows."""
     after = f"after {steps} steps" if steps is not None else "after training"
     w = max(len(after), 12)
-    head = (f"{'network':<30} {'params':>7} | {'relative change with t':^{10 + w}} | {'held-out':>8}\n"
-            f"{'':<30} {'':>7} | {'at init':>9} {after:>{w}} | {'loss':>8}")
+    head = (
+        f"{'network':<30} {'params':>7} | {'relative change with t':^{10 + w}} | {'held-out':>8}\n"
+        f"{'':<30} {'':>7} | {'at init':>9} {after:>{w}} | {'loss':>8}"
+    )
     lines = [head, "-" * len(head.splitlines()[0])]
     for r in rows:
-        lines.append(f"{r.name:<30} {r.params:>7,} | {r.change_at_init.relative:>9.3f} "
-                     f"{r.change_trained.relative:>{w}.3f} | {r.loss_trained:>8.3f}")
+        lines.append(
+            f"{r.name:<30} {r.params:>7,} | {r.change_at_init.relative:>9.3f} "
+            f"{r.change_trained.relative:>{w}.3f} | {r.loss_trained:>8.3f}"
+        )
     if truth is not None:
         lines.append(f"{'exact score (the target)':<30} {'':>7} | {'':>9} {truth.relative:>{w}.3f} |")
     return "\n".join(lines)

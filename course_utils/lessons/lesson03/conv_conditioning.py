@@ -41,8 +41,17 @@ from course_utils.cpu_threads import limit_threads
 from course_utils.components.film import FiLM
 
 __all__ = [
-    "METHODS", "AddTime", "CrossAttentionToTime", "NoTime", "ConditionedConvBlock", "ModulatedSkip",
-    "seconds_per_forward", "CostRow", "compare_block_costs", "format_costs", "describe_costs",
+    "METHODS",
+    "AddTime",
+    "CrossAttentionToTime",
+    "NoTime",
+    "ConditionedConvBlock",
+    "ModulatedSkip",
+    "seconds_per_forward",
+    "CostRow",
+    "compare_block_costs",
+    "format_costs",
+    "describe_costs",
     "single_token_attention_is_additive",
 ]
 
@@ -98,8 +107,14 @@ class CrossAttentionToTime(nn.Module):
         return h + attended.transpose(1, 2).reshape(b, c, height, width)  # (B, HW, C) -> (B, C, H, W)
 
 
-def _conditioning(method: str, channels: int, time_dim: int, num_groups: int,
-                  film_cls: Callable[..., nn.Module], adagn_cls: Callable[..., nn.Module]) -> nn.Module:
+def _conditioning(
+    method: str,
+    channels: int,
+    time_dim: int,
+    num_groups: int,
+    film_cls: Callable[..., nn.Module],
+    adagn_cls: Callable[..., nn.Module],
+) -> nn.Module:
     if method in ("none", "concat"):
         return NoTime()
     if method == "additive":
@@ -125,9 +140,17 @@ class ConditionedConvBlock(nn.Module):
             called as ``film_cls(C, D)`` and ``adagn_cls(C, D, num_groups)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, time_dim: int, method: str = "film", *,
-                 num_groups: int = 32, film_cls: Callable[..., nn.Module] = FiLM,
-                 adagn_cls: Callable[..., nn.Module] = AdaGN) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        time_dim: int,
+        method: str = "film",
+        *,
+        num_groups: int = 32,
+        film_cls: Callable[..., nn.Module] = FiLM,
+        adagn_cls: Callable[..., nn.Module] = AdaGN,
+    ) -> None:
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; pick one of {METHODS}")
@@ -151,8 +174,10 @@ class ConditionedConvBlock(nn.Module):
     def forward(self, x: torch.Tensor, t_emb: torch.Tensor) -> torch.Tensor:
         """``x [B, C_in, H, W]``, ``t_emb [B, D]`` -> ``[B, C_out, H, W]``."""
         if x.dim() != 4 or t_emb.dim() != 2 or x.shape[0] != t_emb.shape[0] or t_emb.shape[1] != self.time_dim:
-            raise ValueError(f"expected x [B, C, H, W] and t_emb [B, {self.time_dim}] with the same B, "
-                             f"got {tuple(x.shape)} and {tuple(t_emb.shape)}")
+            raise ValueError(
+                f"expected x [B, C, H, W] and t_emb [B, {self.time_dim}] with the same B, "
+                f"got {tuple(x.shape)} and {tuple(t_emb.shape)}"
+            )
         h = self.act(self.cond1(self.conv1(self._with_time(x, t_emb)), t_emb))
         return self.act(self.cond2(self.conv2(self._with_time(h, t_emb)), t_emb))
 
@@ -214,9 +239,18 @@ class CostRow:
     ratio_to_none: float
 
 
-def compare_block_costs(methods: Sequence[str] = METHODS, *, channels: int = 64, size: int = 16, batch: int = 8,
-                        time_dim: int = 512, num_groups: int = 32, repeats: int = 15, seed: int = 0,
-                        device: str | torch.device = "cpu") -> list[CostRow]:
+def compare_block_costs(
+    methods: Sequence[str] = METHODS,
+    *,
+    channels: int = 64,
+    size: int = 16,
+    batch: int = 8,
+    time_dim: int = 512,
+    num_groups: int = 32,
+    repeats: int = 15,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> list[CostRow]:
     """Build one block per method (same sizes) and time its forward pass on ``device``.
 
     On the CPU the timing uses one thread (restored afterwards), and the methods are
@@ -231,8 +265,10 @@ def compare_block_costs(methods: Sequence[str] = METHODS, *, channels: int = 64,
     x = torch.randn(batch, channels, size, size, generator=gen).to(device)
     t_emb = torch.randn(batch, time_dim, generator=gen).to(device)
     torch.manual_seed(seed)
-    blocks = {m: ConditionedConvBlock(channels, channels, time_dim, m, num_groups=num_groups).to(device).eval()
-              for m in methods}
+    blocks = {
+        m: ConditionedConvBlock(channels, channels, time_dim, m, num_groups=num_groups).to(device).eval()
+        for m in methods
+    }
     samples: dict[str, list[float]] = {m: [] for m in methods}
     rounds = 3
     per_round = max(1, repeats // rounds)
@@ -241,8 +277,16 @@ def compare_block_costs(methods: Sequence[str] = METHODS, *, channels: int = 64,
             for m in methods:
                 samples[m].append(seconds_per_forward(lambda b=blocks[m]: b(x, t_emb), repeats=per_round, warmup=1))
     secs = {m: min(v) for m, v in samples.items()}
-    return [CostRow(m, sum(p.numel() for p in blocks[m].parameters()), blocks[m].conditioning_parameters(),
-                    secs[m], secs[m] / secs["none"]) for m in methods]
+    return [
+        CostRow(
+            m,
+            sum(p.numel() for p in blocks[m].parameters()),
+            blocks[m].conditioning_parameters(),
+            secs[m],
+            secs[m] / secs["none"],
+        )
+        for m in methods
+    ]
 
 
 def format_costs(rows: Sequence[CostRow]) -> str:
@@ -250,8 +294,10 @@ def format_costs(rows: Sequence[CostRow]) -> str:
     head = f"{'method':<16} {'block params':>12} {'for t':>9} {'time / forward':>15} {'vs none':>8}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r.method:<16} {r.block_params:>12,} {r.conditioning_params:>9,} "
-                     f"{1000 * r.seconds:>12.2f} ms {r.ratio_to_none:>7.2f}x")
+        lines.append(
+            f"{r.method:<16} {r.block_params:>12,} {r.conditioning_params:>9,} "
+            f"{1000 * r.seconds:>12.2f} ms {r.ratio_to_none:>7.2f}x"
+        )
     return "\n".join(lines)
 
 
@@ -273,19 +319,26 @@ def describe_costs(rows: Sequence[CostRow], tie: float = 0.10) -> list[str]:
         if abs(r.ratio_to_none - 1) <= tie:
             word = f"within {tie:.0%} of the block without t"
         elif r.ratio_to_none < 1:
-            word = ("faster than the block without t, which extra work cannot be: timing noise "
-                    "(a busy machine); run the cell again")
+            word = (
+                "faster than the block without t, which extra work cannot be: timing noise "
+                "(a busy machine); run the cell again"
+            )
         elif r.ratio_to_none <= 1.5:
             word = "measurably slower than the block without t"
         else:
             word = "clearly slower than the block without t"
         lines.append(f"{r.method}: {r.ratio_to_none:.2f}x, {word}")
     ranked = sorted((r for r in rows if r.method != "none"), key=lambda r: r.ratio_to_none)
-    close = [f"{a.method} ({a.ratio_to_none:.2f}x) and {b.method} ({b.ratio_to_none:.2f}x)"
-             for a, b in zip(ranked, ranked[1:]) if b.ratio_to_none / a.ratio_to_none - 1 < tie]
+    close = [
+        f"{a.method} ({a.ratio_to_none:.2f}x) and {b.method} ({b.ratio_to_none:.2f}x)"
+        for a, b in zip(ranked, ranked[1:])
+        if b.ratio_to_none / a.ratio_to_none - 1 < tie
+    ]
     if close:
-        lines.append(f"too close to rank (under {tie:.0%} apart; their order can change on another machine "
-                     f"or another run): " + "; ".join(close))
+        lines.append(
+            f"too close to rank (under {tie:.0%} apart; their order can change on another machine "
+            f"or another run): " + "; ".join(close)
+        )
     return lines
 
 

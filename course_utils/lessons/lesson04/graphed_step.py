@@ -47,9 +47,16 @@ def zero_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
 class GraphedTrainStep:
     """Capture on the first call, replay afterwards; :meth:`reset` undoes replays in place."""
 
-    def __init__(self, forward: Callable, model: nn.Module, optimizer: torch.optim.Optimizer,
-                 schedule: DDPMSchedule, dtype: torch.dtype | None, channels_last: bool,
-                 warmup_iters: int = 3) -> None:
+    def __init__(
+        self,
+        forward: Callable,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        schedule: DDPMSchedule,
+        dtype: torch.dtype | None,
+        channels_last: bool,
+        warmup_iters: int = 3,
+    ) -> None:
         device = next(model.parameters()).device
         if device.type != "cuda":
             raise ValueError(f"CUDA graphs need the model on a CUDA device, got {device}")
@@ -77,8 +84,9 @@ class GraphedTrainStep:
     def _body(self) -> torch.Tensor:
         s = self.static
         # The autocast cache must be off while capturing (PyTorch's CUDA-graph notes).
-        with torch.autocast("cuda", dtype=self.dtype or torch.float32,
-                            enabled=self.dtype is not None, cache_enabled=False):
+        with torch.autocast(
+            "cuda", dtype=self.dtype or torch.float32, enabled=self.dtype is not None, cache_enabled=False
+        ):
             loss = epsilon_loss_at(self.forward, s["x0"], s["t"], s["noise"], self.schedule)
         loss.backward()
         self.optimizer.step()
@@ -91,8 +99,11 @@ class GraphedTrainStep:
 
     def _capture(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> None:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        self.static = {"x0": torch.empty_like(x0, memory_format=fmt),
-                       "t": torch.empty_like(t), "noise": torch.empty_like(noise, memory_format=fmt)}
+        self.static = {
+            "x0": torch.empty_like(x0, memory_format=fmt),
+            "t": torch.empty_like(t),
+            "noise": torch.empty_like(noise, memory_format=fmt),
+        }
         self._fill(x0, t, noise)
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -113,8 +124,9 @@ class GraphedTrainStep:
         if self.graph is None:
             self._capture(x0, t, noise)
         elif x0.shape != self.static["x0"].shape:
-            raise ValueError(f"a captured step replays one batch shape {tuple(self.static['x0'].shape)}, "
-                             f"got {tuple(x0.shape)}")
+            raise ValueError(
+                f"a captured step replays one batch shape {tuple(self.static['x0'].shape)}, got {tuple(x0.shape)}"
+            )
         self._fill(x0, t, noise)
         self.graph.replay()
         return self.loss

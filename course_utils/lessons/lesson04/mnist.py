@@ -80,8 +80,7 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as err:
-        raise DataError(f"{path} is a truncated or corrupt gzip file ({err}); "
-                        "delete it and fetch it again") from None
+        raise DataError(f"{path} is a truncated or corrupt gzip file ({err}); delete it and fetch it again") from None
 
 
 def read_idx(path: str | Path, expected_magic: int) -> torch.Tensor:
@@ -99,25 +98,29 @@ def read_idx(path: str | Path, expected_magic: int) -> torch.Tensor:
             not match the header (a truncated or padded file).
     """
     if expected_magic not in (IMAGE_MAGIC, LABEL_MAGIC):
-        raise ValueError(f"expected_magic must be {IMAGE_MAGIC} (images) or {LABEL_MAGIC} "
-                         f"(labels), got {expected_magic!r}")
+        raise ValueError(
+            f"expected_magic must be {IMAGE_MAGIC} (images) or {LABEL_MAGIC} (labels), got {expected_magic!r}"
+        )
     path = Path(path)
     data = _read_bytes(path)
     if len(data) < 4:
         raise DataError(f"{path} is too short to be an IDX file ({len(data)} bytes)")
     magic = int.from_bytes(data[:4], "big")
     if magic != expected_magic:
-        raise DataError(f"{path} has IDX magic number {magic}, expected {expected_magic}; "
-                        "is it the wrong file, or corrupt?")
+        raise DataError(
+            f"{path} has IDX magic number {magic}, expected {expected_magic}; is it the wrong file, or corrupt?"
+        )
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{path} ends inside its IDX header ({len(data)} bytes)")
-    dims = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(dims, dtype=np.int64))
     if len(data) != expected:
-        raise DataError(f"{path} holds {len(data):,} bytes but its header {dims} needs "
-                        f"{expected:,}: the file is truncated or corrupt")
+        raise DataError(
+            f"{path} holds {len(data):,} bytes but its header {dims} needs "
+            f"{expected:,}: the file is truncated or corrupt"
+        )
     values = np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
     return torch.from_numpy(values.copy())
 
@@ -161,21 +164,21 @@ def _check_pair(images: torch.Tensor, labels: torch.Tensor, where: str) -> None:
     if images.dim() != 3 or tuple(images.shape[1:]) != (28, 28):
         raise DataError(f"{where}: images must be [N, 28, 28], got {tuple(images.shape)}")
     if labels.dim() != 1 or labels.shape[0] != images.shape[0]:
-        raise DataError(f"{where}: {images.shape[0]} images but labels of shape "
-                        f"{tuple(labels.shape)}")
+        raise DataError(f"{where}: {images.shape[0]} images but labels of shape {tuple(labels.shape)}")
     if int(labels.max()) > 9:
         raise DataError(f"{where}: labels must be digits 0-9, found {int(labels.max())}")
 
 
-def load_shipped_split(root: str | Path | None = None, device: str | torch.device = "cpu"
-                       ) -> MnistSplit:
+def load_shipped_split(root: str | Path | None = None, device: str | torch.device = "cpu") -> MnistSplit:
     """The 10,000-digit test split shipped in ``<data>/mnist-t10k/``, md5-verified."""
     folder = Path(root) if root is not None else shipped_dir() / SHIPPED_DIR
     missing = [name for name in SHIPPED_MD5 if not (folder / name).is_file()]
     if missing:
-        raise DataError(f"The offline MNIST copy is missing {', '.join(missing)} in {folder}. "
-                        "Work from a full clone of the course repository, or set "
-                        "COURSE_DATA_DIR to a folder that contains mnist-t10k/.")
+        raise DataError(
+            f"The offline MNIST copy is missing {', '.join(missing)} in {folder}. "
+            "Work from a full clone of the course repository, or set "
+            "COURSE_DATA_DIR to a folder that contains mnist-t10k/."
+        )
     try:
         for name, md5 in SHIPPED_MD5.items():
             verify_md5(folder / name, md5)
@@ -183,10 +186,10 @@ def load_shipped_split(root: str | Path | None = None, device: str | torch.devic
         labels = read_idx(folder / "t10k-labels-idx1-ubyte.gz", LABEL_MAGIC)
         _check_pair(images, labels, str(folder))
     except DataError as err:
-        raise DataError(f"{err}. Restore the shipped copy with "
-                        "`git checkout -- data/mnist-t10k`.") from None
-    return MnistSplit(images.to(device), labels.to(device),
-                      f"MNIST test split, 10,000 digits shipped in {_shown(folder)}")
+        raise DataError(f"{err}. Restore the shipped copy with `git checkout -- data/mnist-t10k`.") from None
+    return MnistSplit(
+        images.to(device), labels.to(device), f"MNIST test split, 10,000 digits shipped in {_shown(folder)}"
+    )
 
 
 def _fetch_with_torchvision(root: Path) -> Path:
@@ -219,8 +222,9 @@ def _short(err: BaseException) -> str:
     return (lines[-1] if lines else type(err).__name__)[:100]
 
 
-def load_mnist(device: str | torch.device = "cpu", *, source: str = "auto",
-               root: str | Path | None = None, verbose: bool = True) -> MnistSplit:
+def load_mnist(
+    device: str | torch.device = "cpu", *, source: str = "auto", root: str | Path | None = None, verbose: bool = True
+) -> MnistSplit:
     """Load MNIST digits as one uint8 tensor on ``device``.
 
     Args:
@@ -254,18 +258,22 @@ def load_mnist(device: str | torch.device = "cpu", *, source: str = "auto",
         except Exception as err:  # any download failure means "offline"
             problem = f"no download possible ({type(err).__name__}: {_short(err)})"
             break
-        split = MnistSplit(images.to(device), labels.to(device),
-                           f"MNIST training split, 60,000 digits via torchvision in {_shown(raw)}")
+        split = MnistSplit(
+            images.to(device),
+            labels.to(device),
+            f"MNIST training split, 60,000 digits via torchvision in {_shown(raw)}",
+        )
         if verbose:
             print(f"Loaded the {split.source} (md5 verified).")
         return split
     if source == "torchvision":
-        raise DataError(f"MNIST via torchvision failed: {problem}. Check the internet "
-                        "connection, or call load_mnist(source='shipped').")
+        raise DataError(
+            f"MNIST via torchvision failed: {problem}. Check the internet "
+            "connection, or call load_mnist(source='shipped')."
+        )
     split = load_shipped_split(shipped, device)
     if verbose:
-        print(f"MNIST: {problem}; using the shipped 10,000-digit test split instead "
-              f"(md5 verified, CC BY-SA 3.0).")
+        print(f"MNIST: {problem}; using the shipped 10,000-digit test split instead (md5 verified, CC BY-SA 3.0).")
     return split
 
 
@@ -275,8 +283,7 @@ def to_model_range(images: torch.Tensor) -> torch.Tensor:
     Same numbers as the original notebook's ``ToTensor()`` then ``Normalize((0.5,), (0.5,))``.
     """
     if images.dtype != torch.uint8 or images.dim() != 3:
-        raise ValueError(f"images must be uint8 [B, H, W], got {images.dtype} "
-                         f"{tuple(images.shape)}")
+        raise ValueError(f"images must be uint8 [B, H, W], got {images.dtype} {tuple(images.shape)}")
     x = images.unsqueeze(1).to(torch.float32)  # (B, H, W) -> (B, 1, H, W)
     return x.div_(127.5).sub_(1.0)
 
@@ -292,11 +299,11 @@ class DeviceBatches:
 
     def __init__(self, images: torch.Tensor, batch_size: int, seed: int) -> None:
         if images.dtype != torch.uint8 or images.dim() != 3:
-            raise ValueError(f"images must be uint8 [N, H, W], got {images.dtype} "
-                             f"{tuple(images.shape)}")
+            raise ValueError(f"images must be uint8 [N, H, W], got {images.dtype} {tuple(images.shape)}")
         if not isinstance(batch_size, int) or not 1 <= batch_size <= images.shape[0]:
-            raise ValueError(f"batch_size must be an int in 1..{images.shape[0]} "
-                             f"(the number of images), got {batch_size!r}")
+            raise ValueError(
+                f"batch_size must be an int in 1..{images.shape[0]} (the number of images), got {batch_size!r}"
+            )
         self.images = images
         self.batch_size = batch_size
         self.generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -309,5 +316,5 @@ class DeviceBatches:
         order = torch.randperm(self.images.shape[0], generator=self.generator)
         order = order.to(self.images.device)
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             yield to_model_range(self.images[idx])

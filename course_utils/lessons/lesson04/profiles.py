@@ -44,8 +44,7 @@ class Profile:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"Profile.{field} must be a positive int, got {value!r}")
         if self.batch_size > self.n_images:
-            raise ValueError(f"Profile.batch_size ({self.batch_size}) cannot exceed "
-                             f"n_images ({self.n_images})")
+            raise ValueError(f"Profile.batch_size ({self.batch_size}) cannot exceed n_images ({self.n_images})")
 
     @property
     def steps_per_epoch(self) -> int:
@@ -60,24 +59,32 @@ class Profile:
         if n_available >= self.n_images:
             return self
         if n_available < self.batch_size:
-            raise ProfileError(f"only {n_available} images are loaded but profile "
-                               f"{self.name!r} needs at least one batch of {self.batch_size}")
+            raise ProfileError(
+                f"only {n_available} images are loaded but profile "
+                f"{self.name!r} needs at least one batch of {self.batch_size}"
+            )
         fitted = replace(self, n_images=n_available)
-        print(f"{self.name} profile: only {n_available:,} images are available, so each epoch "
-              f"has {fitted.steps_per_epoch} steps instead of {self.steps_per_epoch} "
-              f"({fitted.total_steps:,} steps in all instead of {self.total_steps:,}).")
+        print(
+            f"{self.name} profile: only {n_available:,} images are available, so each epoch "
+            f"has {fitted.steps_per_epoch} steps instead of {self.steps_per_epoch} "
+            f"({fitted.total_steps:,} steps in all instead of {self.total_steps:,})."
+        )
         return fitted
 
     def describe(self) -> str:
         """One line: the size of the run and, when reduced, what it was reduced from."""
-        line = (f"{self.name} profile: {self.n_images:,} images x {self.epochs} epochs, "
-                f"batch {self.batch_size} ({self.total_steps:,} steps per model)")
+        line = (
+            f"{self.name} profile: {self.n_images:,} images x {self.epochs} epochs, "
+            f"batch {self.batch_size} ({self.total_steps:,} steps per model)"
+        )
         full = FULL_PROFILE
         if (self.n_images, self.epochs) == (full.n_images, full.epochs):
             return line
         if self.total_steps == full.total_steps:
-            line += (f" - as many steps as the full {full.n_images:,} x {full.epochs}, "
-                     f"over {full.n_images // self.n_images}x fewer distinct digits")
+            line += (
+                f" - as many steps as the full {full.n_images:,} x {full.epochs}, "
+                f"over {full.n_images // self.n_images}x fewer distinct digits"
+            )
         else:
             line += f" - reduced from {full.n_images:,} x {full.epochs}"
         return line
@@ -140,8 +147,9 @@ class TrainConfig:
         return replace(self, seed=seed, data_seed=seed)
 
 
-def choose_profile(name: str | None = None, device: torch.device | str | None = None, *,
-                   smoke: bool | None = None) -> Profile:
+def choose_profile(
+    name: str | None = None, device: torch.device | str | None = None, *, smoke: bool | None = None
+) -> Profile:
     """The profile to train with.
 
     Args:
@@ -155,8 +163,9 @@ def choose_profile(name: str | None = None, device: torch.device | str | None = 
     Raises:
         ProfileError: a gpu profile was asked for on a machine without CUDA.
     """
-    device = torch.device(device) if device is not None else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu")
+    device = (
+        torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    )
     if name is None:
         smoke = modes().smoke if smoke is None else smoke
         name = "smoke" if smoke else ("gpu" if device.type == "cuda" else "cpu")
@@ -169,5 +178,6 @@ def choose_profile(name: str | None = None, device: torch.device | str | None = 
             "needs a CUDA GPU and this "
             "runtime trains on the CPU. In Colab choose Runtime > Change runtime type > T4 GPU "
             "and run the notebook again, or use choose_profile('cpu') for the reduced run "
-            "(the notebook also shows cached results of the full run).")
+            "(the notebook also shows cached results of the full run)."
+        )
     return PROFILES[name]

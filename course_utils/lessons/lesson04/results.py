@@ -25,8 +25,18 @@ from course_utils.paths import shipped_dir
 from course_utils.provenance import record
 from course_utils.lessons.lesson04.trainer import Comparison
 
-__all__ = ["SCHEMA", "NOT_MEASURED", "ModelCurves", "Lesson04Results", "results_from_comparison",
-           "save_results", "load_results", "load_cached_results", "summarize", "plot_results"]
+__all__ = [
+    "SCHEMA",
+    "NOT_MEASURED",
+    "ModelCurves",
+    "Lesson04Results",
+    "results_from_comparison",
+    "save_results",
+    "load_results",
+    "load_cached_results",
+    "summarize",
+    "plot_results",
+]
 
 SCHEMA = "course_utils/lesson04-results/1"
 NOT_MEASURED = "not yet measured"
@@ -61,8 +71,9 @@ class Lesson04Results:
         return self.status == "measured"
 
 
-def results_from_comparison(cmp: Comparison, command: str, label: str | None = None,
-                            wall_seconds: float | None = None) -> Lesson04Results:
+def results_from_comparison(
+    cmp: Comparison, command: str, label: str | None = None, wall_seconds: float | None = None
+) -> Lesson04Results:
     """Turn a :class:`~course_utils.lessons.lesson04.trainer.Comparison` into a record with full provenance."""
     if not command:
         raise ValueError("command must say how the results were produced")
@@ -71,29 +82,41 @@ def results_from_comparison(cmp: Comparison, command: str, label: str | None = N
     models, steps = {}, None
     for name, runs in cmp.runs.items():
         steps = np.asarray(runs[0].steps)
-        models[name] = ModelCurves(runs[0].params,
-                                   np.array([r.window_losses for r in runs], dtype=float),
-                                   np.array([r.epoch_losses for r in runs], dtype=float),
-                                   tuple(round(r.seconds, 2) for r in runs))
+        models[name] = ModelCurves(
+            runs[0].params,
+            np.array([r.window_losses for r in runs], dtype=float),
+            np.array([r.epoch_losses for r in runs], dtype=float),
+            tuple(round(r.seconds, 2) for r in runs),
+        )
         config[f"precision[{name}]"] = runs[0].precision
         config[f"compiled[{name}]"] = runs[0].compiled
         config[f"cuda_graph[{name}]"] = runs[0].cuda_graph
-    provenance = record(command, device=cmp.device, seeds=cmp.seeds, data=cmp.data_source,
-                        wall_seconds=wall_seconds)
-    return Lesson04Results("measured", label or f"{cmp.profile.name} profile on {cmp.device}",
-                           provenance, prof, config, steps, models)
+    provenance = record(command, device=cmp.device, seeds=cmp.seeds, data=cmp.data_source, wall_seconds=wall_seconds)
+    return Lesson04Results(
+        "measured", label or f"{cmp.profile.name} profile on {cmp.device}", provenance, prof, config, steps, models
+    )
 
 
 def _to_json(res: Lesson04Results) -> dict[str, Any]:
-    out: dict[str, Any] = {"schema": SCHEMA, "status": res.status, "label": res.label,
-                           "provenance": res.provenance, "profile": res.profile}
+    out: dict[str, Any] = {
+        "schema": SCHEMA,
+        "status": res.status,
+        "label": res.label,
+        "provenance": res.provenance,
+        "profile": res.profile,
+    }
     if res.measured:
         out["config"] = res.config
         out["steps"] = [int(s) for s in res.steps]
-        out["models"] = {name: {"params": m.params, "seconds": list(m.seconds),
-                                "window_losses": np.round(m.window_losses, 6).tolist(),
-                                "epoch_losses": np.round(m.epoch_losses, 6).tolist()}
-                         for name, m in res.models.items()}
+        out["models"] = {
+            name: {
+                "params": m.params,
+                "seconds": list(m.seconds),
+                "window_losses": np.round(m.window_losses, 6).tolist(),
+                "epoch_losses": np.round(m.epoch_losses, 6).tolist(),
+            }
+            for name, m in res.models.items()
+        }
     return out
 
 
@@ -109,8 +132,10 @@ def save_results(res: Lesson04Results, path: str | Path) -> Path:
 
 def _validate(record: Any, where: str) -> Lesson04Results:
     def bad(why: str) -> ResultsError:
-        return ResultsError(f"{where} is not a valid lesson 04 results file: {why}. Regenerate "
-                            "it with `python bench/lesson04_results.py` (see bench/RESULTS.md).")
+        return ResultsError(
+            f"{where} is not a valid lesson 04 results file: {why}. Regenerate "
+            "it with `python bench/lesson04_results.py` (see bench/RESULTS.md)."
+        )
 
     if not isinstance(record, dict) or record.get("schema") != SCHEMA:
         raise bad(f"its 'schema' must be {SCHEMA!r}")
@@ -122,8 +147,7 @@ def _validate(record: Any, where: str) -> Lesson04Results:
     if status == NOT_MEASURED:
         if record.get("models"):
             raise bad("it says 'not yet measured' but holds numbers")
-        return Lesson04Results(status, str(record.get("label", "")), prov,
-                               record.get("profile", {}))
+        return Lesson04Results(status, str(record.get("label", "")), prov, record.get("profile", {}))
     missing = [k for k in PROVENANCE_KEYS if prov.get(k) in (None, "", [])]
     if missing:
         raise bad(f"its provenance lacks {', '.join(missing)}")
@@ -140,22 +164,32 @@ def _validate(record: Any, where: str) -> Lesson04Results:
         except (KeyError, TypeError, ValueError) as err:
             raise bad(f"model {name!r} is malformed ({err})") from None
         if win.shape != (n_seeds, len(steps)) or ep.shape != (n_seeds, n_epochs):
-            raise bad(f"model {name!r} needs window_losses [{n_seeds}, {len(steps)}] and "
-                      f"epoch_losses [{n_seeds}, {n_epochs}], got {win.shape} and {ep.shape}")
+            raise bad(
+                f"model {name!r} needs window_losses [{n_seeds}, {len(steps)}] and "
+                f"epoch_losses [{n_seeds}, {n_epochs}], got {win.shape} and {ep.shape}"
+            )
         if not (np.isfinite(win).all() and np.isfinite(ep).all()):
             raise bad(f"model {name!r} has non-finite losses")
         curves[name] = ModelCurves(params, win, ep, tuple(m.get("seconds", ())))
-    return Lesson04Results(status, str(record.get("label", "")), prov, record["profile"],
-                           record.get("config", {}), np.asarray(steps), curves)
+    return Lesson04Results(
+        status,
+        str(record.get("label", "")),
+        prov,
+        record["profile"],
+        record.get("config", {}),
+        np.asarray(steps),
+        curves,
+    )
 
 
 def load_results(which: str | Path = "gpu") -> Lesson04Results:
     """Load ``"gpu"`` or ``"cpu"`` (the files in ``data/lesson04/``) or a path, validated."""
-    path = Path(which) if str(which) not in RESULT_FILES else \
-        shipped_dir() / "lesson04" / RESULT_FILES[str(which)]
+    path = Path(which) if str(which) not in RESULT_FILES else shipped_dir() / "lesson04" / RESULT_FILES[str(which)]
     if not path.is_file():
-        raise ResultsError(f"No cached results at {path}. Work from a full clone of the course "
-                           "repository, or set COURSE_DATA_DIR to its data/ folder.")
+        raise ResultsError(
+            f"No cached results at {path}. Work from a full clone of the course "
+            "repository, or set COURSE_DATA_DIR to its data/ folder."
+        )
     try:
         record = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -169,15 +203,15 @@ def load_cached_results() -> Lesson04Results:
     if gpu.measured:
         return gpu
     cpu = load_results("cpu")
-    print(f"Cached GPU results: {NOT_MEASURED}. Showing the measured CPU results instead: "
-          f"{cpu.label}.")
+    print(f"Cached GPU results: {NOT_MEASURED}. Showing the measured CPU results instead: {cpu.label}.")
     return cpu
 
 
 def _as_results(res: Lesson04Results | Comparison) -> Lesson04Results:
     if isinstance(res, Comparison):
-        return results_from_comparison(res, "live run in this notebook",
-                                       f"This run: {res.profile.name} profile on {res.device}")
+        return results_from_comparison(
+            res, "live run in this notebook", f"This run: {res.profile.name} profile on {res.device}"
+        )
     if not isinstance(res, Lesson04Results):
         raise TypeError(f"expected Lesson04Results or Comparison, got {type(res).__name__}")
     return res
@@ -192,38 +226,42 @@ def summarize(res: Lesson04Results | Comparison) -> str:
     lines = [f"{res.label}; final-epoch mean loss over seeds {seeds}:"]
     finals = {name: m.epoch_losses[:, -1] for name, m in res.models.items()}
     for name, f in finals.items():
-        lines.append(f"  {name:<16} {f.mean():.4f} +- {f.std(ddof=1) if len(f) > 1 else 0:.4f} "
-                     f"(std; range {f.min():.4f}..{f.max():.4f})")
+        lines.append(
+            f"  {name:<16} {f.mean():.4f} +- {f.std(ddof=1) if len(f) > 1 else 0:.4f} "
+            f"(std; range {f.min():.4f}..{f.max():.4f})"
+        )
     if len(finals) == 2 and len(seeds) > 1:
         (a, fa), (b, fb) = finals.items()
         gap = fa - fb  # paired: the same seed gave both models the same data and noise
         noise = max(fa.std(ddof=1), fb.std(ddof=1))
-        lines.append(f"  gap {a} - {b}: {gap.mean():+.4f} on average (per seed: "
-                     f"{', '.join(f'{g:+.4f}' for g in gap)})")
+        lines.append(f"  gap {a} - {b}: {gap.mean():+.4f} on average (per seed: {', '.join(f'{g:+.4f}' for g in gap)})")
         same_sign = bool(np.all(gap > 0) or np.all(gap < 0))
-        size = ("larger than twice" if abs(gap.mean()) > 2 * noise else
-                "smaller than" if abs(gap.mean()) < noise else "about as large as")
-        sign = (f"has the same sign for all {len(gap)} seeds" if same_sign else
-                "changes sign between seeds")
-        lines.append(f"  The gap is {size} the seed-to-seed spread (largest std {noise:.4f}) "
-                     f"and {sign}.")
+        size = (
+            "larger than twice"
+            if abs(gap.mean()) > 2 * noise
+            else "smaller than"
+            if abs(gap.mean()) < noise
+            else "about as large as"
+        )
+        sign = f"has the same sign for all {len(gap)} seeds" if same_sign else "changes sign between seeds"
+        lines.append(f"  The gap is {size} the seed-to-seed spread (largest std {noise:.4f}) and {sign}.")
         if size == "larger than twice" and same_sign:
             lines.append("  Verdict: a difference that stands out of the seed noise.")
         elif same_sign:
-            lines.append(f"  Verdict: a consistent but small effect; {len(gap)} seeds cannot "
-                         "establish it firmly.")
+            lines.append(f"  Verdict: a consistent but small effect; {len(gap)} seeds cannot establish it firmly.")
         else:
             lines.append("  Verdict: inside the seed noise; no winner at this budget.")
     elif len(finals) == 2:
         (a, fa), (b, fb) = finals.items()
-        lines.append(f"  gap {a} - {b}: {float(fa[0] - fb[0]):+.4f} from one seed, which "
-                     "cannot separate a real difference from seed noise (see the multi-seed "
-                     "cached results).")
+        lines.append(
+            f"  gap {a} - {b}: {float(fa[0] - fb[0]):+.4f} from one seed, which "
+            "cannot separate a real difference from seed noise (see the multi-seed "
+            "cached results)."
+        )
     return "\n".join(lines)
 
 
-def plot_results(res: Lesson04Results | Comparison, ax=None, *, per: str = "steps",
-                 title: str | None = None):
+def plot_results(res: Lesson04Results | Comparison, ax=None, *, per: str = "steps", title: str | None = None):
     """Mean loss curve per model with a min-max band over seeds; a visible note if unmeasured."""
     res = _as_results(res)
     import matplotlib.pyplot as plt
@@ -235,8 +273,16 @@ def plot_results(res: Lesson04Results | Comparison, ax=None, *, per: str = "step
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4))
     if not res.measured:
-        ax.text(0.5, 0.5, f"{res.label}\n{NOT_MEASURED}", ha="center", va="center",
-                transform=ax.transAxes, fontsize=12, color="0.3")
+        ax.text(
+            0.5,
+            0.5,
+            f"{res.label}\n{NOT_MEASURED}",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=12,
+            color="0.3",
+        )
         ax.set_axis_off()
         return ax
     if per == "steps":

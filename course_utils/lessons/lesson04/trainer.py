@@ -38,8 +38,15 @@ from course_utils.components.unets import count_parameters
 # Older torch (< 2.5) only has the CUDA-specific name.
 _OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
-__all__ = ["TrainResult", "Comparison", "StepRunner", "describe_device", "describe_settings",
-           "train_model", "compare_models"]
+__all__ = [
+    "TrainResult",
+    "Comparison",
+    "StepRunner",
+    "describe_device",
+    "describe_settings",
+    "train_model",
+    "compare_models",
+]
 
 
 def describe_device(device: torch.device) -> str:
@@ -53,8 +60,7 @@ def describe_device(device: torch.device) -> str:
 
 def describe_settings(precision: str, compiled: bool, cuda_graph: bool) -> str:
     """``"bf16, compiled, CUDA graph"``: the precision, then the speed options that are on."""
-    return ", ".join([precision] + (["compiled"] if compiled else [])
-                     + (["CUDA graph"] if cuda_graph else []))
+    return ", ".join([precision] + (["compiled"] if compiled else []) + (["CUDA graph"] if cuda_graph else []))
 
 
 @dataclass(frozen=True)
@@ -104,14 +110,16 @@ def _oom_error(device: torch.device, batch_size: int) -> GPUMemoryError:
     return GPUMemoryError(
         f"The GPU ran out of memory while training with batch {batch_size}. Free it with "
         "Runtime > Restart session (Colab) or by closing other notebooks, then run the cell "
-        "again; or train with choose_profile('cpu').")
+        "again; or train with choose_profile('cpu')."
+    )
 
 
 class StepRunner:
     """One optimiser step of the DDPM loss, with the precision, compile and graph settings resolved."""
 
-    def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device,
-                 schedule: DDPMSchedule, verbose: bool = True) -> None:
+    def __init__(
+        self, model: nn.Module, config: TrainConfig, device: torch.device, schedule: DDPMSchedule, verbose: bool = True
+    ) -> None:
         self.model, self.config, self.device, self.schedule = model, config, device, schedule
         self.verbose = verbose
         self.dtype, self.precision = self._pick_precision()
@@ -127,10 +135,15 @@ class StepRunner:
                 self.forward = torch.compile(model, mode=config.compile_mode)
                 self.compiled = True
             except Exception as err:  # any failure means "run eagerly"
-                self._say(f"torch.compile is unavailable ({type(err).__name__}: {err}); "
-                          "training uncompiled, which is slower but trains the same way.")
-        self.graphed = (GraphedTrainStep(self.forward, model, self.optimizer, schedule, self.dtype,
-                                         config.channels_last) if use_graph else None)
+                self._say(
+                    f"torch.compile is unavailable ({type(err).__name__}: {err}); "
+                    "training uncompiled, which is slower but trains the same way."
+                )
+        self.graphed = (
+            GraphedTrainStep(self.forward, model, self.optimizer, schedule, self.dtype, config.channels_last)
+            if use_graph
+            else None
+        )
 
     @property
     def cuda_graph(self) -> bool:
@@ -156,8 +169,7 @@ class StepRunner:
         if choice == "fp32":
             return None, "fp32"
         if self.device.type != "cuda":
-            raise ValueError(f"precision {choice!r} is for CUDA GPUs; use 'fp32' or 'auto' on "
-                             f"{self.device.type}")
+            raise ValueError(f"precision {choice!r} is for CUDA GPUs; use 'fp32' or 'auto' on {self.device.type}")
         return (torch.bfloat16 if choice == "bf16" else torch.float16), choice
 
     def _pick_graph(self) -> bool:
@@ -165,17 +177,16 @@ class StepRunner:
         if choice == "off" or (choice == "auto" and (self.device.type != "cuda" or self.scaler)):
             return False
         if self.device.type != "cuda":
-            raise ValueError(f"cuda_graph='on' needs a CUDA device; use 'auto' or 'off' on "
-                             f"{self.device.type}")
+            raise ValueError(f"cuda_graph='on' needs a CUDA device; use 'auto' or 'off' on {self.device.type}")
         if self.scaler is not None:
-            raise ValueError("cuda_graph='on' cannot capture fp16 training (its GradScaler checks "
-                             "for overflow on the host every step); use 'auto' or bf16/fp32")
+            raise ValueError(
+                "cuda_graph='on' cannot capture fp16 training (its GradScaler checks "
+                "for overflow on the host every step); use 'auto' or bf16/fp32"
+            )
         return True
 
-    def _forward_backward(self, x0: torch.Tensor, t: torch.Tensor,
-                          noise: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32,
-                            enabled=self.dtype is not None):
+    def _forward_backward(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
             loss = epsilon_loss_at(self.forward, x0, t, noise, self.schedule)
         self.optimizer.zero_grad(set_to_none=True)
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
@@ -202,8 +213,7 @@ class StepRunner:
             self.optimizer.step()
         return loss.detach()
 
-    def _graphed_step(self, x0: torch.Tensor, t: torch.Tensor,
-                      noise: torch.Tensor) -> torch.Tensor | None:
+    def _graphed_step(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor | None:
         """Replay the captured step; on a failed capture, undo it and return None (run eagerly)."""
         if self.graphed.graph is not None:
             return self.graphed(x0, t, noise)
@@ -220,20 +230,21 @@ class StepRunner:
             if self.compiled and not self._compile_proven:
                 # torch.compile fails lazily, in the capture's first forward: drop it and
                 # capture the eager model instead.
-                self._say(f"torch.compile failed ({why}); continuing uncompiled, which is "
-                          "slower but trains the same way.")
+                self._say(
+                    f"torch.compile failed ({why}); continuing uncompiled, which is slower but trains the same way."
+                )
                 self.forward, self.compiled = self.model, False
-                self.graphed = GraphedTrainStep(self.model, self.model, self.optimizer,
-                                                self.schedule, self.dtype,
-                                                self.config.channels_last)
+                self.graphed = GraphedTrainStep(
+                    self.model, self.model, self.optimizer, self.schedule, self.dtype, self.config.channels_last
+                )
                 return self._graphed_step(x0, t, noise)
             self.graphed = None
-            self._say(f"CUDA graph capture failed ({why}); continuing without it, which is "
-                      "slower but trains the same way.")
+            self._say(
+                f"CUDA graph capture failed ({why}); continuing without it, which is slower but trains the same way."
+            )
             return None
 
-    def _first_compiled_step(self, x0: torch.Tensor, t: torch.Tensor,
-                             noise: torch.Tensor) -> torch.Tensor:
+    def _first_compiled_step(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Forward and backward through the compiled model, falling back to eager on failure."""
         try:
             loss = self._forward_backward(x0, t, noise)
@@ -245,14 +256,15 @@ class StepRunner:
             # torch.compile fails lazily, in the first forward or backward: explain, then
             # redo the step eagerly with the same t and noise (no optimiser step has been
             # taken yet, and zero_grad runs again before the new backward).
-            self._say(f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
-                      "continuing uncompiled, which is slower but trains the same way.")
+            self._say(
+                f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); "
+                "continuing uncompiled, which is slower but trains the same way."
+            )
             self.forward, self.compiled = self.model, False
             return self._forward_backward(x0, t, noise)
 
 
-def _adam(model: nn.Module, lr: float, device: torch.device,
-          capturable: bool = False) -> torch.optim.Optimizer:
+def _adam(model: nn.Module, lr: float, device: torch.device, capturable: bool = False) -> torch.optim.Optimizer:
     """Adam as in the original notebook; on CUDA its fused kernel (one launch per step, same update rule).
 
     ``capturable`` keeps Adam's step count on the GPU so the update can sit in a CUDA graph.
@@ -319,8 +331,7 @@ def measure_step_time(runner: StepRunner, images: torch.Tensor, batch_size: int)
     return per_step
 
 
-def _run(runner: StepRunner, batches: DeviceBatches, profile: Profile, label: str,
-         progress: bool) -> TrainResult:
+def _run(runner: StepRunner, batches: DeviceBatches, profile: Profile, label: str, progress: bool) -> TrainResult:
     from course_utils.progress import progress_bar
 
     cfg, device = runner.config, runner.device
@@ -348,25 +359,43 @@ def _run(runner: StepRunner, batches: DeviceBatches, profile: Profile, label: st
     _sync(device)
     seconds = time.perf_counter() - start
     bar.close()
-    return TrainResult(label, count_parameters(runner.model), tuple(steps), tuple(windows),
-                       tuple(epochs), seconds, runner.precision, runner.compiled,
-                       runner.cuda_graph)
+    return TrainResult(
+        label,
+        count_parameters(runner.model),
+        tuple(steps),
+        tuple(windows),
+        tuple(epochs),
+        seconds,
+        runner.precision,
+        runner.compiled,
+        runner.cuda_graph,
+    )
 
 
-def _images_for(data: MnistSplit | torch.Tensor, profile: Profile,
-                device: torch.device) -> tuple[torch.Tensor, Profile]:
+def _images_for(
+    data: MnistSplit | torch.Tensor, profile: Profile, device: torch.device
+) -> tuple[torch.Tensor, Profile]:
     images = data.images if isinstance(data, MnistSplit) else data
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 3:
-        raise ValueError("data must be an MnistSplit or a uint8 tensor [N, 28, 28] "
-                         "(use course_utils.lessons.lesson04.mnist.load_mnist)")
+        raise ValueError(
+            "data must be an MnistSplit or a uint8 tensor [N, 28, 28] "
+            "(use course_utils.lessons.lesson04.mnist.load_mnist)"
+        )
     profile = profile.fit_to(images.shape[0])
     return images[: profile.n_images].to(device), profile
 
 
-def train_model(model: nn.Module, data: MnistSplit | torch.Tensor, profile: Profile,
-                config: TrainConfig = TrainConfig(), *, device: torch.device | str | None = None,
-                label: str | None = None, progress: bool = True,
-                verbose: bool = True) -> TrainResult:
+def train_model(
+    model: nn.Module,
+    data: MnistSplit | torch.Tensor,
+    profile: Profile,
+    config: TrainConfig = TrainConfig(),
+    *,
+    device: torch.device | str | None = None,
+    label: str | None = None,
+    progress: bool = True,
+    verbose: bool = True,
+) -> TrainResult:
     """Train ``model`` (already built and seeded) with the DDPM loss under ``profile``.
 
     Uses the first ``profile.n_images`` digits of ``data``; prints the profile and a
@@ -376,26 +405,33 @@ def train_model(model: nn.Module, data: MnistSplit | torch.Tensor, profile: Prof
     label = label or type(model).__name__
     try:
         images, profile = _images_for(data, profile, device)
-        schedule = linear_schedule(config.num_timesteps, config.beta_start, config.beta_end,
-                                   device)
+        schedule = linear_schedule(config.num_timesteps, config.beta_start, config.beta_end, device)
         runner = StepRunner(_prepare(model, config, device), config, device, schedule, verbose)
         if config.warmup_steps:  # also compiles / captures, so the timed run excludes that
             per_step = measure_step_time(runner, images, profile.batch_size)
             if verbose:
-                print(f"{profile.describe()}\n{label}: {per_step:.3f} s/step in the warm-up "
-                      f"-> about {_duration(per_step * profile.total_steps)} on "
-                      f"{describe_device(device)} ({runner.describe()})")
+                print(
+                    f"{profile.describe()}\n{label}: {per_step:.3f} s/step in the warm-up "
+                    f"-> about {_duration(per_step * profile.total_steps)} on "
+                    f"{describe_device(device)} ({runner.describe()})"
+                )
         batches = DeviceBatches(images, profile.batch_size, config.data_seed)
         return _run(runner, batches, profile, label, progress)
     except _OOM:
         raise _oom_error(device, profile.batch_size) from None
 
 
-def compare_models(builders: Mapping[str, Callable[[], nn.Module]],
-                   data: MnistSplit | torch.Tensor, profile: Profile,
-                   config: TrainConfig = TrainConfig(), *, seeds: Sequence[int] = (0,),
-                   device: torch.device | str | None = None, progress: bool = True,
-                   verbose: bool = True) -> Comparison:
+def compare_models(
+    builders: Mapping[str, Callable[[], nn.Module]],
+    data: MnistSplit | torch.Tensor,
+    profile: Profile,
+    config: TrainConfig = TrainConfig(),
+    *,
+    seeds: Sequence[int] = (0,),
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    verbose: bool = True,
+) -> Comparison:
     """Train every model of ``builders`` once per seed, all on identical terms.
 
     For each seed ``s`` every model is built right after ``torch.manual_seed(s)`` and
@@ -410,29 +446,33 @@ def compare_models(builders: Mapping[str, Callable[[], nn.Module]],
     try:
         images, profile = _images_for(data, profile, device)
         source = data.source if isinstance(data, MnistSplit) else "uint8 tensor"
-        result = Comparison(profile, config, tuple(seeds), describe_device(device), source,
-                            {label: [] for label in builders})
-        schedule = linear_schedule(config.num_timesteps, config.beta_start, config.beta_end,
-                                   device)
+        result = Comparison(
+            profile, config, tuple(seeds), describe_device(device), source, {label: [] for label in builders}
+        )
+        schedule = linear_schedule(config.num_timesteps, config.beta_start, config.beta_end, device)
         for i, seed in enumerate(seeds):
             cfg = config.with_seed(seed)
             runners = {}
             for label, build in builders.items():
                 torch.manual_seed(seed)
-                runners[label] = StepRunner(_prepare(build(), cfg, device), cfg, device,
-                                            schedule, verbose)
+                runners[label] = StepRunner(_prepare(build(), cfg, device), cfg, device, schedule, verbose)
             if i == 0 and verbose:
                 print(profile.describe())
                 total = 0.0
                 for label, runner in runners.items():
-                    per_step = measure_step_time(runner, images, profile.batch_size) \
-                        if cfg.warmup_steps else float("nan")
+                    per_step = (
+                        measure_step_time(runner, images, profile.batch_size) if cfg.warmup_steps else float("nan")
+                    )
                     total += per_step * profile.total_steps * len(seeds)
-                    print(f"  {label}: {count_parameters(runner.model):,} parameters, "
-                          f"{per_step:.3f} s/step in the warm-up ({runner.describe()})")
-                print(f"Estimated training time: about {_duration(total)} for "
-                      f"{len(runners)} models x {len(seeds)} seed(s) x {profile.total_steps:,} "
-                      f"steps on {result.device}.")
+                    print(
+                        f"  {label}: {count_parameters(runner.model):,} parameters, "
+                        f"{per_step:.3f} s/step in the warm-up ({runner.describe()})"
+                    )
+                print(
+                    f"Estimated training time: about {_duration(total)} for "
+                    f"{len(runners)} models x {len(seeds)} seed(s) x {profile.total_steps:,} "
+                    f"steps on {result.device}."
+                )
             for label, runner in runners.items():
                 batches = DeviceBatches(images, profile.batch_size, cfg.data_seed)
                 name = f"{label} (seed {seed})" if len(seeds) > 1 else label

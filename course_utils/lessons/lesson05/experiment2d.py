@@ -45,20 +45,46 @@ from course_utils.provenance import check, record
 from course_utils.runtime import modes
 from course_utils.components.score2d import build_score_network
 from course_utils.diffusion.toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
-from course_utils.diffusion.vpsde import (VPSDE, dsm_loss, gaussian_mixture_score, sample_probability_flow,
-                                          sample_reverse_sde)
+from course_utils.diffusion.vpsde import (
+    VPSDE,
+    dsm_loss,
+    gaussian_mixture_score,
+    sample_probability_flow,
+    sample_reverse_sde,
+)
 
-__all__ = ["Experiment2DConfig", "smoke_config", "TrainLog", "train_score_network", "run_arm", "run_experiment",
-           "check_provenance", "load_or_run", "load_results", "results_path", "summarize", "paired_gaps",
-           "paired_gaps_between", "ode_vs_sde_lines", "loss_curves", "format_table", "METRIC_LABELS"]
+__all__ = [
+    "Experiment2DConfig",
+    "smoke_config",
+    "TrainLog",
+    "train_score_network",
+    "run_arm",
+    "run_experiment",
+    "check_provenance",
+    "load_or_run",
+    "load_results",
+    "results_path",
+    "summarize",
+    "paired_gaps",
+    "paired_gaps_between",
+    "ode_vs_sde_lines",
+    "loss_curves",
+    "format_table",
+    "METRIC_LABELS",
+]
 
 SCHEMA = "course_utils/lesson05-results/1"
 PROVENANCE_KEYS = ("device", "torch", "seeds", "date", "command", "budget")
 T_BINS = ((0.0, 0.05), (0.05, 0.2), (0.2, 0.5), (0.5, 1.0))
 # How tables print the result keys: "mmd" holds an unbiased estimate of MMD^2 (it can be below 0).
-METRIC_LABELS = {"sliced_w": "sliced W", "mmd": "MMD² (unbiased)", "sliced_w_ode": "sliced W (ODE)",
-                 "eval_loss": "held-out loss", "final_train_loss": "final train loss",
-                 "exact_score_sampler_sliced_w": "exact-score sampler sliced W"}
+METRIC_LABELS = {
+    "sliced_w": "sliced W",
+    "mmd": "MMD² (unbiased)",
+    "sliced_w_ode": "sliced W (ODE)",
+    "eval_loss": "held-out loss",
+    "final_train_loss": "final train loss",
+    "exact_score_sampler_sliced_w": "exact-score sampler sliced W",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,9 +131,9 @@ class Experiment2DConfig:
 
 def smoke_config() -> Experiment2DConfig:
     """A seconds-long configuration for the test-suite and the autograder."""
-    return Experiment2DConfig(seeds=(0,), steps=20, batch_size=128, n_train=512, n_eval=200,
-                              n_loss_eval=512, sample_steps=20)
-
+    return Experiment2DConfig(
+        seeds=(0,), steps=20, batch_size=128, n_train=512, n_eval=200, n_loss_eval=512, sample_steps=20
+    )
 
 
 @dataclasses.dataclass
@@ -120,9 +146,18 @@ class TrainLog:
     seconds: float
 
 
-def train_score_network(model: torch.nn.Module, data: torch.Tensor, sde: VPSDE, *, steps: int = 3000,
-                        batch_size: int = 1024, lr: float = 2e-3, seed: int = 0,
-                        log_every: int = 50, threads: int | None = 1) -> TrainLog:
+def train_score_network(
+    model: torch.nn.Module,
+    data: torch.Tensor,
+    sde: VPSDE,
+    *,
+    steps: int = 3000,
+    batch_size: int = 1024,
+    lr: float = 2e-3,
+    seed: int = 0,
+    log_every: int = 50,
+    threads: int | None = 1,
+) -> TrainLog:
     """Train ``model`` in place with Adam on :func:`dsm_loss` over minibatches of ``data [N, D]``.
 
     The learning rate decays to 0 on a cosine; minibatches, times and noise come from a
@@ -171,8 +206,9 @@ def _r(v: float) -> float:
     return float(f"{v:.6g}")
 
 
-def run_arm(cfg: Experiment2DConfig, method: str, t_scale: float, seed: int, data: torch.Tensor,
-             held: torch.Tensor, device) -> tuple[dict, torch.Tensor]:
+def run_arm(
+    cfg: Experiment2DConfig, method: str, t_scale: float, seed: int, data: torch.Tensor, held: torch.Tensor, device
+) -> tuple[dict, torch.Tensor]:
     """Train one arm (``method`` fed ``t_scale * t``) with ``seed``; score its samples against ``held``.
 
     Returns the result row (losses, sliced_w, mmd (an unbiased MMD^2), sliced_w_ode, timings)
@@ -181,10 +217,12 @@ def run_arm(cfg: Experiment2DConfig, method: str, t_scale: float, seed: int, dat
     sde = cfg.sde()
     with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG
         torch.manual_seed(seed)
-        model = build_score_network(method, hidden_dim=cfg.hidden_dim, time_dim=cfg.time_dim,
-                                    t_scale=t_scale).to(device)
-    log = train_score_network(model, data, sde, steps=cfg.steps, batch_size=cfg.batch_size,
-                              lr=cfg.lr, seed=seed, threads=None)
+        model = build_score_network(method, hidden_dim=cfg.hidden_dim, time_dim=cfg.time_dim, t_scale=t_scale).to(
+            device
+        )
+    log = train_score_network(
+        model, data, sde, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=seed, threads=None
+    )
     model.eval()
     x0, t, z = (a.to(device) for a in _loss_eval_set(cfg))
     by_t = {}
@@ -194,18 +232,24 @@ def run_arm(cfg: Experiment2DConfig, method: str, t_scale: float, seed: int, dat
             m = (t >= lo) & (t < hi) if hi < 1.0 else (t >= lo)
             by_t[f"{lo:g}-{hi:g}"] = _r(float(dsm_loss(model, x0[m], sde, t[m], z[m])))
     start = time.perf_counter()
-    sde_samples = sample_reverse_sde(model, sde, cfg.n_eval, steps=cfg.sample_steps, seed=seed,
-                                     device=device).samples
+    sde_samples = sample_reverse_sde(model, sde, cfg.n_eval, steps=cfg.sample_steps, seed=seed, device=device).samples
     sample_seconds = time.perf_counter() - start
-    ode_samples = sample_probability_flow(model, sde, cfg.n_eval, steps=cfg.sample_steps, seed=seed,
-                                          device=device).samples
+    ode_samples = sample_probability_flow(
+        model, sde, cfg.n_eval, steps=cfg.sample_steps, seed=seed, device=device
+    ).samples
     row = {
-        "method": method, "t_scale": t_scale, "seed": seed,
+        "method": method,
+        "t_scale": t_scale,
+        "seed": seed,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "final_train_loss": _r(log.final_loss), "eval_loss": _r(eval_loss), "eval_loss_by_t": by_t,
-        "sliced_w": _r(sliced_wasserstein(sde_samples, held)), "mmd": _r(mmd_rbf(sde_samples, held)),
+        "final_train_loss": _r(log.final_loss),
+        "eval_loss": _r(eval_loss),
+        "eval_loss_by_t": by_t,
+        "sliced_w": _r(sliced_wasserstein(sde_samples, held)),
+        "mmd": _r(mmd_rbf(sde_samples, held)),
         "sliced_w_ode": _r(sliced_wasserstein(ode_samples, held)),
-        "train_seconds": round(log.seconds, 2), "sample_seconds": round(sample_seconds, 2),
+        "train_seconds": round(log.seconds, 2),
+        "sample_seconds": round(sample_seconds, 2),
         "loss_curve": [_r(v) for v in log.losses],
     }
     return row, sde_samples
@@ -216,8 +260,14 @@ def check_provenance(results: dict, path: str | Path, schema: str) -> dict:
     return check(results, path, schema, PROVENANCE_KEYS)
 
 
-def run_experiment(cfg: Experiment2DConfig, *, device="cpu", command: str | None = None,
-                   progress: Callable[[str], None] = print, threads: int | None = 1) -> dict:
+def run_experiment(
+    cfg: Experiment2DConfig,
+    *,
+    device="cpu",
+    command: str | None = None,
+    progress: Callable[[str], None] = print,
+    threads: int | None = 1,
+) -> dict:
     """Run every arm for every seed and return the results dictionary (see the module docstring).
 
     ``threads``: torch CPU threads for the whole run (see :func:`course_utils.cpu_threads.limit_threads`).
@@ -235,8 +285,13 @@ def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Cal
     if cfg.dataset == "eight_gaussians":  # the sampler alone, fed the exact score: no learning error
         sde = cfg.sde()
         means = eight_gaussians_means()
-        exact = sample_reverse_sde(lambda x, t: gaussian_mixture_score(x, t, sde, means, EIGHT_GAUSSIANS_STD),
-                                   sde, cfg.n_eval, steps=cfg.sample_steps, seed=0).samples
+        exact = sample_reverse_sde(
+            lambda x, t: gaussian_mixture_score(x, t, sde, means, EIGHT_GAUSSIANS_STD),
+            sde,
+            cfg.n_eval,
+            steps=cfg.sample_steps,
+            seed=0,
+        ).samples
         floor["exact_score_sampler_sliced_w"] = _r(sliced_wasserstein(exact, held))
     runs, samples = [], {}
     for seed in cfg.seeds:
@@ -245,18 +300,22 @@ def _run_all(cfg: Experiment2DConfig, device, command: str | None, progress: Cal
             runs.append({"label": label, **row})
             if seed == cfg.seeds[0]:  # a few points per arm, so a cached run can still be drawn
                 samples[label] = [[round(float(a), 3), round(float(b), 3)] for a, b in pts[:1000].tolist()]
-            progress(f"seed {seed} {label:<30} SW {row['sliced_w']:.4f}  eval loss {row['eval_loss']:.4f}  "
-                     f"({row['train_seconds']:.0f}s)")
+            progress(
+                f"seed {seed} {label:<30} SW {row['sliced_w']:.4f}  eval loss {row['eval_loss']:.4f}  "
+                f"({row['train_seconds']:.0f}s)"
+            )
     wall = time.perf_counter() - start
     return {
         "schema": SCHEMA,
         "config": dataclasses.asdict(cfg),
         "provenance": record(
-            command or "course_utils.lessons.lesson05.experiment2d.run_experiment(...)", device=device,
+            command or "course_utils.lessons.lesson05.experiment2d.run_experiment(...)",
+            device=device,
             wall_seconds=wall,
             seeds=cfg.seeds,
             budget={k: getattr(cfg, k) for k in ("steps", "batch_size", "lr", "n_train", "sample_steps")},
-            data=f"{cfg.dataset} generated in code (course_utils.diffusion.toy2d), train seed {cfg.data_seed}"),
+            data=f"{cfg.dataset} generated in code (course_utils.diffusion.toy2d), train seed {cfg.data_seed}",
+        ),
         "floor": floor,
         "loss_curve_steps": sorted({*range(50, cfg.steps + 1, 50), cfg.steps}),
         "runs": runs,
@@ -277,8 +336,14 @@ def results_path(cfg: Experiment2DConfig) -> Path:
     return data_dir() / "cache" / "lesson05" / f"comparison-{cfg.key()}.json"
 
 
-def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = False, device="cpu",
-                progress: Callable[[str], None] = print, quick: bool | None = None) -> dict:
+def load_or_run(
+    cfg: Experiment2DConfig | None = None,
+    *,
+    recompute: bool = False,
+    device="cpu",
+    progress: Callable[[str], None] = print,
+    quick: bool | None = None,
+) -> dict:
     """The results for ``cfg`` (default: the shipped configuration): from the cache when one
     was made with exactly this configuration, otherwise computed and cached.
 
@@ -305,8 +370,9 @@ def load_or_run(cfg: Experiment2DConfig | None = None, *, recompute: bool = Fals
     return results
 
 
-def summarize(results: dict, metrics: tuple[str, ...] = ("sliced_w", "mmd", "sliced_w_ode", "eval_loss",
-                                                        "final_train_loss")) -> dict:
+def summarize(
+    results: dict, metrics: tuple[str, ...] = ("sliced_w", "mmd", "sliced_w_ode", "eval_loss", "final_train_loss")
+) -> dict:
     """Per arm label and metric: mean, sample std (ddof=1), min, max and the number of seeds."""
     out: dict = {}
     for run in results["runs"]:
@@ -316,8 +382,13 @@ def summarize(results: dict, metrics: tuple[str, ...] = ("sliced_w", "mmd", "sli
     for label, per in out.items():
         for m, vals in per.items():
             a = np.asarray(vals, dtype=float)
-            per[m] = {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
-                      "min": float(a.min()), "max": float(a.max()), "n": int(a.size)}
+            per[m] = {
+                "mean": float(a.mean()),
+                "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
+                "min": float(a.min()),
+                "max": float(a.max()),
+                "n": int(a.size),
+            }
     return out
 
 
@@ -334,8 +405,12 @@ def paired_gaps(results: dict, metric: str = "sliced_w", baseline: str = "concat
     out = {}
     for label in dict.fromkeys(r["label"] for r in results["runs"]):
         d = np.array([by[(label, s)] - by[(baseline, s)] for s in seeds], dtype=float)
-        out[label] = {"mean": float(d.mean()), "std": float(d.std(ddof=1)) if d.size > 1 else 0.0,
-                      "better": int((d < 0).sum()), "n": int(d.size)}
+        out[label] = {
+            "mean": float(d.mean()),
+            "std": float(d.std(ddof=1)) if d.size > 1 else 0.0,
+            "better": int((d < 0).sum()),
+            "n": int(d.size),
+        }
     return out
 
 
@@ -350,17 +425,25 @@ def loss_curves(results: dict) -> dict[str, np.ndarray]:
     return {label: np.asarray(c, dtype=float) for label, c in curves.items()}
 
 
-def format_table(results: dict, metrics: tuple[str, ...] = ("sliced_w", "mmd", "eval_loss",
-                                                           "final_train_loss")) -> str:
+def format_table(results: dict, metrics: tuple[str, ...] = ("sliced_w", "mmd", "eval_loss", "final_train_loss")) -> str:
     """A Markdown table of mean ± std (over seeds) per arm, with the data-vs-data floor underneath."""
     summary = summarize(results, metrics)
     head = "| arm | " + " | ".join(METRIC_LABELS.get(m, m) for m in metrics) + " |\n|---|" + "---|" * len(metrics)
-    rows = [f"| {label} | " + " | ".join(f"{s[m]['mean']:.4f} ± {s[m]['std']:.4f}" for m in metrics) + " |"
-            for label, s in summary.items()]
+    rows = [
+        f"| {label} | " + " | ".join(f"{s[m]['mean']:.4f} ± {s[m]['std']:.4f}" for m in metrics) + " |"
+        for label, s in summary.items()
+    ]
     floor = ", ".join(f"{METRIC_LABELS.get(k, k)} {v:.4f}" for k, v in results["floor"].items())
     n = len(results["provenance"]["seeds"])
-    return "\n".join([head, *rows, "", f"mean ± std over {n} seeds; single reference draws (real vs real data, "
-                                       f"and the exact-score sampler): {floor}"])
+    return "\n".join(
+        [
+            head,
+            *rows,
+            "",
+            f"mean ± std over {n} seeds; single reference draws (real vs real data, "
+            f"and the exact-score sampler): {floor}",
+        ]
+    )
 
 
 def ode_vs_sde_lines(results: dict) -> list[str]:
@@ -383,15 +466,23 @@ def paired_gaps_between(results: dict, metric: str, other: str) -> dict:
     per: dict[str, list[float]] = {}
     for run in results["runs"]:
         per.setdefault(run["label"], []).append(float(run[metric]) - float(run[other]))
-    return {label: {"mean": float(np.mean(d)), "std": float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
-                    "better": int(sum(v < 0 for v in d)), "n": len(d)} for label, d in per.items()}
+    return {
+        label: {
+            "mean": float(np.mean(d)),
+            "std": float(np.std(d, ddof=1)) if len(d) > 1 else 0.0,
+            "better": int(sum(v < 0 for v in d)),
+            "n": len(d),
+        }
+        for label, d in per.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: run (or load) the comparison and print the table."""
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m course_utils.lessons.lesson05.experiment2d",
-                                description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m course_utils.lessons.lesson05.experiment2d", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--recompute", action="store_true", help="ignore any cached results")
     p.add_argument("--smoke", action="store_true", help="run the seconds-long smoke configuration")
     p.add_argument("--dataset", default=None, help="two_moons | eight_gaussians | spiral")
@@ -403,8 +494,12 @@ def main(argv: list[str] | None = None) -> None:
         cfg = dataclasses.replace(cfg, dataset=args.dataset)
     path = results_path(cfg)
     if args.recompute or not path.is_file():
-        results = run_experiment(cfg, device=args.device, threads=args.threads,
-                                 command=" ".join(["python -m course_utils.lessons.lesson05.experiment2d", *argv]))
+        results = run_experiment(
+            cfg,
+            device=args.device,
+            threads=args.threads,
+            command=" ".join(["python -m course_utils.lessons.lesson05.experiment2d", *argv]),
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=1))
         print(f"Saved results to {path}.")

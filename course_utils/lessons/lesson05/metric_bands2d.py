@@ -41,8 +41,16 @@ from course_utils.diffusion.metrics2d import sliced_wasserstein
 from course_utils.diffusion.toy2d import EIGHT_GAUSSIANS_STD, eight_gaussians_means, sample_toy
 from course_utils.diffusion.vpsde import VPSDE, gaussian_mixture_score, sample_reverse_sde
 
-__all__ = ["BandsConfig", "compute_bands", "load_bands", "bands_path", "band_summary", "verdict",
-           "verdict_sentence", "SEPARATION"]
+__all__ = [
+    "BandsConfig",
+    "compute_bands",
+    "load_bands",
+    "bands_path",
+    "band_summary",
+    "verdict",
+    "verdict_sentence",
+    "SEPARATION",
+]
 
 SCHEMA = "course_utils/lesson05-bands/1"
 SEPARATION = 2.0  # |difference| / combined standard error above which two means are called different
@@ -66,8 +74,13 @@ class BandsConfig:
             raise ValueError("need draws >= 2 (a band needs a spread) and point counts >= 2")
 
 
-def compute_bands(cfg: BandsConfig = BandsConfig(), *, command: str | None = None,
-                  progress: Callable[[str], None] = print, threads: int | None = 1) -> dict:
+def compute_bands(
+    cfg: BandsConfig = BandsConfig(),
+    *,
+    command: str | None = None,
+    progress: Callable[[str], None] = print,
+    threads: int | None = 1,
+) -> dict:
     """Draw both bands at every point count of ``cfg``; returns the results dictionary with provenance."""
     sde = VPSDE(cfg.beta_min, cfg.beta_max, cfg.eps)
     means = eight_gaussians_means()
@@ -80,26 +93,41 @@ def compute_bands(cfg: BandsConfig = BandsConfig(), *, command: str | None = Non
         for n in cfg.point_counts:
             held = sample_toy("eight_gaussians", n, seed=cfg.data_seed + 1)
             t0 = time.perf_counter()
-            real = [sliced_wasserstein(sample_toy("eight_gaussians", n, seed=cfg.first_draw_seed + i), held)
-                    for i in range(cfg.draws)]
+            real = [
+                sliced_wasserstein(sample_toy("eight_gaussians", n, seed=cfg.first_draw_seed + i), held)
+                for i in range(cfg.draws)
+            ]
             t1 = time.perf_counter()
-            exact = [sliced_wasserstein(sample_reverse_sde(exact_score, sde, n, steps=cfg.sample_steps,
-                                                           seed=i).samples, held) for i in range(cfg.draws)]
+            exact = [
+                sliced_wasserstein(
+                    sample_reverse_sde(exact_score, sde, n, steps=cfg.sample_steps, seed=i).samples, held
+                )
+                for i in range(cfg.draws)
+            ]
             t2 = time.perf_counter()
-            bands[str(n)] = {"real": [round(v, 6) for v in real], "exact": [round(v, 6) for v in exact],
-                             "seconds_real": round(t1 - t0, 2), "seconds_exact": round(t2 - t1, 2)}
-            progress(f"n = {n}: real {np.mean(real):.4f} ± {np.std(real, ddof=1):.4f}, exact-score sampler "
-                     f"{np.mean(exact):.4f} ± {np.std(exact, ddof=1):.4f} ({t2 - t0:.0f} s)")
+            bands[str(n)] = {
+                "real": [round(v, 6) for v in real],
+                "exact": [round(v, 6) for v in exact],
+                "seconds_real": round(t1 - t0, 2),
+                "seconds_exact": round(t2 - t1, 2),
+            }
+            progress(
+                f"n = {n}: real {np.mean(real):.4f} ± {np.std(real, ddof=1):.4f}, exact-score sampler "
+                f"{np.mean(exact):.4f} ± {np.std(exact, ddof=1):.4f} ({t2 - t0:.0f} s)"
+            )
     return {
         "schema": SCHEMA,
         "config": dataclasses.asdict(cfg),
-        "provenance": record(command or "course_utils.lessons.lesson05.metric_bands2d.compute_bands(...)", device="cpu",
-                                 wall_seconds=time.perf_counter() - start, seeds=range(cfg.draws),
-                                 budget={"draws": cfg.draws, "sample_steps": cfg.sample_steps,
-                                         "point_counts": list(cfg.point_counts)},
-                                 data="eight_gaussians generated in code (course_utils.diffusion.toy2d); held-out seed "
-                                      f"{cfg.data_seed + 1}, real draws seeds {cfg.first_draw_seed}.."
-                                      f"{cfg.first_draw_seed + cfg.draws - 1}, sampler seeds 0..{cfg.draws - 1}"),
+        "provenance": record(
+            command or "course_utils.lessons.lesson05.metric_bands2d.compute_bands(...)",
+            device="cpu",
+            wall_seconds=time.perf_counter() - start,
+            seeds=range(cfg.draws),
+            budget={"draws": cfg.draws, "sample_steps": cfg.sample_steps, "point_counts": list(cfg.point_counts)},
+            data="eight_gaussians generated in code (course_utils.diffusion.toy2d); held-out seed "
+            f"{cfg.data_seed + 1}, real draws seeds {cfg.first_draw_seed}.."
+            f"{cfg.first_draw_seed + cfg.draws - 1}, sampler seeds 0..{cfg.draws - 1}",
+        ),
         "bands": bands,
     }
 
@@ -109,15 +137,17 @@ def bands_path() -> Path:
     return shipped_dir() / "lesson05" / "bands.json"
 
 
-def load_bands(path: str | Path | None = None, *, recompute: bool = False,
-               progress: Callable[[str], None] = print) -> dict:
+def load_bands(
+    path: str | Path | None = None, *, recompute: bool = False, progress: Callable[[str], None] = print
+) -> dict:
     """The shipped bands (checked for schema, provenance and configuration), else computed (about a minute)."""
     path = Path(path) if path is not None else bands_path()
     if not recompute and path.is_file():
         cached = check_provenance(json.loads(path.read_text()), path, SCHEMA)
         if cached.get("config") == json.loads(json.dumps(dataclasses.asdict(BandsConfig()))):
-            progress(f"Loaded reference bands from {path.parent.name}/{path.name} "
-                     f"(made {cached['provenance']['date']}).")
+            progress(
+                f"Loaded reference bands from {path.parent.name}/{path.name} (made {cached['provenance']['date']})."
+            )
             return cached
         progress(f"{path} was made with another configuration; recomputing.")
     return compute_bands(BandsConfig(), progress=progress)
@@ -128,8 +158,13 @@ def band_summary(values: Sequence[float]) -> dict:
     a = np.asarray(values, dtype=float)
     if a.ndim != 1 or a.size < 1 or not np.isfinite(a).all():
         raise ValueError(f"need a non-empty 1-D list of finite numbers, got {values!r}")
-    return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
-            "min": float(a.min()), "max": float(a.max()), "n": int(a.size)}
+    return {
+        "mean": float(a.mean()),
+        "std": float(a.std(ddof=1)) if a.size > 1 else 0.0,
+        "min": float(a.min()),
+        "max": float(a.max()),
+        "n": int(a.size),
+    }
 
 
 def verdict(arm: Sequence[float], band: Sequence[float], separation: float = SEPARATION) -> dict:
@@ -148,8 +183,9 @@ def verdict(arm: Sequence[float], band: Sequence[float], separation: float = SEP
     return {"word": word, "z": z, "difference": diff, "arm": a, "band": b}
 
 
-def verdict_sentence(label: str, arm: Sequence[float], bands: dict[str, Sequence[float]], n_points: int,
-                     separation: float = SEPARATION) -> str:
+def verdict_sentence(
+    label: str, arm: Sequence[float], bands: dict[str, Sequence[float]], n_points: int, separation: float = SEPARATION
+) -> str:
     """One line per arm: its mean against each band (``{"real": [...], "exact": [...]}``), worded from ``verdict``."""
     if "real" not in bands:
         raise ValueError(f"bands must include 'real' (two independent real draws), got keys {list(bands)}")
@@ -167,15 +203,21 @@ def verdict_sentence(label: str, arm: Sequence[float], bands: dict[str, Sequence
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: compute (or load) the bands and print them."""
-    results = recompute_or_load("course_utils.lessons.lesson05.metric_bands2d", sys.argv[1:] if argv is None else argv,
-                                bands_path(),
-                                lambda command: compute_bands(command=command), load_bands,
-                                description=__doc__.splitlines()[0])
+    results = recompute_or_load(
+        "course_utils.lessons.lesson05.metric_bands2d",
+        sys.argv[1:] if argv is None else argv,
+        bands_path(),
+        lambda command: compute_bands(command=command),
+        load_bands,
+        description=__doc__.splitlines()[0],
+    )
     for n, b in results["bands"].items():
         for key in ("real", "exact"):
             s = band_summary(b[key])
-            print(f"n = {n:>5} {key:<6} {s['mean']:.4f} ± {s['std']:.4f} (min {s['min']:.4f}, max {s['max']:.4f}, "
-                  f"{s['n']} draws, {b['seconds_' + key]:.1f} s)")
+            print(
+                f"n = {n:>5} {key:<6} {s['mean']:.4f} ± {s['std']:.4f} (min {s['min']:.4f}, max {s['max']:.4f}, "
+                f"{s['n']} draws, {b['seconds_' + key]:.1f} s)"
+            )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,16 @@ from course_utils.provenance import recompute_or_load, record
 from course_utils.lessons.lesson05.metric_bands2d import SEPARATION, band_summary, verdict
 from course_utils.diffusion.toy2d import sample_toy
 
-__all__ = ["WidthStudyConfig", "study_base", "run_study", "load_study", "study_path", "by_arm",
-           "smallest_sufficient_width", "multiscale_sentence"]
+__all__ = [
+    "WidthStudyConfig",
+    "study_base",
+    "run_study",
+    "load_study",
+    "study_path",
+    "by_arm",
+    "smallest_sufficient_width",
+    "multiscale_sentence",
+]
 
 SCHEMA = "course_utils/lesson05-width-study/1"
 
@@ -68,8 +76,14 @@ def study_base() -> Experiment2DConfig:
     return dataclasses.replace(Experiment2DConfig(), steps=1000, batch_size=512)
 
 
-def run_study(cfg: WidthStudyConfig = WidthStudyConfig(), *, base: Experiment2DConfig | None = None,
-              command: str | None = None, progress: Callable[[str], None] = print, threads: int | None = 1) -> dict:
+def run_study(
+    cfg: WidthStudyConfig = WidthStudyConfig(),
+    *,
+    base: Experiment2DConfig | None = None,
+    command: str | None = None,
+    progress: Callable[[str], None] = print,
+    threads: int | None = 1,
+) -> dict:
     """Train and score every arm for every seed with ``base``'s budget; returns results with provenance."""
     base = base or study_base()
     start, runs = time.perf_counter(), []
@@ -78,22 +92,27 @@ def run_study(cfg: WidthStudyConfig = WidthStudyConfig(), *, base: Experiment2DC
     with limit_threads(threads):
         for seed in cfg.seeds:
             for label, method, width in cfg.arms():
-                row, _ = run_arm(dataclasses.replace(base, time_dim=width), method, base.t_scale, seed, data,
-                                 held, "cpu")
+                row, _ = run_arm(
+                    dataclasses.replace(base, time_dim=width), method, base.t_scale, seed, data, held, "cpu"
+                )
                 row.pop("loss_curve")
                 runs.append({"label": label, "time_dim": width, **row})
-                progress(f"seed {seed} {label:<22} SW {row['sliced_w']:.4f}  eval loss {row['eval_loss']:.4f}  "
-                         f"({row['train_seconds']:.0f}s)")
+                progress(
+                    f"seed {seed} {label:<22} SW {row['sliced_w']:.4f}  eval loss {row['eval_loss']:.4f}  "
+                    f"({row['train_seconds']:.0f}s)"
+                )
     return {
         "schema": SCHEMA,
         "config": dataclasses.asdict(cfg),
         "base": dataclasses.asdict(base),
-        "provenance": record(command or "course_utils.lessons.lesson05.time_width_study.run_study(...)", device="cpu",
-                                 wall_seconds=time.perf_counter() - start, seeds=cfg.seeds,
-                                 budget={k: getattr(base, k) for k in ("steps", "batch_size", "lr", "n_train",
-                                                                       "sample_steps")},
-                                 data=f"{base.dataset} generated in code (course_utils.diffusion.toy2d), "
-                                      f"train seed {base.data_seed}"),
+        "provenance": record(
+            command or "course_utils.lessons.lesson05.time_width_study.run_study(...)",
+            device="cpu",
+            wall_seconds=time.perf_counter() - start,
+            seeds=cfg.seeds,
+            budget={k: getattr(base, k) for k in ("steps", "batch_size", "lr", "n_train", "sample_steps")},
+            data=f"{base.dataset} generated in code (course_utils.diffusion.toy2d), train seed {base.data_seed}",
+        ),
         "runs": runs,
     }
 
@@ -111,11 +130,13 @@ def load_study(path: str | Path | None = None) -> dict:
     """
     path = Path(path) if path is not None else study_path()
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; run "
-                                "`python -m course_utils.lessons.lesson05.time_width_study --recompute`")
+        raise FileNotFoundError(
+            f"{path} is missing; run `python -m course_utils.lessons.lesson05.time_width_study --recompute`"
+        )
     results = check_provenance(json.loads(path.read_text()), path, SCHEMA)
-    if (results.get("config") != json.loads(json.dumps(dataclasses.asdict(WidthStudyConfig())))
-            or results.get("base") != json.loads(json.dumps(dataclasses.asdict(study_base())))):
+    if results.get("config") != json.loads(json.dumps(dataclasses.asdict(WidthStudyConfig()))) or results.get(
+        "base"
+    ) != json.loads(json.dumps(dataclasses.asdict(study_base()))):
         raise ValueError(f"{path} was made with another configuration; recompute it")
     return results
 
@@ -140,40 +161,52 @@ def smallest_sufficient_width(per_width: dict[int, list[float]], separation: flo
         raise ValueError("need at least two widths to compare")
     means = {w: band_summary(v)["mean"] for w, v in per_width.items()}
     best = min(means, key=means.get)
-    ok = [w for w in sorted(per_width) if w == best or verdict(per_width[w], per_width[best], separation)["word"]
-          != "above"]
+    ok = [
+        w
+        for w in sorted(per_width)
+        if w == best or verdict(per_width[w], per_width[best], separation)["word"] != "above"
+    ]
     smallest = ok[0]
     worse = [w for w in sorted(per_width) if w not in ok]
     if smallest == best:
         sentence = f"width {best} is best and every narrower width is measurably worse"
         worse = [w for w in worse if w > best]  # the narrower ones are already said
     else:
-        sentence = (f"width {best} has the lowest mean, but from width {smallest} up the differences are inside "
-                    f"the seed noise (|z| <= {separation:g})")
+        sentence = (
+            f"width {best} has the lowest mean, but from width {smallest} up the differences are inside "
+            f"the seed noise (|z| <= {separation:g})"
+        )
     if worse:
         sentence += f"; measurably worse: {', '.join(str(w) for w in worse)}"
     return {"best": best, "smallest": smallest, "sentence": sentence}
 
 
-def multiscale_sentence(multi: list[float], single: list[float], metric: str,
-                        separation: float = SEPARATION) -> str:
+def multiscale_sentence(multi: list[float], single: list[float], metric: str, separation: float = SEPARATION) -> str:
     """The multi-scale arm against the single grid on ``metric`` (lower is better), worded from the numbers."""
     v = verdict(multi, single, separation)
     a, b = v["arm"], v["band"]
-    head = (f"{metric}: multi-scale {a['mean']:.4f} ± {a['std']:.4f}, single grid {b['mean']:.4f} ± {b['std']:.4f} "
-            f"({a['n']} seeds, z = {v['z']:+.1f})")
-    tail = {"indistinguishable": "no difference beyond the seed noise",
-            "below": "the multi-scale embedding is better",
-            "above": "the multi-scale embedding is worse"}[v["word"]]
+    head = (
+        f"{metric}: multi-scale {a['mean']:.4f} ± {a['std']:.4f}, single grid {b['mean']:.4f} ± {b['std']:.4f} "
+        f"({a['n']} seeds, z = {v['z']:+.1f})"
+    )
+    tail = {
+        "indistinguishable": "no difference beyond the seed noise",
+        "below": "the multi-scale embedding is better",
+        "above": "the multi-scale embedding is worse",
+    }[v["word"]]
     return f"{head}: {tail}"
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: run (``--recompute``) or load the study and print it."""
-    results = recompute_or_load("course_utils.lessons.lesson05.time_width_study",
-                                sys.argv[1:] if argv is None else argv, study_path(),
-                                lambda command: run_study(command=command), load_study,
-                                description=__doc__.splitlines()[0])
+    results = recompute_or_load(
+        "course_utils.lessons.lesson05.time_width_study",
+        sys.argv[1:] if argv is None else argv,
+        study_path(),
+        lambda command: run_study(command=command),
+        load_study,
+        description=__doc__.splitlines()[0],
+    )
     for metric in ("eval_loss", "sliced_w"):
         for label, vals in by_arm(results, metric).items():
             s = band_summary(vals)
