@@ -4,8 +4,9 @@ A slider is only useful where a live kernel and a widget frontend exist. GitHub'
 notebook viewer, nbconvert and the autograder have neither, so every explorer first
 draws a static row of snapshots (always visible, also in the committed solutions),
 then adds the ipywidgets slider when a live kernel is likely to display it. While
-grading, an explorer draws nothing: it decides no points, the learner saw it in their
-own notebook, and drawing it cost about a sixth of a lesson 01 submission's grading time.
+grading, an explorer draws nothing: it decides no points and the learner saw it in their
+own notebook (drawing lesson 01's took 1.7 s of its 13 s solution run, `make solutions`
+on the course's 2-core machine, 2026-12-03).
 """
 
 from __future__ import annotations
