@@ -15,17 +15,13 @@ import sys
 from pathlib import Path
 
 from course_utils.grading.course import REPO_ROOT, CourseDirs
-from course_utils.lessons import LESSONS, by_id
-
-
-def _lessons(names):
-    return [by_id(n) for n in names] if names else list(LESSONS)
+from course_utils.lessons import selected
 
 
 def cmd_build(args) -> int:
     from course_utils.build.notebooks import build_solutions
 
-    changed = build_solutions(_lessons(args.assignment))
+    changed = build_solutions(selected(args.assignment))
     print("\n".join(f"built {p.relative_to(REPO_ROOT)}" for p in changed) or "solutions/ already up to date")
     return 0
 
@@ -35,7 +31,7 @@ def cmd_execute(args) -> int:
 
     env = {"COURSE_SMOKE": "1"} if args.smoke else {}
     failed = 0
-    for lesson in _lessons(args.assignment):
+    for lesson in selected(args.assignment):
         src = REPO_ROOT / lesson.solution
         dst = src if args.in_place else REPO_ROOT / "build" / "executed" / Path(lesson.solution).name
         try:
@@ -50,7 +46,7 @@ def cmd_execute(args) -> int:
 def cmd_release(args) -> int:
     from course_utils.build.notebooks import release
 
-    lessons = _lessons(args.assignment)
+    lessons = selected(args.assignment)
     release(CourseDirs(), [l.assignment for l in lessons])
     for lesson in lessons:
         print(f"released {lesson.student}")
@@ -60,7 +56,7 @@ def cmd_release(args) -> int:
 def cmd_check(args) -> int:
     from course_utils.build.notebooks import judgement_problems, release_drift, solution_drift
 
-    lessons = _lessons(args.assignment)
+    lessons = selected(args.assignment)
     sol, rel, judged = solution_drift(lessons), release_drift(lessons), judgement_problems(lessons)
     for problem in judged:
         print(f"JUDGEMENT: {problem}")

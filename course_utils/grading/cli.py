@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 
-from course_utils.lessons import LESSONS, by_id
+from course_utils.lessons import selected
 from course_utils.grading.course import REPO_ROOT, CourseDirs
 
 
@@ -38,10 +38,6 @@ def _dirs(args) -> CourseDirs:
         return CourseDirs(db_url=getattr(args, "db_url", None) or "")
     except ValueError as err:  # a malformed --db-url
         raise GradebookError(str(err)) from None
-
-
-def _lessons(names):
-    return [by_id(n) for n in names] if names else list(LESSONS)
 
 
 def _options(args):
@@ -66,7 +62,7 @@ def cmd_autograde(args) -> int:
     args.no_sandbox = args.no_sandbox or opt_out_requested()
     if args.no_sandbox:
         print("WARNING: grading WITHOUT the sandbox (--no-sandbox): learner code runs with your rights.")
-    lessons = _lessons(args.assignment)
+    lessons = selected(args.assignment)
     start = time.perf_counter()
     results = autograde(
         _dirs(args),
@@ -90,7 +86,7 @@ def cmd_enqueue(args) -> int:
         return 2
     counts = enqueue(
         _dirs(args),
-        [l.assignment for l in _lessons(args.assignment)],
+        [l.assignment for l in selected(args.assignment)],
         students=args.student or None,
         regrade=args.regrade,
     )
@@ -205,7 +201,7 @@ def cmd_demo(args) -> int:
     from course_utils.grading.autograde import sandbox_available
     from course_utils.build.cli import cmd_execute
 
-    lessons = _lessons(args.assignment)
+    lessons = selected(args.assignment)
     rc = cmd_execute(argparse.Namespace(assignment=args.assignment, in_place=False, smoke=False))
     demo = REPO_ROOT / "build" / "demo"
     shutil.rmtree(demo, ignore_errors=True)

@@ -11,8 +11,9 @@ row in the README's lesson table and a grading test ``tests/grading/test_grading
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
-__all__ = ["Lesson", "LESSONS", "by_id"]
+__all__ = ["Lesson", "LESSONS", "by_id", "selected"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +56,8 @@ def by_id(assignment: str) -> Lesson:
         if lesson.assignment == assignment:
             return lesson
     raise KeyError(f"no lesson {assignment!r}; known: {[l.assignment for l in LESSONS]}")
+
+
+def selected(assignments: Sequence[str] | None) -> list[Lesson]:
+    """The lessons named by ``assignments`` (a command's ``--assignment``), or every lesson when none."""
+    return [by_id(a) for a in assignments] if assignments else list(LESSONS)
