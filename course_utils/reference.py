@@ -14,8 +14,8 @@ from .film import FiLM
 from .score2d import ScoreNetworkWithFiLM
 from .sinusoidal import sinusoidal_embedding
 from .timestep_mlp import TimestepEmbedding
-from .unets import UNetSimple, UNetSinusoidal
+from .unets import UNetAdaGN, UNetScalar, UNetSimple, UNetSinusoidal
 from .vpsde import VPSDE, dsm_loss, reverse_sde_step
 
 __all__ = ["sinusoidal_embedding", "TimestepEmbedding", "FiLM", "AdaGN", "ScoreNetworkWithFiLM",
-           "UNetSimple", "UNetSinusoidal", "VPSDE", "dsm_loss", "reverse_sde_step"]
+           "UNetSimple", "UNetSinusoidal", "UNetScalar", "UNetAdaGN", "VPSDE", "dsm_loss", "reverse_sde_step"]
