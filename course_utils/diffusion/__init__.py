@@ -1,0 +1,1 @@
+"""Diffusion processes and their samplers (the DDPM forward process lives in ``course_utils.ddpm``)."""
