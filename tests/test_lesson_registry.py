@@ -1,7 +1,7 @@
 """Every lesson exists in each place a lesson needs, and nothing exists for a lesson that is not one.
 
 The places are those of CONTRIBUTING.md, "Adding a lesson": an entry in
-course_utils/lessons.py, a source in authoring/, a solution in solutions/, a student notebook in
+course_utils/lessons/__init__.py, a source in authoring/, a solution in solutions/, a student notebook in
 notebooks/, a row in the README's lesson table and a grading test. The test says which is missing.
 """
 
@@ -42,7 +42,7 @@ def test_nothing_exists_for_an_unregistered_lesson(repo_root):
                if p.stem[-2:] not in numbers]
     strays += [f"README row {n}" for n in README_ROW.findall((repo_root / "README.md").read_text())
                if n not in numbers]
-    assert not strays, f"add these lessons to course_utils/lessons.py LESSONS, or remove them: {strays}"
+    assert not strays, f"add these lessons to course_utils/lessons/__init__.py LESSONS, or remove them: {strays}"
 
 
 def test_lesson_numbers_and_ids_are_unique_and_ordered():
@@ -54,7 +54,7 @@ def test_lesson_numbers_and_ids_are_unique_and_ordered():
 def test_contributing_names_every_place_the_registry_checks(repo_root):
     """CONTRIBUTING.md documents what this test enforces (and how to add the other kinds of work)."""
     text = (repo_root / "CONTRIBUTING.md").read_text()
-    for needle in ("course_utils/lessons.py", "authoring/", "solutions/", "notebooks/", "README",
+    for needle in ("course_utils/lessons/__init__.py", "authoring/", "solutions/", "notebooks/", "README",
                    "tests/test_grading_lesson", "make solutions notebooks", "make check",
                    "## Adding a lesson", "## Adding an exercise", "## Adding a component",
                    "## Adding a cached result"):

@@ -6,6 +6,10 @@ from :data:`LESSONS`. A lesson exists when it has an entry here, a source in
 ``authoring/``, a solution in ``solutions/``, a student notebook in ``notebooks/``, a
 row in the README's lesson table and a grading test ``tests/test_grading_lessonNN.py``;
 ``tests/test_lesson_registry.py`` says which is missing (see CONTRIBUTING.md).
+
+The package's sub-packages hold what one lesson's cells call (``lessons/lesson04/``: the
+held-out evaluation of lesson 04's experiment); the registry itself stays here, so
+``from course_utils.lessons import LESSONS`` keeps working.
 """
 
 from __future__ import annotations
