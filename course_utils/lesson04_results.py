@@ -2,13 +2,17 @@
 
 A results file is JSON with its provenance (device, torch version, seeds, date,
 exact command, data used), the profile and config it ran with, and for each model
-the loss curves of every seed (per window of steps and per epoch). The loader
-refuses a file without complete provenance. A file may instead carry
+the loss curves of every seed (per window of steps and per epoch) and, when measured,
+``heldout_loss_by_t``: for each seed, the loss on the fixed held-out (digit, t, noise)
+triples of :mod:`course_utils.lessons.lesson04.heldout` at each t of its grid. A file
+may list arms (or the held-out measurement) it does not have yet under
+``"not_yet_measured"``, with the reason. The loader refuses a file without complete provenance. A file may instead carry
 ``"status": "not yet measured"`` and no numbers: that is how the repository ships
 the GPU results until a GPU run has produced them, and the plot says so on the axes.
 
 The comparison is reported as mean and spread over seeds plus the per-seed
-(paired) gap, because the same seed gives both models the same data and noise.
+(paired) gap, because the same seed gives both models the same data and noise;
+:func:`heldout_verdict` chooses its sentences from the held-out numbers.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -42,6 +46,12 @@ class ModelCurves:
     window_losses: np.ndarray
     epoch_losses: np.ndarray
     seconds: tuple[float, ...] = ()
+    heldout_t: np.ndarray | None = None  # [K] the t grid of heldout_loss_by_t
+    heldout_loss: np.ndarray | None = None  # [n_seeds, K] held-out loss at each t, per seed
+
+    @property
+    def has_heldout(self) -> bool:
+        return self.heldout_loss is not None
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class Lesson04Results:
     config: dict[str, Any] = field(default_factory=dict)
     steps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     models: dict[str, ModelCurves] = field(default_factory=dict)
+    not_yet_measured: dict[str, str] = field(default_factory=dict)  # arm (or measurement) -> why
+    heldout: dict[str, Any] = field(default_factory=dict)  # how the held-out triples were made
 
     @property
     def measured(self) -> bool:
@@ -62,8 +74,15 @@ class Lesson04Results:
 
 
 def results_from_comparison(cmp: Comparison, command: str, label: str | None = None,
-                            wall_seconds: float | None = None) -> Lesson04Results:
-    """Turn a :class:`~course_utils.trainer.Comparison` into a record with full provenance."""
+                            wall_seconds: float | None = None,
+                            heldout: Mapping[str, Mapping[int, Mapping[str, list]]] | None = None,
+                            heldout_info: Mapping[str, Any] | None = None) -> Lesson04Results:
+    """Turn a :class:`~course_utils.trainer.Comparison` into a record with full provenance.
+
+    ``heldout[model][seed]`` is :func:`~course_utils.lessons.lesson04.heldout.heldout_loss_by_t`'s
+    ``{"t": [...], "loss": [...]}`` for that run (every model and seed, on one t grid);
+    ``heldout_info`` says how the triples were made (split, digits, grid, noise seed).
+    """
     if not command:
         raise ValueError("command must say how the results were produced")
     prof = asdict(cmp.profile) | {"total_steps": cmp.profile.total_steps}
@@ -71,17 +90,28 @@ def results_from_comparison(cmp: Comparison, command: str, label: str | None = N
     models, steps = {}, None
     for name, runs in cmp.runs.items():
         steps = np.asarray(runs[0].steps)
+        h_t = h_loss = None
+        if heldout is not None:
+            per_seed = heldout.get(name, {})
+            missing = [s for s in cmp.seeds if s not in per_seed]
+            if missing:
+                raise ValueError(f"heldout lacks {name!r} for seeds {missing}: evaluate every run")
+            h_t = np.asarray(per_seed[cmp.seeds[0]]["t"], dtype=int)
+            if any(list(per_seed[s]["t"]) != h_t.tolist() for s in cmp.seeds):
+                raise ValueError(f"heldout of {name!r}: every seed must use the same t grid")
+            h_loss = np.array([per_seed[s]["loss"] for s in cmp.seeds], dtype=float)
         models[name] = ModelCurves(runs[0].params,
                                    np.array([r.window_losses for r in runs], dtype=float),
                                    np.array([r.epoch_losses for r in runs], dtype=float),
-                                   tuple(round(r.seconds, 2) for r in runs))
+                                   tuple(round(r.seconds, 2) for r in runs), h_t, h_loss)
         config[f"precision[{name}]"] = runs[0].precision
         config[f"compiled[{name}]"] = runs[0].compiled
         config[f"cuda_graph[{name}]"] = runs[0].cuda_graph
     provenance = record(command, device=cmp.device, seeds=cmp.seeds, data=cmp.data_source,
                         wall_seconds=wall_seconds)
     return Lesson04Results("measured", label or f"{cmp.profile.name} profile on {cmp.device}",
-                           provenance, prof, config, steps, models)
+                           provenance, prof, config, steps, models,
+                           heldout=dict(heldout_info or {}))
 
 
 def _to_json(res: Lesson04Results) -> dict[str, Any]:
@@ -90,10 +120,21 @@ def _to_json(res: Lesson04Results) -> dict[str, Any]:
     if res.measured:
         out["config"] = res.config
         out["steps"] = [int(s) for s in res.steps]
-        out["models"] = {name: {"params": m.params, "seconds": list(m.seconds),
-                                "window_losses": np.round(m.window_losses, 6).tolist(),
-                                "epoch_losses": np.round(m.epoch_losses, 6).tolist()}
-                         for name, m in res.models.items()}
+        if res.heldout:
+            out["heldout"] = res.heldout
+        out["models"] = {}
+        for name, m in res.models.items():
+            entry = {"params": m.params, "seconds": list(m.seconds),
+                     "window_losses": np.round(m.window_losses, 6).tolist(),
+                     "epoch_losses": np.round(m.epoch_losses, 6).tolist()}
+            if m.has_heldout:
+                entry["heldout_loss_by_t"] = [
+                    {"seed": int(seed), "t": [int(t) for t in m.heldout_t],
+                     "loss": np.round(row, 6).tolist()}
+                    for seed, row in zip(res.provenance["seeds"], m.heldout_loss)]
+            out["models"][name] = entry
+    if res.not_yet_measured:
+        out["not_yet_measured"] = res.not_yet_measured
     return out
 
 
@@ -144,9 +185,30 @@ def _validate(record: Any, where: str) -> Lesson04Results:
                       f"epoch_losses [{n_seeds}, {n_epochs}], got {win.shape} and {ep.shape}")
         if not (np.isfinite(win).all() and np.isfinite(ep).all()):
             raise bad(f"model {name!r} has non-finite losses")
-        curves[name] = ModelCurves(params, win, ep, tuple(m.get("seconds", ())))
+        h_t = h_loss = None
+        if "heldout_loss_by_t" in m:
+            rows = m["heldout_loss_by_t"]
+            try:
+                if [int(r["seed"]) for r in rows] != [int(s) for s in prov["seeds"]]:
+                    raise ValueError(f"its seeds must be {prov['seeds']}")
+                h_t = np.asarray(rows[0]["t"], dtype=int)
+                if any(list(r["t"]) != h_t.tolist() for r in rows):
+                    raise ValueError("every seed needs the same t grid")
+                h_loss = np.array([r["loss"] for r in rows], dtype=float)
+            except (KeyError, IndexError, TypeError, ValueError) as err:
+                raise bad(f"model {name!r} has a malformed heldout_loss_by_t ({err})") from None
+            if h_loss.shape != (n_seeds, len(h_t)) or not np.isfinite(h_loss).all():
+                raise bad(f"model {name!r} needs finite heldout_loss_by_t losses "
+                          f"[{n_seeds}, {len(h_t)}], got {h_loss.shape}")
+        curves[name] = ModelCurves(params, win, ep, tuple(m.get("seconds", ())), h_t, h_loss)
+    nym = record.get("not_yet_measured", {})
+    if not isinstance(nym, dict) or not all(isinstance(v, str) and v for v in nym.values()):
+        raise bad("'not_yet_measured' must map each missing arm or measurement to the reason")
+    if set(nym) & set(curves):
+        raise bad(f"{sorted(set(nym) & set(curves))} are both measured and 'not yet measured'")
     return Lesson04Results(status, str(record.get("label", "")), prov, record["profile"],
-                           record.get("config", {}), np.asarray(steps), curves)
+                           record.get("config", {}), np.asarray(steps), curves, dict(nym),
+                           dict(record.get("heldout", {})))
 
 
 def load_results(which: str | Path = "gpu") -> Lesson04Results:
@@ -194,6 +256,8 @@ def summarize(res: Lesson04Results | Comparison) -> str:
     for name, f in finals.items():
         lines.append(f"  {name:<16} {f.mean():.4f} +- {f.std(ddof=1) if len(f) > 1 else 0:.4f} "
                      f"(std; range {f.min():.4f}..{f.max():.4f})")
+    for name, why in res.not_yet_measured.items():
+        lines.append(f"  {name:<16} {NOT_MEASURED} ({why})")
     if len(finals) == 2 and len(seeds) > 1:
         (a, fa), (b, fb) = finals.items()
         gap = fa - fb  # paired: the same seed gave both models the same data and noise
