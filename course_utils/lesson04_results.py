@@ -30,7 +30,8 @@ from .provenance import record
 from .trainer import Comparison
 
 __all__ = ["SCHEMA", "NOT_MEASURED", "ModelCurves", "Lesson04Results", "results_from_comparison",
-           "save_results", "load_results", "load_cached_results", "summarize", "plot_results"]
+           "save_results", "load_results", "load_cached_results", "summarize", "plot_results",
+           "HeldoutGap", "heldout_gaps", "heldout_verdict", "plot_heldout_by_t"]
 
 SCHEMA = "course_utils/lesson04-results/1"
 NOT_MEASURED = "not yet measured"
@@ -314,3 +315,119 @@ def plot_results(res: Lesson04Results | Comparison, ax=None, *, per: str = "step
     if per == "steps":
         ax.set_yscale("log")  # the loss falls by an order of magnitude early on
     return ax
+
+
+@dataclass(frozen=True)
+class HeldoutGap:
+    """The paired held-out gap ``a - b`` (the same seed gave both arms the same data and noise).
+
+    ``by_t`` ``[n_seeds, K]``: per seed, the gap at each t of the grid ``t``;
+    ``per_seed`` ``[n_seeds]``: its mean over the grid; ``reference`` the mean loss of ``b``.
+    """
+
+    a: str
+    b: str
+    t: np.ndarray
+    by_t: np.ndarray
+    per_seed: np.ndarray
+    reference: float
+
+    @property
+    def mean(self) -> float:
+        return float(self.per_seed.mean())
+
+    @property
+    def spread(self) -> float:
+        """Seed-to-seed standard deviation of the paired gap (0 with one seed)."""
+        return float(self.per_seed.std(ddof=1)) if len(self.per_seed) > 1 else 0.0
+
+
+def heldout_gaps(res: Lesson04Results, a: str, b: str) -> HeldoutGap:
+    """The paired held-out gap between arms ``a`` and ``b`` of ``res`` (both measured, same grid)."""
+    res = _as_results(res)
+    for name in (a, b):
+        if name not in res.models:
+            why = res.not_yet_measured.get(name, f"not among {sorted(res.models)}")
+            raise ResultsError(f"{res.label}: no results for {name} ({why})")
+        if not res.models[name].has_heldout:
+            raise ResultsError(f"{res.label}: {name} has no heldout_loss_by_t ({NOT_MEASURED})")
+    ma, mb = res.models[a], res.models[b]
+    if ma.heldout_t.tolist() != mb.heldout_t.tolist():
+        raise ResultsError(f"{a} and {b} were scored on different t grids; they cannot be paired")
+    by_t = ma.heldout_loss - mb.heldout_loss  # [n_seeds, K], paired by seed
+    return HeldoutGap(a, b, ma.heldout_t, by_t, by_t.mean(axis=1), float(mb.heldout_loss.mean()))
+
+
+def heldout_verdict(res: Lesson04Results, a: str, b: str) -> list[str]:
+    """Sentences on ``a`` vs ``b`` chosen from the held-out numbers: the gap, its spread, the verdict.
+
+    The last line starts with ``"Verdict:"``. Three kinds: the same sign for every seed and a
+    mean gap larger than twice its seed-to-seed spread (stands out of the seed noise); the same
+    sign but not that large (consistent but small); a sign that changes (no winner).
+    """
+    g = heldout_gaps(res, a, b)
+    n = len(g.per_seed)
+    seeds = res.provenance.get("seeds", list(range(n)))
+    lines = [f"Held-out loss, {a} - {b}, mean over the {len(g.t)} timesteps of the grid: "
+             f"{g.mean:+.4f} ({100 * g.mean / g.reference:+.1f}% of {b}'s {g.reference:.4f}); "
+             f"per seed {', '.join(f'{s}: {v:+.4f}' for s, v in zip(seeds, g.per_seed))}; "
+             f"seed-to-seed spread (std) {g.spread:.4f}."]
+    k = int(np.argmax(np.abs(g.by_t.mean(axis=0))))
+    lines.append(f"The mean gap is largest at t = {int(g.t[k])}: {g.by_t[:, k].mean():+.4f}.")
+    if n < 2:
+        lines.append(f"Verdict: one seed cannot separate a difference between {a} and {b} "
+                     "from seed noise.")
+        return lines
+    lower = b if g.mean > 0 else a
+    same_sign = bool(np.all(g.per_seed > 0) or np.all(g.per_seed < 0))
+    if same_sign and abs(g.mean) > 2 * g.spread:
+        lines.append(f"Verdict: {lower} has the lower held-out loss for all {n} seeds, by more than "
+                     "twice the seed-to-seed spread: a difference that stands out of the seed noise "
+                     "at this budget.")
+    elif same_sign:
+        lines.append(f"Verdict: {lower} has the lower held-out loss for all {n} seeds, but by no more "
+                     f"than twice the seed-to-seed spread: consistent but small; {n} seeds cannot "
+                     "establish it firmly.")
+    else:
+        lines.append(f"Verdict: the sign of the gap changes between seeds: inside the seed noise, "
+                     f"no winner between {a} and {b} at this budget.")
+    return lines
+
+
+def plot_heldout_by_t(res: Lesson04Results, axes=None, *, pairs: tuple[tuple[str, str], ...] = (),
+                      title: str | None = None):
+    """Left: held-out loss against t per arm (mean, min-max band over seeds). Right: each pair's
+    paired gap against t (one thin line per seed, the mean thick). A visible note if unmeasured."""
+    res = _as_results(res)
+    import matplotlib.pyplot as plt
+
+    from .plotting import loss_curves_with_band
+
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(12, 4))
+    ax_loss, ax_gap = axes
+    arms = {n: m for n, m in res.models.items() if m.has_heldout}
+    if not res.measured or not arms:
+        for ax in axes:
+            ax.text(0.5, 0.5, f"{res.label}\nheld-out loss by t: {NOT_MEASURED}", ha="center",
+                    va="center", transform=ax.transAxes, fontsize=11, color="0.3")
+            ax.set_axis_off()
+        return axes
+    t = next(iter(arms.values())).heldout_t
+    loss_curves_with_band(ax_loss, t, {n: m.heldout_loss for n, m in arms.items()},
+                          ylabel="held-out loss (MSE on the noise)")
+    ax_loss.set_xlabel("timestep t")
+    ax_loss.set_yscale("log")
+    ax_loss.set_title(title or f"{res.label}: held-out loss by t")
+    for a, b in pairs:
+        g = heldout_gaps(res, a, b)
+        line, = ax_gap.plot(g.t, g.by_t.mean(axis=0), lw=2, label=f"{a} - {b} (mean)")
+        for row in g.by_t:
+            ax_gap.plot(g.t, row, lw=0.8, alpha=0.5, color=line.get_color())
+    ax_gap.axhline(0.0, color="0.4", lw=0.8)
+    ax_gap.set_xlabel("timestep t")
+    ax_gap.set_ylabel("paired gap in held-out loss")
+    ax_gap.set_title("paired gap by t (thin: one line per seed)")
+    if pairs:
+        ax_gap.legend()
+    return axes
