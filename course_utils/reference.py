@@ -14,7 +14,7 @@ from course_utils.components.film import FiLM
 from course_utils.components.score2d import ScoreNetworkWithFiLM
 from course_utils.components.sinusoidal import sinusoidal_embedding
 from course_utils.components.timestep_mlp import TimestepEmbedding
-from course_utils.components.unets import UNetSimple, UNetSinusoidal
+from course_utils.components.unets import UNetAdaGN, UNetScalar, UNetSimple, UNetSinusoidal
 from course_utils.diffusion.vpsde import VPSDE, dsm_loss, reverse_sde_step
 
 __all__ = [
@@ -25,6 +25,8 @@ __all__ = [
     "ScoreNetworkWithFiLM",
     "UNetSimple",
     "UNetSinusoidal",
+    "UNetScalar",
+    "UNetAdaGN",
     "VPSDE",
     "dsm_loss",
     "reverse_sde_step",

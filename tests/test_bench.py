@@ -45,12 +45,29 @@ def test_shipped_cpu_results_have_schema_and_provenance():
     prov = res.provenance
     assert prov["device"].startswith("CPU") and prov["seeds"] == [0, 1, 2]
     assert "test split" in prov["data"] and prov["command"].startswith("python bench/lesson04_results.py")
-    assert prov["torch"] and prov["date"]
-    assert set(res.models) == {"UNetSimple", "UNetSinusoidal"}
+    assert prov["torch"] and prov["date"] and prov["git_commit"]
+    assert set(res.models) == {"UNetSimple", "UNetScalar", "UNetSinusoidal", "UNetAdaGN"}
+    assert not res.not_yet_measured and res.profile["total_steps"] == PROFILES["cpu"].total_steps
+    assert "minus 1,000 held out" in prov["data"] and "1,000 held out" in res.heldout["train"]
     for m in res.models.values():
         assert m.window_losses.shape == (3, len(res.steps))
         assert m.epoch_losses.shape == (3, res.profile["epochs"])
+        assert m.has_heldout and m.heldout_loss.shape == (3, len(m.heldout_t)) and m.heldout_t[0] == 0
     assert "seed" in lr.summarize(res)
+
+
+def test_shipped_weights_load_and_say_where_they_come_from():
+    from course_utils.lessons.lesson04.weights import ARMS, load_manifest, load_weights
+
+    manifest = load_manifest()
+    assert set(manifest["arms"]) == set(ARMS)
+    cpu = lr.load_results("cpu")
+    for arm, entry in manifest["arms"].items():
+        assert entry["steps"] == cpu.profile["total_steps"] and entry["seed"] == 0 and entry["dtype"] == "float16"
+        model = load_weights(arm)
+        assert isinstance(model, ARMS[arm]) and not model.training
+        assert (ROOT / "data" / "lesson04" / "weights" / entry["file"]).stat().st_size < 8_000_000
+    assert manifest["provenance"]["command"] == cpu.provenance["command"]
 
 
 def test_shipped_gpu_results_have_schema_and_provenance():
@@ -68,6 +85,9 @@ def test_shipped_gpu_results_have_schema_and_provenance():
         assert m.window_losses.shape == (3, len(res.steps)) and m.epoch_losses.shape == (3, 60)
         assert len(m.seconds) == 3 and all(s > 0 for s in m.seconds)
     assert res.steps[-1] == 4680
+    # it says what it does not have instead of inventing it
+    assert {"UNetScalar", "UNetAdaGN", "heldout_loss_by_t"} <= set(res.not_yet_measured)
+    assert not any(m.has_heldout for m in res.models.values())
 
 
 def test_a_placeholder_is_shown_as_not_measured(tmp_path):
@@ -115,7 +135,25 @@ def test_results_script_runs_at_smoke_size(tmp_path, capsys):
     script = _script("lesson04_results")
     assert (
         script.main(
-            ["--profile", "smoke", "--data", "shipped", "--seeds", "0", "1", "--out", str(out), "--no-progress"]
+            [
+                "--profile",
+                "smoke",
+                "--data",
+                "shipped",
+                "--seeds",
+                "0",
+                "1",
+                "--arms",
+                "UNetSimple",
+                "UNetSinusoidal",
+                "--heldout-digits",
+                "4",
+                "--out",
+                str(out),
+                "--weights-dir",
+                str(tmp_path / "w"),
+                "--no-progress",
+            ]
         )
         == 0
     )
@@ -123,6 +161,13 @@ def test_results_script_runs_at_smoke_size(tmp_path, capsys):
     assert res.measured and res.provenance["seeds"] == [0, 1]
     assert "--profile smoke" in res.provenance["command"]
     assert "gap UNetSimple - UNetSinusoidal" in capsys.readouterr().out
+    assert set(res.not_yet_measured) == {"UNetScalar", "UNetAdaGN"}
+    assert res.models["UNetSimple"].heldout_loss.shape == (2, 15)
+    assert "4 held-out digits x 15 timesteps" in res.heldout["triples"]
+    from course_utils.lessons.lesson04.weights import load_manifest, load_weights
+
+    assert set(load_manifest(tmp_path / "w")["arms"]) == {"UNetSimple", "UNetSinusoidal"}
+    assert load_weights("UNetSinusoidal", tmp_path / "w") is not None
 
 
 def test_bench_runs_at_tiny_size(tmp_path):

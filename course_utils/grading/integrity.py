@@ -64,6 +64,7 @@ REFERENCE_MODULES = (
     "course_utils.components.unets",
     "course_utils.components.score2d",
     "course_utils.diffusion.vpsde",
+    "course_utils.lessons.lesson04.weights",  # its ARMS table holds lesson 04's finished U-Nets
     "course_utils.sinusoidal",
     "course_utils.timestep_mlp",
     "course_utils.film",

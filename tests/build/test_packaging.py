@@ -26,10 +26,14 @@ import json, sys
 from pathlib import Path
 import course_utils
 from course_utils import paths
+from course_utils.diffusion.samplers import ddim_sample
+from course_utils.lessons import LESSONS
+from course_utils.lessons.lesson04.heldout import train_and_heldout
+from course_utils.lessons.lesson04.mnist import load_mnist
+from course_utils.lessons.lesson04.results import load_results
+from course_utils.lessons.lesson04.weights import load_weights
 from course_utils.lessons.lesson05.experiment2d import Experiment2DConfig, results_path
 from course_utils.lessons.lesson05.experiment2d import load_results as load_2d
-from course_utils.lessons.lesson04.results import load_results
-from course_utils.lessons.lesson04.mnist import load_mnist
 
 split = load_mnist("cpu", source="shipped", verbose=False)
 print(json.dumps({
@@ -41,6 +45,9 @@ print(json.dumps({
     "digits": len(split),
     "lesson05": results_path(Experiment2DConfig()).is_file(),
     "lesson05_loads": bool(load_2d(results_path(Experiment2DConfig()))),
+    "lessons": len(LESSONS),
+    "heldout": len(train_and_heldout(split)[1]),
+    "weights": type(load_weights("UNetAdaGN")).__name__,
 }))
 """
 
@@ -130,3 +137,5 @@ def test_an_installed_copy_finds_its_data_away_from_the_clone(wheel, tmp_path):
     assert found["writable"] == str(work / "data"), found  # downloads never go into the package
     assert found["gpu_measured"] and found["cpu_measured"] and found["digits"] == 10_000
     assert found["lesson05"] and found["lesson05_loads"]
+    # the sub-packages (course_utils.diffusion, course_utils.lessons.lesson04) and the shipped weights
+    assert found["lessons"] >= 5 and found["heldout"] == 1_000 and found["weights"] == "UNetAdaGN"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from course_utils import reference
 from course_utils.reference import UNetSimple as RefSimple, UNetSinusoidal as RefSinusoidal
-from course_utils.components.unets import UNetSimple, UNetSinusoidal, count_parameters
+from course_utils.components.unets import UNetAdaGN, UNetScalar, UNetSimple, UNetSinusoidal, count_parameters
 
-MODELS = [UNetSimple, UNetSinusoidal]
+MODELS = [UNetSimple, UNetSinusoidal, UNetScalar, UNetAdaGN]
 
 
 pytestmark = pytest.mark.usefixtures("one_cpu_thread")  # see conftest.py
@@ -31,6 +32,9 @@ def test_backward_works(cls):
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert model.time_embed.mlp[0].weight.grad.abs().sum() > 0  # time layers are trained too
+    if cls is UNetAdaGN:  # every block's AdaGN projection receives a gradient
+        projections = [m.proj for m in model.modules() if isinstance(m, reference.AdaGN)]
+        assert len(projections) == 13 and all(p.weight.grad.abs().sum() > 0 for p in projections)
 
 
 def test_the_seed_inplace_version_really_breaks_backward():
@@ -106,3 +110,84 @@ def test_inputs_are_checked_with_useful_messages():
 
 def test_reference_exports():
     assert RefSimple is UNetSimple and RefSinusoidal is UNetSinusoidal
+
+
+def _shapes(model):
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def test_scalar_and_sinusoidal_differ_only_in_the_time_paths_first_linear():
+    """The fair pair: same names and shapes everywhere except time_embed.mlp.0.weight."""
+    scalar, sinus = _shapes(UNetScalar()), _shapes(UNetSinusoidal())
+    assert scalar.keys() == sinus.keys()
+    differing = {k for k in scalar if scalar[k] != sinus[k]}
+    assert differing == {"time_embed.mlp.0.weight"}
+    assert scalar["time_embed.mlp.0.weight"] == (512, 1) and sinus["time_embed.mlp.0.weight"] == (512, 256)
+    assert count_parameters(UNetSinusoidal()) - count_parameters(UNetScalar()) == 512 * 255
+    assert isinstance(UNetScalar().time_embed.mlp[1], torch.nn.GELU)  # the same activation
+    assert UNetScalar().time_embed.mlp[1].approximate == "none"
+
+
+def test_same_seed_gives_the_fair_pair_identical_backbones():
+    torch.manual_seed(3)
+    a = UNetScalar().state_dict()
+    torch.manual_seed(3)
+    b = UNetSinusoidal().state_dict()
+    shared = [k for k in a if not k.startswith("time_")]
+    assert len(shared) > 50 and all(torch.equal(a[k], b[k]) for k in shared)
+
+
+@pytest.mark.parametrize("cls", [UNetScalar, UNetSinusoidal])
+def test_only_t_changes_all_256_bottleneck_channels(cls):
+    """Same image, two timesteps: every bottleneck channel (after the time offset) differs."""
+    torch.manual_seed(0)
+    model = cls().eval()
+    seen = {}
+    model.up3.register_forward_hook(lambda mod, inp, out: seen.setdefault("b", []).append(inp[0]))
+    x = torch.randn(1, 1, 28, 28).repeat(2, 1, 1, 1)  # (1, ...) -> (2, ...): same image twice
+    with torch.no_grad():
+        model(x, torch.tensor([10, 700]))
+    b = seen["b"][0]  # (2, 256, 7, 7): the bottleneck with its time offset, as up3 receives it
+    assert b.shape == (2, 256, 7, 7)
+    changed = (b[0] - b[1]).abs().amax(dim=(1, 2))  # (256, 7, 7) -> (256,)
+    assert bool(torch.all(changed > 0)), f"{int((changed == 0).sum())} channels ignore t"
+
+
+def test_simple_changes_only_half_the_bottleneck_channels():
+    """The contrast that makes UNetSimple unfair: channels 128..255 never see t."""
+    torch.manual_seed(0)
+    model = UNetSimple().eval()
+    seen = []
+    model.up3.register_forward_hook(lambda mod, inp, out: seen.append(inp[0]))
+    x = torch.randn(1, 1, 28, 28).repeat(2, 1, 1, 1)  # (1, ...) -> (2, ...)
+    with torch.no_grad():
+        model(x, torch.tensor([10, 700]))
+    changed = (seen[0][0] - seen[0][1]).abs().amax(dim=(1, 2))  # (256, 7, 7) -> (256,)
+    assert bool(torch.all(changed[:128] > 0)) and bool(torch.all(changed[128:] == 0))
+
+
+def test_adagn_unet_uses_group_norm_only_and_conditions_every_block():
+    model = UNetAdaGN()
+    kinds = {type(m).__name__ for m in model.modules()}
+    assert "BatchNorm2d" not in kinds and "GroupNorm" in kinds
+    blocks = ["enc1", "enc2", "enc3", "bottleneck", "dec3", "dec2"]
+    assert all(isinstance(getattr(model, b).norm1, reference.AdaGN) for b in blocks)
+    # GroupNorm works per sample: a sample's output does not depend on the rest of the batch
+    model.train()
+    torch.manual_seed(0)
+    x, t = torch.randn(4, 1, 28, 28), torch.tensor([1, 200, 400, 999])
+    with torch.no_grad():
+        full = model(x, t)
+        alone = model(x[:1], t[:1])
+    assert torch.allclose(full[:1], alone, atol=1e-5)
+    with pytest.raises(ValueError, match="num_groups must be a positive int dividing"):
+        UNetAdaGN(num_groups=5)
+    with pytest.raises(ValueError, match=r"x must be \[B, 1, H, W\]"):
+        model(torch.randn(2, 1, 30, 30), torch.zeros(2))
+    with pytest.raises(ValueError, match="batch 2"):
+        model(torch.randn(2, 1, 28, 28), torch.zeros(3))
+
+
+def test_new_arms_are_exported_from_reference():
+    assert reference.UNetScalar is UNetScalar and reference.UNetAdaGN is UNetAdaGN
+    assert {"UNetScalar", "UNetAdaGN"} <= set(reference.__all__)

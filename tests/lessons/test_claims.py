@@ -183,19 +183,45 @@ def test_03_cost_wording_is_chosen_from_ratios():
 
 
 def test_04_budgets_and_parameters():
+    from course_utils.components.unets import UNetScalar, UNetSimple, UNetSinusoidal, count_parameters
+
     gpu, cpu = load_04("gpu"), load_04("cpu")
-    says("04", "Section 6 printed both budgets (156 steps on a CPU, 4,680 on a GPU)")
-    assert cpu.profile["total_steps"] == 156 and gpu.profile["total_steps"] == 4680
     says("04", "the full run's 4,680 steps per network")
+    assert gpu.profile["total_steps"] == 4680
+    says("04", "the `cpu` profile's 100 steps per network on the 9,000 training digits")
+    assert cpu.profile["total_steps"] == 100 and cpu.profile["name"] == "cpu"
+    says("04", "these are the first 100 steps on a CPU")
     says("04", "seeds 0, 1 and 2")
     assert gpu.provenance["seeds"] == cpu.provenance["seeds"] == [0, 1, 2]
     assert "H100" in gpu.provenance["device"]
-    says("04", "regenerates them (about two minutes on an H100)")
-    assert 60 <= gpu.provenance["wall_seconds"] <= 180
-    says("04", "sinusoidal encoding → 394k-parameter MLP")
-    assert round((256 * 512 + 512 + 512 * 512 + 512) / 1000) == 394
+    says("04", "for `UNetSimple` and `UNetSinusoidal` only")
+    assert set(gpu.models) == {"UNetSimple", "UNetSinusoidal"}
+    assert {"UNetScalar", "UNetAdaGN", "heldout_loss_by_t"} <= set(gpu.not_yet_measured)
+    says("04", "(the steps cycled through the 10,000 shipped digits, 60 passes)")
+    assert gpu.profile["n_images"] == 10_000 and gpu.profile["epochs"] == 60
+    says("04", "the time path grows from 16,768 to 525,568 parameters")
+    simple, sinus = UNetSimple(), UNetSinusoidal()
+    assert sum(p.numel() for p in simple.time_embed.parameters()) == 16_768
+    assert sum(p.numel() for n, p in sinus.named_parameters() if n.startswith("time_")) == 525_568
+    says("04", "your network is about 28% larger")
+    assert round(100 * (count_parameters(sinus) / count_parameters(simple) - 1)) == 28
+    says("04", "the first Linear reads 1 number instead of 256")
+    assert UNetScalar().time_embed.mlp[0].in_features == 1 and sinus.time_embed.mlp[0].in_features == 256
     says("04", "probability 2 / 2ⁿ (25% for three seeds)")
     assert 2 / 2**3 == 0.25
+    says("04", "the loss on 1,000 digits the networks never train on")
+    says("04", "1,000 of the 10,000 digits shipped with the course are **held out**")
+    from course_utils.lessons.lesson04.heldout import N_HELDOUT
+
+    assert N_HELDOUT == 1_000 and "1,000 held out" in cpu.heldout["train"]
+    says("04", "it is largest at small `t`, where the noise is faint")
+    says("04", "and smallest at large `t`, where the input is almost pure noise")
+    for name, m in cpu.models.items():  # held true for every network and seed of the shipped results
+        assert all(int(m.heldout_t[row.argmax()]) <= 10 for row in m.heldout_loss), name
+        assert all(int(m.heldout_t[row.argmin()]) >= 500 for row in m.heldout_loss), name
+    says("04", "**DDIM** (Song, Meng and Ermon, 2021), deterministic, 50 network calls")
+    says("04", "all 1,000 timesteps, each")
+    assert gpu.config["num_timesteps"] == 1000
 
 
 # ----------------------------------------------------------------------------- lesson 05
@@ -374,21 +400,15 @@ def test_05_verdict_wording_from_synthetic_numbers():
 def test_04_profile_table():
     from course_utils.lessons.lesson04.profiles import FULL_PROFILE, PROFILES
 
-    says("04", "MNIST's 60,000 training digits (offline: the 10,000 shipped ones, 780 steps) | 10 | 4,680 |")
+    says("04", "MNIST's 60,000 training digits (offline: the 9,000 shipped training digits, 700 steps) | 10 | 4,680 |")
     assert (FULL_PROFILE.n_images, FULL_PROFILE.epochs, FULL_PROFILE.total_steps) == (60_000, 10, 4680)
-    assert FULL_PROFILE.fit_to(10_000).total_steps == 780
-    says("04", "the first 6,400 of the 10,000 digits shipped with the course | 2 | 100 |")
+    assert FULL_PROFILE.fit_to(9_000).total_steps == 700
+    says("04", "the first 6,400 of the 9,000 training digits | 2 | 100 |")
     cpu = PROFILES["cpu"]
     assert (cpu.n_images, cpu.epochs, cpu.total_steps) == (6_400, 2, 100)
     says("04", "| 64 digits | 1 | 4 |")
     smoke = PROFILES["smoke"]
     assert (smoke.n_images, smoke.epochs, smoke.batch_size, smoke.total_steps) == (64, 1, 16, 4)
-    says("04", "(60 passes instead of 10 over six times as many digits)")
-    gpu = load_04("gpu")
-    assert gpu.profile["epochs"] == 60 and gpu.profile["n_images"] * 6 == FULL_PROFILE.n_images
-    says("04", "156 steps per network (all 10,000 shipped digits, 2 epochs)")
-    cpu_res = load_04("cpu")
-    assert (cpu_res.profile["n_images"], cpu_res.profile["epochs"], cpu_res.profile["total_steps"]) == (10_000, 2, 156)
 
 
 def test_03_neighbour_similarity_and_fast_hand():

@@ -96,6 +96,69 @@ def test_compare_models_uses_identical_terms(images, monkeypatch):
     )
 
 
+@pytest.mark.parametrize("verbose", [True, False])
+def test_every_seed_warms_up_before_its_timed_runs(images, monkeypatch, verbose):
+    """The warm-up (compile / capture) runs for every model of every seed, before its run, verbose or not.
+
+    Before the fix it ran only for the first seed and only when verbose, so later seeds'
+    compile and capture time landed in ``seconds`` ("warm-up excluded").
+    """
+    events = []
+
+    def fake_measure(runner, imgs, batch_size):
+        events.append(("warm", runner.config.seed, id(runner)))
+        return 0.01
+
+    def fake_run(runner, batches, profile, label, progress):
+        events.append(("run", runner.config.seed, id(runner)))
+        return trainer_mod.TrainResult(label, 0, (1,), (1.0,), (1.0,), 0.1, "fp32", False)
+
+    monkeypatch.setattr(trainer_mod, "measure_step_time", fake_measure)
+    monkeypatch.setattr(trainer_mod, "_run", fake_run)
+    compare_models(
+        {"a": UNetSimple, "b": UNetSinusoidal},
+        images,
+        TINY,
+        TrainConfig(warmup_steps=1),
+        seeds=[0, 1, 2],
+        device="cpu",
+        progress=False,
+        verbose=verbose,
+    )
+    warmed = [(seed, rid) for kind, seed, rid in events if kind == "warm"]
+    runs = [(seed, rid) for kind, seed, rid in events if kind == "run"]
+    assert len(runs) == 6 and sorted(warmed) == sorted(runs), events
+    for seed, rid in runs:  # each runner's warm-up comes before its run
+        assert events.index(("warm", seed, rid)) < events.index(("run", seed, rid))
+
+
+def test_after_run_sees_each_trained_model(monkeypatch, images):
+    monkeypatch.setattr(
+        trainer_mod,
+        "_run",
+        lambda runner, batches, profile, label, progress: trainer_mod.TrainResult(
+            label, 0, (1,), (1.0,), (1.0,), 0.1, "fp32", False
+        ),
+    )
+    trained = []
+    compare_models(
+        {"a": UNetSimple, "b": UNetSinusoidal},
+        images,
+        TINY,
+        FAST,
+        seeds=[0, 2],
+        device="cpu",
+        progress=False,
+        verbose=False,
+        after_run=lambda label, seed, model: trained.append((label, seed, type(model))),
+    )
+    assert trained == [
+        (label, seed, cls) for seed in (0, 2) for label, cls in (("a", UNetSimple), ("b", UNetSinusoidal))
+    ]
+    with pytest.raises(TypeError, match="after_run must be a function"):
+        compare_models({"a": UNetSimple}, images, TINY, FAST, device="cpu", after_run=3)
+
+
 def test_same_seed_same_curves(images):
     a = compare_models({"m": UNetSimple}, images, TINY, FAST, device="cpu", progress=False)
     b = compare_models({"m": UNetSimple}, images, TINY, FAST, device="cpu", progress=False)

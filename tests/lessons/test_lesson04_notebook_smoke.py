@@ -1,24 +1,25 @@
 """Lesson 04's notebook: grading mode trains nothing, and the verdict is computed, not written in.
 
-The "What the numbers show" cell of the solution is run on made-up results of three kinds
-(a clear win, a sign that changes between seeds, the simple network ahead); its conclusion
-must follow the numbers each time.
+The "What the numbers show" cell of the solution is run on made-up held-out results of each kind
+(a clear win, a sign that changes between seeds, the other network ahead, GPU results that take
+precedence); its verdicts must follow the numbers each time.
 """
 
 import contextlib
 import io
 
-import matplotlib
 import nbformat
 import numpy as np
 import pytest
 
 from course_utils.build.notebooks import execute_notebook
-from course_utils.lessons.lesson04.results import NOT_MEASURED, Lesson04Results, ModelCurves
+from course_utils.lessons.lesson04.results import NOT_MEASURED, Lesson04Results, ModelCurves, heldout_verdict
 from course_utils.lessons import by_id
 
 A = "04_mnist_simple_vs_sinusoidal"
-VERDICT_MARK = "shown = gpu_results if gpu_results.measured else cpu_results"
+VERDICT_MARK = "for line in heldout_verdict(shown, a, b):"
+PAIRS = (("UNetScalar", "UNetSinusoidal"), ("UNetSimple", "UNetSinusoidal"), ("UNetSinusoidal", "UNetAdaGN"))
+T = np.array([0, 50, 500, 999])
 
 
 def _verdict_cell():
@@ -28,39 +29,30 @@ def _verdict_cell():
     return cells[0]
 
 
-def _results(simple_final, sin_final):
-    """Three seeds, two epochs, four windows; the last epoch's losses are the given ones."""
-    steps = np.array([5, 10, 15, 20])
-
-    def curves(finals):
-        finals = np.asarray(finals, dtype=float)
-        windows = np.stack([finals + d for d in (0.5, 0.2, 0.05, 0.0)], axis=1)  # [3, 4]
-        epochs = np.stack([finals + 0.3, finals], axis=1)  # [3, 2]
-        return ModelCurves(1000, windows, epochs)
-
-    prov = {"device": "test", "torch": "x", "seeds": [0, 1, 2], "date": "today", "command": "made up", "data": "none"}
+def _results(scalar_gap, label="CPU results", device="CPU"):
+    """Four arms, three seeds; UNetScalar's held-out loss = UNetSinusoidal's + the per-seed gap."""
+    gaps = np.asarray(scalar_gap, dtype=float)
+    ref = np.tile(np.array([0.2, 0.1, 0.03, 0.01]), (3, 1))  # [3, 4]
+    losses = {
+        "UNetSinusoidal": ref,
+        "UNetScalar": ref + gaps[:, None],
+        "UNetSimple": ref + 0.02,
+        "UNetAdaGN": ref - 0.02,
+    }
+    models = {n: ModelCurves(1000, np.ones((3, 2)), np.ones((3, 1)), (), T, v) for n, v in losses.items()}
+    prov = {"device": device, "torch": "x", "seeds": [0, 1, 2], "date": "today", "command": "made up", "data": "none"}
     return Lesson04Results(
-        "measured",
-        "made-up results",
-        prov,
-        {"name": "cpu_medium", "epochs": 2, "total_steps": 20},
-        {},
-        steps,
-        {"UNetSimple": curves(simple_final), "UNetSinusoidal": curves(sin_final)},
+        "measured", label, prov, {"name": "cpu", "epochs": 1, "total_steps": 100}, {}, np.array([5, 10]), models
     )
 
 
-def _conclusion(gpu, cpu):
-    import matplotlib.pyplot as plt
-
-    matplotlib.use("Agg")
-    ns = {"np": np, "plt": plt, "gpu_results": gpu, "cpu_results": cpu}
+def _verdicts(gpu, cpu):
+    ns = {"np": np, "gpu_results": gpu, "cpu_results": cpu, "PAIRS": PAIRS, "heldout_verdict": heldout_verdict}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(_verdict_cell(), "<verdict cell>", "exec"), ns)
-    plt.close("all")
     text = out.getvalue()
-    return [ln for ln in text.splitlines() if ln.startswith("Conclusion:")][0], text
+    return [ln.strip() for ln in text.splitlines() if ln.strip().startswith("Verdict:")], text
 
 
 @pytest.fixture(scope="module")
@@ -75,26 +67,35 @@ def unmeasured_gpu():
 
 
 def test_clear_win_stands_out(unmeasured_gpu):
-    line, text = _conclusion(unmeasured_gpu, _results([0.10, 0.101, 0.099], [0.08, 0.081, 0.079]))
-    assert "UNetSinusoidal is lower for every seed, and by more than the seed spread" in line
-    assert "3 of 3 seeds" in text and "not yet measured" in text
+    lines, text = _verdicts(unmeasured_gpu, _results([0.010, 0.011, 0.009]))
+    assert len(lines) == 3 and "UNetSinusoidal has the lower held-out loss for all 3 seeds, by more" in lines[0]
+    assert "UNetScalar vs UNetSinusoidal  (CPU results" in text
+    assert "UNetSinusoidal has the lower held-out loss for all 3 seeds, by more" in lines[1]  # simple is worse
+    assert "UNetAdaGN has the lower held-out loss" in lines[2]
 
 
 def test_sign_that_changes_between_seeds_means_no_winner(unmeasured_gpu):
-    line, _ = _conclusion(unmeasured_gpu, _results([0.10, 0.09, 0.095], [0.099, 0.092, 0.094]))
-    assert "no winner" in line
+    lines, _ = _verdicts(unmeasured_gpu, _results([0.002, -0.003, 0.001]))
+    assert "no winner between UNetScalar and UNetSinusoidal" in lines[0]
 
 
-def test_simple_network_ahead_is_reported_as_such(unmeasured_gpu):
-    line, _ = _conclusion(unmeasured_gpu, _results([0.080, 0.085, 0.090], [0.081, 0.0862, 0.0905]))
-    assert line.startswith("Conclusion: UNetSimple is lower for every seed, but by no more than the seed spread")
+def test_scalar_ahead_is_reported_as_such(unmeasured_gpu):
+    lines, _ = _verdicts(unmeasured_gpu, _results([-0.001, -0.004, -0.0002]))
+    assert lines[0].startswith("Verdict: UNetScalar has the lower held-out loss for all 3 seeds, but by no more")
 
 
-def test_measured_gpu_results_take_precedence():
-    gpu = _results([0.05, 0.051, 0.049], [0.04, 0.041, 0.039])
-    cpu = _results([0.10, 0.09, 0.095], [0.099, 0.092, 0.094])
-    line, text = _conclusion(gpu, cpu)
-    assert "stands out" in line and "not yet measured" not in text
+def test_measured_gpu_held_out_results_take_precedence():
+    gpu = _results([0.010, 0.011, 0.009], label="GPU results", device="GPU")
+    lines, text = _verdicts(gpu, _results([0.002, -0.003, 0.001]))
+    assert "stands out" in lines[0] and "(GPU results" in text and "(CPU results" not in text
+
+
+def test_gpu_results_without_held_out_losses_fall_back_to_cpu():
+    gpu = _results([0.010, 0.011, 0.009], label="GPU results", device="GPU")
+    for m in gpu.models.values():
+        object.__setattr__(m, "heldout_loss", None)
+    lines, text = _verdicts(gpu, _results([0.002, -0.003, 0.001]))
+    assert "no winner" in lines[0] and "(GPU results" not in text
 
 
 def test_grading_mode_runs_no_training(tmp_path):
@@ -106,4 +107,4 @@ def test_grading_mode_runs_no_training(tmp_path):
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     assert "Grading mode: training is skipped" in text
     assert "Estimated training time" not in text and "s/step" not in text
-    assert "Conclusion:" in text  # the cached results are still read and judged
+    assert "Verdict:" in text and "Grading mode: sampling is skipped" in text  # cached results still judged

@@ -431,17 +431,24 @@ def compare_models(
     device: torch.device | str | None = None,
     progress: bool = True,
     verbose: bool = True,
+    after_run: Callable[[str, int, nn.Module], None] | None = None,
 ) -> Comparison:
     """Train every model of ``builders`` once per seed, all on identical terms.
 
     For each seed ``s`` every model is built right after ``torch.manual_seed(s)`` and
     trained with ``config.with_seed(s)``: same digits, same order, same t and noise.
-    A timed warm-up of each model prints the estimated total time first.
+    Every model of every seed gets its timed warm-up (``config.warmup_steps``) before its
+    run, so compile and capture time never lands in a run's ``seconds``; the first seed's
+    warm-ups also print the estimated total time (when ``verbose``).
+    ``after_run(label, seed, model)``, when given, is called with each trained model
+    (e.g. to evaluate it on held-out data or save its weights) before the next is trained.
     """
     if not builders:
         raise ValueError("builders must name at least one model, e.g. {'simple': UNetSimple}")
     if not seeds or any(not isinstance(s, int) or s < 0 for s in seeds):
         raise ValueError(f"seeds must be a non-empty list of ints >= 0, got {seeds!r}")
+    if after_run is not None and not callable(after_run):
+        raise TypeError("after_run must be a function (label, seed, model) -> None, or None")
     device = torch.device(device) if device is not None else pick_device()
     try:
         images, profile = _images_for(data, profile, device)
@@ -456,18 +463,19 @@ def compare_models(
             for label, build in builders.items():
                 torch.manual_seed(seed)
                 runners[label] = StepRunner(_prepare(build(), cfg, device), cfg, device, schedule, verbose)
+            # Warm up (compile / capture / allocate) every runner of every seed before its run.
+            per_step = {
+                label: measure_step_time(runner, images, profile.batch_size) if cfg.warmup_steps else float("nan")
+                for label, runner in runners.items()
+            }
             if i == 0 and verbose:
                 print(profile.describe())
-                total = 0.0
                 for label, runner in runners.items():
-                    per_step = (
-                        measure_step_time(runner, images, profile.batch_size) if cfg.warmup_steps else float("nan")
-                    )
-                    total += per_step * profile.total_steps * len(seeds)
                     print(
                         f"  {label}: {count_parameters(runner.model):,} parameters, "
-                        f"{per_step:.3f} s/step in the warm-up ({runner.describe()})"
+                        f"{per_step[label]:.3f} s/step in the warm-up ({runner.describe()})"
                     )
+                total = sum(per_step.values()) * profile.total_steps * len(seeds)
                 print(
                     f"Estimated training time: about {_duration(total)} for "
                     f"{len(runners)} models x {len(seeds)} seed(s) x {profile.total_steps:,} "
@@ -477,6 +485,8 @@ def compare_models(
                 batches = DeviceBatches(images, profile.batch_size, cfg.data_seed)
                 name = f"{label} (seed {seed})" if len(seeds) > 1 else label
                 result.runs[label].append(_run(runner, batches, profile, name, progress))
+                if after_run is not None:
+                    after_run(label, seed, runner.model)
     except _OOM:
         raise _oom_error(device, profile.batch_size) from None
     return result
