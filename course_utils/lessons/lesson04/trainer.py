@@ -9,8 +9,10 @@ Probabilistic Models" (2020), with the original notebook's settings (see
   the same config, the same initial convolution weights, the same digit order and
   the same draws of t and noise (separate, identically seeded generators);
 * on a GPU: bf16 autocast (fp16 + GradScaler on pre-Ampere GPUs such as the T4),
-  channels-last memory and ``torch.compile``, each falling back with a printed
-  reason when unavailable;
+  channels-last memory, a whole-step CUDA graph and ``torch.compile``, each falling back
+  with a printed reason when unavailable; under ``compile="auto"``, :func:`compare_models`
+  compiles only when :mod:`course_utils.lessons.lesson04.compile_choice` predicts, from the
+  eager step time measured now, that compiling finishes the run first (and prints why);
 * a timed warm-up that prints an estimate of the run time before training, a tqdm
   progress bar with the running loss, and loss curves per N steps and per epoch;
 * friendly errors (:mod:`course_utils.lessons.lesson04.errors`) for a GPU that runs out of memory.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import copy
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping, Sequence
 
 import torch
@@ -29,6 +31,7 @@ from torch import nn
 
 from course_utils.diffusion.ddpm import DDPMSchedule, draw_t_and_noise, epsilon_loss_at, linear_schedule
 from course_utils.lessons.lesson04.graphed_step import GraphedTrainStep, zero_optimizer_state
+from course_utils.lessons.lesson04.compile_choice import choose_compile
 from course_utils.lessons.lesson04.errors import GPUMemoryError
 from course_utils.lessons.lesson04.mnist import DeviceBatches, MnistSplit, to_model_range
 from course_utils.lessons.lesson04.profiles import Profile, TrainConfig
@@ -421,6 +424,35 @@ def train_model(
         raise _oom_error(device, profile.batch_size) from None
 
 
+def _decide_compile(
+    builders: Mapping[str, Callable[[], nn.Module]],
+    images: torch.Tensor,
+    profile: Profile,
+    config: TrainConfig,
+    seeds: Sequence[int],
+    device: torch.device,
+    schedule: DDPMSchedule,
+    verbose: bool,
+) -> TrainConfig:
+    """``config`` with ``compile`` "on" or "off": whichever :func:`choose_compile` predicts to finish first,
+    from the eager step time of the first network measured now."""
+    eager = replace(config.with_seed(seeds[0]), compile="off")
+    torch.manual_seed(seeds[0])
+    build = next(iter(builders.values()))
+    runner = StepRunner(_prepare(build(), eager, device), eager, device, schedule, verbose=False)
+    per_step = measure_step_time(runner, images, profile.batch_size)
+    choice = choose_compile(per_step, profile.total_steps, len(builders), len(seeds), runner.cuda_graph)
+    del runner
+    if verbose:
+        verdict = (
+            "on (compiling is predicted to finish first)"
+            if choice.compile
+            else "off (eager is predicted to finish first)"
+        )
+        print(f"torch.compile: {verdict}: {choice.reason}")
+    return replace(config, compile="on" if choice.compile else "off")
+
+
 def compare_models(
     builders: Mapping[str, Callable[[], nn.Module]],
     data: MnistSplit | torch.Tensor,
@@ -442,6 +474,9 @@ def compare_models(
     warm-ups also print the estimated total time (when ``verbose``).
     ``after_run(label, seed, model)``, when given, is called with each trained model
     (e.g. to evaluate it on held-out data or save its weights) before the next is trained.
+    On CUDA with ``config.compile == "auto"`` the run is compiled or not, whichever is predicted to
+    finish first (:func:`~course_utils.lessons.lesson04.compile_choice.choose_compile`), and the
+    returned comparison's ``config`` says which.
     """
     if not builders:
         raise ValueError("builders must name at least one model, e.g. {'simple': UNetSimple}")
@@ -457,6 +492,9 @@ def compare_models(
             profile, config, tuple(seeds), describe_device(device), source, {label: [] for label in builders}
         )
         schedule = linear_schedule(config.num_timesteps, config.beta_start, config.beta_end, device)
+        if config.compile == "auto" and device.type == "cuda" and config.warmup_steps:
+            config = _decide_compile(builders, images, profile, config, seeds, device, schedule, verbose)
+            result.config = config
         for i, seed in enumerate(seeds):
             cfg = config.with_seed(seed)
             runners = {}
