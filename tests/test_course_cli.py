@@ -60,3 +60,16 @@ def test_build_and_grading_commands_have_distinct_names_and_both_run_from_the_on
     assert not set(BUILD_COMMANDS) & set(GRADING_COMMANDS)
     assert main(["check"]) == 0  # python -m course_utils check == python -m course_utils.build check
     assert "up to date" in capsys.readouterr().out
+
+
+def test_a_notebook_that_timed_out_is_reported_as_a_time_out():
+    """nbclient's time-out message ends with a preview of the cell; the FAILED line says the reason."""
+    import nbformat
+    from nbclient.exceptions import CellTimeoutError
+
+    from course_utils.build.cli import _failure
+
+    cell = nbformat.v4.new_code_cell("train()\nplot()")
+    err = CellTimeoutError.error_from_timeout_and_cell("Cell execution timed out", 600, cell)
+    assert _failure(err) == "A cell timed out while it was being executed, after 600 seconds."
+    assert _failure(RuntimeError("Traceback...\nValueError: bad shape")) == "ValueError: bad shape"

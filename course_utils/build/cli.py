@@ -39,8 +39,17 @@ def cmd_execute(args) -> int:
             print(f"executed {lesson.assignment:<28} {secs:6.1f} s  -> {dst.relative_to(REPO_ROOT)}")
         except Exception as exc:  # report every lesson, then fail
             failed += 1
-            print(f"FAILED   {lesson.assignment}: {str(exc).strip().splitlines()[-1][:300]}")
+            print(f"FAILED   {lesson.assignment}: {_failure(exc)}")
     return int(failed > 0)
+
+
+def _failure(exc: Exception) -> str:
+    """One line that says why a notebook failed: the exception's last line, or the time-out."""
+    from nbclient.exceptions import CellTimeoutError
+
+    if isinstance(exc, CellTimeoutError):  # its message ends with a preview of the cell, not the reason
+        return str(exc).strip().splitlines()[0][:300]
+    return str(exc).strip().splitlines()[-1][:300]
 
 
 def cmd_release(args) -> int:
