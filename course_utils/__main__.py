@@ -20,6 +20,10 @@ __all__ = ["MODULE_TASKS", "MAKE_ONLY", "tasks", "usage", "main"]
 # task -> (module with main(argv), what it does)
 MODULE_TASKS = {
     "site": ("course_utils.build.site", "the static HTML site of the executed solutions (--out build/site)"),
+    "lesson04-sample-quality": (
+        "course_utils.lessons.lesson04.sample_quality",
+        "lesson 04's sample scores of the shipped weights: print them, or --recompute them",
+    ),
     "lesson05-comparison": (
         "course_utils.lessons.lesson05.experiment2d",
         "lesson 05's network comparison: print the cached results, or --recompute them",
@@ -44,6 +48,7 @@ MAKE_ONLY = {
     "make bench-queue": "bench/grading_queue.py: the grading queue on PostgreSQL",
     "make clean": "remove build products",
     "python bench/lesson04_results.py": "recompute lesson 04's cached results (see bench/RESULTS.md)",
+    "python bench/lesson04_weights.py": "train lesson 04's shipped sampling weights, four networks in lockstep",
 }
 
 

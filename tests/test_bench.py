@@ -13,7 +13,7 @@ import torch
 
 matplotlib.use("Agg")
 
-from course_utils import lesson04_results as lr
+from course_utils.lessons.lesson04 import results as lr
 from course_utils.lessons.lesson04.profiles import PROFILES
 from course_utils.lessons.lesson04.errors import ResultsError
 from course_utils.paths import REPO_ROOT
@@ -168,6 +168,28 @@ def test_results_script_runs_at_smoke_size(tmp_path, capsys):
 
     assert set(load_manifest(tmp_path / "w")["arms"]) == {"UNetSimple", "UNetSinusoidal"}
     assert load_weights("UNetSinusoidal", tmp_path / "w") is not None
+
+
+def test_weights_script_trains_the_four_arms_in_lockstep_and_checkpoints(tmp_path, capsys):
+    from course_utils.lessons.lesson04.weights import ARMS, load_manifest, load_weights
+
+    out = tmp_path / "w"
+    script = _script("lesson04_weights")
+    argv = ["--steps", "3", "--save-every", "2", "--batch-size", "8", "--out", str(out)]
+    assert script.main(argv) == 0
+    manifest = load_manifest(out)
+    assert set(manifest["arms"]) == set(ARMS)
+    assert {e["steps"] for e in manifest["arms"].values()} == {3}  # every arm after the same steps
+    assert manifest["provenance"]["command"].startswith("python bench/lesson04_weights.py --steps 3")
+    assert "step 2 (" in capsys.readouterr().out  # the checkpoint at --save-every
+    assert not load_weights("UNetScalar", out).training
+    # a deadline stops at the first checkpoint after it, leaving a consistent set
+    assert (
+        script.main(["--steps", "50", "--save-every", "1", "--seconds", "0", "--batch-size", "8", "--out", str(out)])
+        == 0
+    )
+    assert {e["steps"] for e in load_manifest(out)["arms"].values()} == {1}
+    assert "stopping: --seconds 0 reached after 1 steps per arm" in capsys.readouterr().out
 
 
 def test_bench_runs_at_tiny_size(tmp_path):

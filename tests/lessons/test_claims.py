@@ -209,7 +209,7 @@ def test_04_budgets_and_parameters():
     assert UNetScalar().time_embed.mlp[0].in_features == 1 and sinus.time_embed.mlp[0].in_features == 256
     says("04", "probability 2 / 2ⁿ (25% for three seeds)")
     assert 2 / 2**3 == 0.25
-    says("04", "the loss on 1,000 digits the networks never train on")
+    says("04", "the denoising loss on 1,000 digits the networks never train on")
     says("04", "1,000 of the 10,000 digits shipped with the course are **held out**")
     from course_utils.lessons.lesson04.heldout import N_HELDOUT
 
