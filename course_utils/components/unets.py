@@ -91,26 +91,18 @@ class SimpleTimestepEmbed(nn.Module):
         return self.mlp(t_unit.to(self.mlp[0].weight.dtype))  # (B, 1) -> (B, d_emb)
 
 
-class ScalarTimestepEmbedding(nn.Module):
+class ScalarTimestepEmbedding(SimpleTimestepEmbed):
     """:class:`TimestepEmbedding`'s MLP (Linear -> GELU -> Linear) fed the scalar ``t / T``.
 
     ``mlp.0`` is Linear(1, d_emb) where :class:`TimestepEmbedding` has Linear(d_sinusoidal,
-    d_emb); every other parameter has the same name and shape.
+    d_emb); every other parameter has the same name and shape. It is :class:`SimpleTimestepEmbed`
+    (same forward, same parameters in the same order) with GELU for ReLU and a 512-wide default.
     """
 
     def __init__(self, d_emb: int = 512, num_timesteps: int = 1000) -> None:
-        super().__init__()
-        if d_emb < 1 or num_timesteps < 1:
-            raise ValueError(f"need d_emb >= 1 and num_timesteps >= 1, got {d_emb}, {num_timesteps}")
-        self.num_timesteps = num_timesteps
+        super().__init__(d_emb, num_timesteps)
         self.d_emb = d_emb
-        self.mlp = nn.Sequential(nn.Linear(1, d_emb), nn.GELU(), nn.Linear(d_emb, d_emb))
-
-    def forward(self, t: torch.Tensor) -> torch.Tensor:
-        """Map timesteps ``[B]`` (or a number) to embeddings ``[B, d_emb]``."""
-        t = as_times(t, kind="discrete", device=self.mlp[0].weight.device)
-        t_unit = (t / self.num_timesteps).unsqueeze(1)  # (B,) -> (B, 1)
-        return self.mlp(t_unit.to(self.mlp[0].weight.dtype))  # (B, 1) -> (B, d_emb)
+        self.mlp[1] = nn.GELU()  # TimestepEmbedding's activation (parameter-free: no init is drawn)
 
 
 class BottleneckTimeUNet(nn.Module):

@@ -340,6 +340,12 @@ def summarize(res: Lesson04Results | Comparison) -> str:
     return "\n".join(lines)
 
 
+def _say_not_measured(ax, text: str, fontsize: int) -> None:
+    """An empty panel that says what is not measured, instead of a plot of invented numbers."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=fontsize, color="0.3")
+    ax.set_axis_off()
+
+
 def plot_results(res: Lesson04Results | Comparison, ax=None, *, per: str = "steps", title: str | None = None):
     """Mean loss curve per model with a min-max band over seeds; a visible note if unmeasured."""
     res = _as_results(res)
@@ -352,17 +358,7 @@ def plot_results(res: Lesson04Results | Comparison, ax=None, *, per: str = "step
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4))
     if not res.measured:
-        ax.text(
-            0.5,
-            0.5,
-            f"{res.label}\n{NOT_MEASURED}",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-            fontsize=12,
-            color="0.3",
-        )
-        ax.set_axis_off()
+        _say_not_measured(ax, f"{res.label}\n{NOT_MEASURED}", fontsize=12)
         return ax
     if per == "steps":
         x, runs = res.steps, {n: m.window_losses for n, m in res.models.items()}
@@ -477,17 +473,7 @@ def plot_heldout_by_t(
     arms = {n: m for n, m in res.models.items() if m.has_heldout}
     if not res.measured or not arms:
         for ax in axes:
-            ax.text(
-                0.5,
-                0.5,
-                f"{res.label}\nheld-out loss by t: {NOT_MEASURED}",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                fontsize=11,
-                color="0.3",
-            )
-            ax.set_axis_off()
+            _say_not_measured(ax, f"{res.label}\nheld-out loss by t: {NOT_MEASURED}", fontsize=11)
         return axes
     t = next(iter(arms.values())).heldout_t
     loss_curves_with_band(
