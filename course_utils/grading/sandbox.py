@@ -42,6 +42,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -443,11 +444,18 @@ class SandboxJob:
         """SIGKILL every process of the uid; returns how many there were."""
         return _kill_all(self.uid, self.gid)
 
-    def close(self) -> None:
-        """Kill the uid's processes, remove its scratch dir and cgroup, free the uid. Idempotent."""
+    def close(self, grace: float = 0.5) -> None:
+        """Kill the uid's processes, remove its scratch dir and cgroup, free the uid. Idempotent.
+
+        Processes that end by themselves within ``grace`` seconds (a kernel still exiting after its
+        shutdown) are not killed or counted; what is still running then is, in ``killed_at_close``.
+        """
         if self._lock_fd is None:
             return
         try:
+            deadline = time.monotonic() + grace
+            while processes_of(self.uid) and time.monotonic() < deadline:
+                time.sleep(0.02)
             self.killed_at_close = self.kill_processes()
             _remove_tree(str(self.job_dir))
             if self.cgroup is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import shutil
 import stat
 import sys
@@ -313,3 +314,22 @@ def test_a_sys_path_entry_holding_a_hidden_path_is_left_out_of_the_box(cfg, monk
             Path("/nonexistent/job"),
             Path("/nonexistent/job/home"),
         )
+
+
+def test_close_counts_only_processes_still_running_after_a_short_grace(cfg):
+    """A process of the uid that ends by itself (a kernel still exiting) is not a leftover; one that runs on is."""
+
+    def spawn(job, seconds):
+        return subprocess.Popen(
+            ["/bin/sleep", str(seconds)], user=job.uid, group=job.uid, extra_groups=[], cwd="/", start_new_session=True
+        )
+
+    with sb.SandboxJob.open(cfg) as job:
+        exiting = spawn(job, 0.2)
+        job.close()
+        assert job.killed_at_close == 0 and exiting.wait(timeout=5) == 0
+    with sb.SandboxJob.open(cfg) as job:
+        stays = spawn(job, 60)
+        job.close()
+        assert job.killed_at_close == 1 and stays.wait(timeout=5) == -9
+        assert sb.processes_of(job.uid) == []
