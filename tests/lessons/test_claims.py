@@ -224,6 +224,19 @@ def test_04_budgets_and_parameters():
     assert gpu.config["num_timesteps"] == 1000
 
 
+def test_04_sample_scores():
+    from course_utils.lessons.lesson04 import sample_quality as sq
+
+    says("04", "The course scores 256 DDIM samples per network (the same starting noise for all four)")
+    says("04", "a small digit classifier trained on the 9,000 training digits")
+    says("04", "256 *other* real held-out digits")
+    assert sq.N_SAMPLES == 256 and sq.DDIM_STEPS == 50
+    scores = sq.load_scores()
+    assert scores["sampler"] == "DDIM, 50 steps, clip, x_T from seed 0, 256 samples per network"
+    assert "minus 1,000 held out" in scores["classifier"]["trained_on"]
+    assert all(s["n"] == 256 for s in scores["scores"].values())
+
+
 # ----------------------------------------------------------------------------- lesson 05
 
 

@@ -55,6 +55,9 @@ def test_the_constants_are_the_ones_bench_results_reports():
     assert "bf16, eager | 8.08 |" in text and "bf16, compiled | 9.83 |" in text
     assert "the first seed took at most 63.6 s" in text and "training was 9.75 s (UNetSimple) and 9.74 s" in text
     assert cc.COMPILE_SECONDS_PER_NETWORK == pytest.approx((63.6 - 19.5) / 2, abs=0.1)
+    break_even = cc.COMPILE_SECONDS_PER_NETWORK / ((1 - cc.GRAPHED_COMPILED_RATIO) * 2.78e-3)
+    assert "wins only from about 31,000 steps per network" in text and round(break_even, -3) == 31_000
+    assert "26 s eager against 2 x 22 + 0.74 x 26 = 63 s compiled" in text
 
 
 def test_compare_models_decides_from_a_measured_eager_step(monkeypatch, capsys):
