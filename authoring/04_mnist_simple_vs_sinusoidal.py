@@ -1,9 +1,9 @@
 # %% [markdown]
 # # Lesson 04 · MNIST: simple vs sinusoidal time conditioning
 #
-# **Estimated time:** 60–75 minutes of reading and coding, plus the training run and sampling: 4–5
-# minutes on an idle two-core CPU (longer on a busy machine). Before training, the notebook times a short warm-up
-# and prints its own estimate for the machine it is on, GPU or CPU.
+# **Estimated time:** 60–75 minutes of reading and coding, plus the training run and sampling, whose
+# length depends on the machine: before training, the notebook times a short warm-up and prints its own
+# estimate for the machine it is on, GPU or CPU (`bench/RESULTS.md` lists the times measured so far).
 # **GPU:** recommended, not required (a CPU runs a reduced experiment and the notebook shows cached
 # results of the measured runs) · **Level:** one [Independent] exercise, the rest [Guided]
 #
@@ -677,9 +677,12 @@ print("\nsame initial convolution weights under the same seed (UNetSimple, your 
 # batch 128 (16 in `smoke`), DDPM's schedule (T = 1000, betas 1e-4…0.02), the ε-prediction loss, the
 # same seed for the weights, the digit order, the timesteps and the noise. The `cpu` profile covers only
 # the start of training; the cached results in section 6 add the other two networks and more seeds.
-# On a GPU the run uses mixed precision, `torch.compile` and a CUDA graph that replays each whole
-# training step, when they are available (each falls back with a printed reason when not). When the
-# autograder runs this notebook, training is skipped.
+# On a GPU the run uses mixed precision and a CUDA graph that replays each whole training step, when
+# they are available (each falls back with a printed reason when not). Whether it also compiles the
+# step with `torch.compile` is decided for the run at hand: compiling makes each step faster but costs
+# tens of seconds per network first, so the trainer times an eager step in the warm-up, predicts which
+# way finishes first and prints the choice with its arithmetic (`course_utils/lessons/lesson04/compile_choice.py`).
+# When the autograder runs this notebook, training is skipped.
 #
 # The live run trains the fair pair: `UNetScalar` and **your** `UNetSinusoidal`. Before training, a
 # short timed warm-up of each network prints an estimate of the total time.
@@ -913,12 +916,49 @@ else:
 
 # %% [markdown]
 # **What just happened.** Each column is one network, each row one sampler, and the same position in
-# every column started from the same noise. With weights from a short run, expect blobs and strokes
-# rather than clean digits; differences between columns then say more about how far each network got
-# in those steps than about what it could learn. When weights from a longer (GPU) run are shipped, the
-# printed line says so and the same cell shows them. The course does not yet score the samples with a
-# number (for example a digit classifier's confidence): with weights this early, such a score would
-# measure blurriness, not the question of this lesson.
+# every column started from the same noise. How recognisable the digits are depends on how long the
+# shipped networks trained (the printed line says how many steps); after a short run, differences
+# between columns say more about how far each network got in those steps than about what it could
+# learn. When weights from a longer (GPU) run are shipped, the printed line says so and the same cell
+# shows them. The next cell puts a number on what your eyes see.
+#
+# ### How good are the samples? A number, with its spread
+#
+# Eight digits per network are too few to judge by eye. The course scores 256 DDIM samples per network
+# (the same starting noise for all four) with a small digit classifier trained on the 9,000 training
+# digits (`course_utils/lessons/lesson04/sample_quality.py`), three ways:
+#
+# * **FD**, the Fréchet distance between the classifier's features of the samples and of 256 real
+#   held-out digits, computed like the FID of image models: lower is closer to real digits, in both
+#   quality and variety. The comparison below uses it.
+# * **confidence**, the classifier's mean top probability: is each sample recognisably *some* digit?
+#   A classifier that never saw noise can be confident on noise too, so this one only describes.
+# * **class balance**, the entropy of the predicted labels divided by log 10: are all ten digits drawn
+#   (1 = equally often)?
+#
+# Two reference rows frame them: 256 *other* real held-out digits (the floor: two real sets are never
+# at distance 0) and the starting noise itself. The ± is a bootstrap over the 256 samples: how much the
+# number would move with other starting noise. It does not cover another training seed (one run per
+# network is shipped), so a gap here is weaker evidence than the held-out loss of section 7. The scores
+# are cached with the SHA-256 of the weights they scored, so they cannot silently describe other weights.
+#
+# **Predict before running.** Will the fair pair's samples differ in FD by more than the spread?
+
+# %%
+from course_utils.lessons.lesson04.sample_quality import describe_scores, load_scores
+
+quality = load_scores()
+print(f"classifier: {quality['classifier']['heldout_accuracy']:.1%} correct on the 1,000 held-out digits")
+print(f"samples: {quality['sampler']}; weights after {entry['steps']:,} training steps")
+for line in describe_scores(quality["scores"]):
+    print(line)
+
+# %% [markdown]
+# **What just happened.** The sentences under the table are chosen by the numbers in it. Read each
+# network's FD between the two reference rows: near the starting noise's, it has learned little; near the
+# real digits', its samples are hard to tell from real ones in the classifier's eyes. Confidence and
+# class balance say *how* a set falls short: a network can draw a few easy digits well (high confidence,
+# low balance). These scores judge the shipped weights only; train longer and they change.
 #
 # With a GPU and a clone of the course repository, the command printed in section 6 for the GPU
 # results (see `bench/RESULTS.md`) regenerates them, now for all four networks with their held-out

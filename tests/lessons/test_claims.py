@@ -237,6 +237,31 @@ def test_04_sample_scores():
     assert all(s["n"] == 256 for s in scores["scores"].values())
 
 
+def test_04_results_md_reports_the_shipped_weights_and_their_scores():
+    """bench/RESULTS.md's table of sample scores and its step count are those of the shipped files."""
+    from course_utils.lessons.lesson04 import sample_quality as sq
+    from course_utils.lessons.lesson04.weights import load_manifest
+
+    text = (REPO_ROOT / "bench" / "RESULTS.md").read_text()
+    manifest = load_manifest()
+    steps = {e["steps"] for e in manifest["arms"].values()}
+    assert steps == {500} and "the four arms in lockstep, 500 CPU steps each" in text
+    assert f"`wall_seconds` {manifest['provenance']['wall_seconds']}" in text
+    scores = sq.load_scores()
+    assert f"({100 * scores['classifier']['heldout_accuracy']:.1f}% correct on the 1,000 held-out" in text
+    label = {"real digits": "256 other real held-out digits", "starting noise": "the starting noise"}
+    for name, v in scores["scores"].items():
+        row = (
+            f"| {label.get(name, name)} | {v['fd']:.2f} +- {v['fd_std']:.2f} | {v['confidence']:.3f} +- "
+            f"{v['confidence_std']:.3f} | {v['balance']:.3f} +- {v['balance_std']:.3f} |"
+        )
+        assert row in text, row
+    a, b = scores["scores"]["UNetScalar"], scores["scores"]["UNetSinusoidal"]
+    gap, spread = b["fd"] - a["fd"], (a["fd_std"] ** 2 + b["fd_std"] ** 2) ** 0.5
+    assert f"by {gap:.1f} in FD, more than twice the bootstrap spread of the difference ({spread:.1f})" in text
+    assert gap > 2 * spread
+
+
 # ----------------------------------------------------------------------------- lesson 05
 
 
