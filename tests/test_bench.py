@@ -62,12 +62,16 @@ def test_shipped_weights_load_and_say_where_they_come_from():
     manifest = load_manifest()
     assert set(manifest["arms"]) == set(ARMS)
     cpu = lr.load_results("cpu")
+    steps = {entry["steps"] for entry in manifest["arms"].values()}
+    assert len(steps) == 1 and steps.pop() > cpu.profile["total_steps"]  # every arm alike, longer than the cpu profile
     for arm, entry in manifest["arms"].items():
-        assert entry["steps"] == cpu.profile["total_steps"] and entry["seed"] == 0 and entry["dtype"] == "float16"
+        assert entry["seed"] == 0 and entry["dtype"] == "float16" and entry["profile"].startswith("lockstep")
         model = load_weights(arm)
         assert isinstance(model, ARMS[arm]) and not model.training
         assert (ROOT / "data" / "lesson04" / "weights" / entry["file"]).stat().st_size < 8_000_000
-    assert manifest["provenance"]["command"] == cpu.provenance["command"]
+    prov = manifest["provenance"]
+    assert prov["command"].startswith("python bench/lesson04_weights.py") and not prov["git_dirty"]
+    assert "minus 1,000 held out" in prov["data"]  # the held-out digits were never trained on
 
 
 def test_shipped_gpu_results_have_schema_and_provenance():
