@@ -884,7 +884,7 @@ from course_utils.lessons.lesson04.weights import ARMS, load_manifest, load_weig
 manifest = load_manifest()
 prov = manifest["provenance"]
 entry = next(iter(manifest["arms"].values()))
-print(f"shipped weights: {entry['steps']:,} training steps ({entry['profile']} profile), seed {entry['seed']}, "
+print(f"shipped weights: {entry['steps']:,} training steps (run: {entry['profile']}), seed {entry['seed']}, "
       f"on {prov['device']}, {prov['date'][:10]}; made by: {prov['command']}")
 if RUN.grading:
     print("Grading mode: sampling is skipped.")
