@@ -254,6 +254,20 @@ def _abort_workers() -> None:
         _reclaim(tag, None)
 
 
+def kernel_threads(jobs: int) -> int:
+    """Threads for each learner kernel's PyTorch and OpenMP when ``jobs`` submissions are graded
+    at once on this machine: its usable cores shared out, at least one each.
+
+    Left alone, every kernel starts one thread per core, so two jobs on two cores run four busy
+    threads that wait on each other (OpenMP threads spin while they wait). An instructor's own
+    ``OMP_NUM_THREADS`` wins over this (see :func:`_run_worker`).
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive int, got {jobs!r}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // jobs)
+
+
 def _run_worker(
     dirs: CourseDirs, sub: Submission, opts: GradeOptions, notes: list[str] | None = None
 ) -> tuple[bool, str]:
@@ -274,7 +288,12 @@ def _run_worker(
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{sub.student}--{sub.assignment}.log"
     # The worker and the kernels it starts grade: COURSE_GRADING=1 is theirs, not this process's.
-    worker_env = {**os.environ, "COURSE_GRADING": "1", "MPLBACKEND": os.environ.get("MPLBACKEND", "Agg")}
+    worker_env = {
+        **os.environ,
+        "COURSE_GRADING": "1",
+        "MPLBACKEND": os.environ.get("MPLBACKEND", "Agg"),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS") or str(kernel_threads(opts.jobs)),
+    }
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "course_utils.grading.worker", "--settings", json.dumps(settings)],

@@ -1,0 +1,82 @@
+"""What keeps grading fast: each kernel's share of the cores, and the worker's lean imports.
+
+Measured in bench/RESULTS.md, section 3 (`make bench-grading`): with two jobs on two cores,
+kernels that each took every core waited on each other; and every worker (one per submission)
+spent about 0.9 s importing a parser package no notebook schema uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from course_utils.grading import autograde as ag
+from course_utils.grading.autograde import GradeOptions, kernel_threads
+from course_utils.grading.course import REPO_ROOT, CourseDirs
+from course_utils.grading.submissions import Submission
+
+
+@pytest.mark.parametrize(("cores", "jobs", "threads"), [(8, 1, 8), (8, 2, 4), (8, 3, 2), (2, 2, 1), (2, 16, 1)])
+def test_each_kernel_gets_its_share_of_the_cores(monkeypatch, cores, jobs, threads):
+    monkeypatch.setattr(ag.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert kernel_threads(jobs) == threads
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, True, "2"])
+def test_kernel_threads_refuses_a_job_count_that_is_not_a_positive_int(jobs):
+    with pytest.raises(ValueError, match="jobs must be a positive int"):
+        kernel_threads(jobs)
+
+
+class _FakeWorker:
+    """Stands in for the worker process: records the environment it was started with."""
+
+    seen: list[dict] = []
+
+    def __init__(self, argv, **kwargs):
+        self.pid, self.returncode = 4242, 0
+        _FakeWorker.seen.append(kwargs["env"])
+
+    def communicate(self, timeout=None):
+        return json.dumps({"success": True}).encode() + b"\n", b""
+
+
+def _start_worker(tmp_path, monkeypatch, jobs):
+    _FakeWorker.seen.clear()
+    monkeypatch.setattr(ag.subprocess, "Popen", _FakeWorker)
+    monkeypatch.setattr(ag.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    sub = Submission("learner", "01_sinusoidal_embedding", tmp_path / "submitted" / "learner")
+    ok, reason = ag._run_worker(CourseDirs(root=tmp_path), sub, GradeOptions(jobs=jobs, sandbox=False))
+    assert (ok, reason) == (True, "")
+    return _FakeWorker.seen[-1]
+
+
+def test_the_worker_and_its_kernel_are_started_with_their_share_of_threads(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert _start_worker(tmp_path, monkeypatch, jobs=2)["OMP_NUM_THREADS"] == "2"
+    assert _start_worker(tmp_path, monkeypatch, jobs=1)["OMP_NUM_THREADS"] == "4"
+
+
+def test_an_instructors_own_thread_count_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert _start_worker(tmp_path, monkeypatch, jobs=2)["OMP_NUM_THREADS"] == "3"
+
+
+def test_the_worker_skips_the_iri_parsers_and_still_validates_notebooks():
+    # A fresh process, as the orchestrator starts it: importing the worker must leave the
+    # optional rfc3987_syntax out, and nbformat must still read and validate a lesson.
+    code = (
+        "import sys, course_utils.grading.worker, nbformat\n"
+        f"nb = nbformat.read({str(REPO_ROOT / 'solutions/01_sinusoidal_embedding/01_sinusoidal_embedding.ipynb')!r}, 4)\n"
+        "nbformat.validate(nb)\n"
+        "print(repr(sys.modules.get('rfc3987_syntax', 'absent')), len(nb.cells))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT, env=dict(os.environ)
+    ).stdout.split()
+    assert out[0] in ("None", "'absent'"), f"the worker imported rfc3987_syntax: {out[0]}"
+    assert int(out[1]) > 10
