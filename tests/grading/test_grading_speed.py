@@ -80,3 +80,18 @@ def test_the_worker_skips_the_iri_parsers_and_still_validates_notebooks():
     ).stdout.split()
     assert out[0] in ("None", "'absent'"), f"the worker imported rfc3987_syntax: {out[0]}"
     assert int(out[1]) > 10
+
+
+@pytest.mark.parametrize("which", ["before", "after"])
+def test_results_md_reports_the_measured_grading_figures(which):
+    """bench/RESULTS.md's before/after table is the JSON the benchmark wrote, row for row."""
+    figures = json.loads((REPO_ROOT / f"bench/results_grading_threads_{which}.json").read_text())
+    one, two = (next(r for r in figures["runs"] if r["jobs"] == j) for j in (1, 2))
+    row = f"| {figures['git_commit'][:7]} ({which}) | {one['seconds']:.1f} s | {two['seconds']:.1f} s | " + (
+        f"**{two['per_minute']:.1f}** | **{one['seconds'] / figures['submissions']:.1f} s** |"
+        if which == "after"
+        else f"{two['per_minute']:.1f} | {one['seconds'] / figures['submissions']:.1f} s |"
+    )
+    assert row in (REPO_ROOT / "bench/RESULTS.md").read_text()
+    assert figures["sandbox"] and not figures["git_dirty"] and figures["cores"] == 2
+    assert all(r["same_grades_as_first_run"] for r in figures["runs"]) and figures["statuses"] == {"graded": 20}
