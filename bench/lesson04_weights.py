@@ -11,7 +11,13 @@ every arm and a manifest (:mod:`course_utils.lessons.lesson04.weights`) saying h
 so a run stopped by a deadline (``--seconds``) or by hand still leaves a consistent set: all four arms
 after the same number of steps.
 
-    python bench/lesson04_weights.py --steps 2000 --seconds 7200 --out data/lesson04/weights
+Each checkpoint also writes ``<out>/train_state.ckpt`` (float32 weights, Adam state, the random
+generators' states and the step count); ``--resume`` continues from it, so a long CPU run can be
+spread over several sittings and end exactly where one uninterrupted run would (the digit order is
+replayed from its seed, the timesteps and noise continue from the saved generators).
+
+    python bench/lesson04_weights.py --steps 2000 --seconds 7200 --out build/weights
+    python bench/lesson04_weights.py --steps 2000 --seconds 7200 --out build/weights --resume
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from course_utils.lessons.lesson04.weights import ARMS, save_weights, write_mani
 from course_utils.provenance import record
 from course_utils.runtime import pick_device
 
+STATE = "train_state.ckpt"  # not *.pt: the package's weights folder holds only the arms' files
+
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -43,6 +51,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", choices=("shipped", "auto"), default="shipped")
     p.add_argument("--out", type=Path, required=True, help="folder for <arm>.pt and manifest.json")
+    p.add_argument("--resume", action="store_true", help=f"continue from <out>/{STATE} (written at every checkpoint)")
     args = p.parse_args(argv)
     for name in ("steps", "save_every", "batch_size"):
         if getattr(args, name) < 1:
@@ -68,40 +77,97 @@ def main(argv: list[str] | None = None) -> int:
         batches[arm] = DeviceBatches(images, args.batch_size, config.data_seed)
         generators[arm] = torch.Generator(device=device).manual_seed(config.seed)
         epochs[arm] = iter(())
-    start, done = time.perf_counter(), 0
-    window = dict.fromkeys(ARMS, 0.0)
+
+    def next_batch(arm: str) -> torch.Tensor:
+        x0 = next(epochs[arm], None)
+        if x0 is None:  # a new epoch: a new permutation from the arm's own (identical) generator
+            epochs[arm] = batches[arm].epoch()
+            x0 = next(epochs[arm])
+        return x0
+
+    done, before, sittings = 0, 0.0, []
+    if args.resume:
+        done, before, sittings = _restore(args, train.source, runners, generators)
+        for arm in ARMS:  # replay the digit order up to where the saved run stopped
+            for _ in range(done):
+                next_batch(arm)
+        print(f"resuming after {done:,} steps per arm ({before / 60:.1f} min of training before)", flush=True)
+    start, window, in_window, first = time.perf_counter(), dict.fromkeys(ARMS, 0.0), 0, done
     print(f"training {list(ARMS)} in lockstep on {train.source}, {describe_device(device)}", flush=True)
     while done < args.steps:
         for arm, runner in runners.items():
-            x0 = next(epochs[arm], None)
-            if x0 is None:  # a new epoch: a new permutation from the arm's own (identical) generator
-                epochs[arm] = batches[arm].epoch()
-                x0 = next(epochs[arm])
-            window[arm] += float(runner.step(x0, generators[arm]))
-        done += 1
+            window[arm] += float(runner.step(next_batch(arm), generators[arm]))
+        done, in_window = done + 1, in_window + 1
         elapsed = time.perf_counter() - start
         if done % args.save_every == 0 or done == args.steps:
-            losses = ", ".join(f"{a} {window[a] / args.save_every:.4f}" for a in ARMS)
-            _checkpoint(args, command, device, train.source, runners, done, elapsed)
-            print(
-                f"step {done:,} ({elapsed / 60:.1f} min): mean training loss of the last window: {losses}", flush=True
+            losses = ", ".join(f"{a} {window[a] / in_window:.4f}" for a in ARMS)
+            sitting = {"command": command, "steps_from": first, "steps_to": done, "wall_seconds": round(elapsed, 1)}
+            _checkpoint(
+                args, command, device, train.source, runners, generators, done, before + elapsed, [*sittings, sitting]
             )
-            window = dict.fromkeys(ARMS, 0.0)
+            print(
+                f"step {done:,} ({(before + elapsed) / 60:.1f} min): mean training loss of the last window: {losses}",
+                flush=True,
+            )
+            window, in_window = dict.fromkeys(ARMS, 0.0), 0
             if args.seconds is not None and elapsed >= args.seconds:
                 print(f"stopping: --seconds {args.seconds:.0f} reached after {done:,} steps per arm")
                 break
     return 0
 
 
-def _checkpoint(args, command, device, source, runners, done, elapsed) -> None:
-    """Write every arm's weights after ``done`` steps, then the manifest that says so."""
+def _restore(args: argparse.Namespace, source: str, runners: dict, generators: dict) -> tuple[int, float, list[dict]]:
+    """Load ``<out>/train_state.ckpt`` into the runners and generators; (steps done, seconds so far,
+    the earlier sittings)."""
+    path = args.out / STATE
+    if not path.is_file():
+        raise SystemExit(f"--resume: no {path}; start without --resume, or point --out at the earlier run's folder")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if (state["seed"], state["batch_size"], state["data"]) != (args.seed, args.batch_size, source) or set(
+        state["arms"]
+    ) != set(ARMS):
+        raise SystemExit(
+            f"--resume: {path} is a run with seed {state['seed']}, batch {state['batch_size']} and data "
+            f"{state['data']!r} (arms {sorted(state['arms'])}); resume it with the same --seed, --batch-size and --data"
+        )
+    for arm, runner in runners.items():
+        saved = state["arms"][arm]
+        runner.model.load_state_dict(saved["model"])
+        runner.optimizer.load_state_dict(saved["optimizer"])  # before the first step (and any graph capture)
+        if runner.scaler is not None and saved.get("scaler"):
+            runner.scaler.load_state_dict(saved["scaler"])
+        generators[arm].set_state(saved["generator"])
+    return int(state["done"]), float(state["wall_seconds"]), list(state["sittings"])
+
+
+def _checkpoint(args, command, device, source, runners, generators, done, elapsed, sittings) -> None:
+    """Write every arm's weights after ``done`` steps, the state to resume from, then the manifest."""
     label = f"lockstep, {done:,} steps of batch {args.batch_size}"
+    arms_state = {
+        arm: {
+            "model": runner.model.state_dict(),
+            "optimizer": runner.optimizer.state_dict(),
+            "scaler": runner.scaler.state_dict() if runner.scaler is not None else {},
+            "generator": generators[arm].get_state(),
+        }
+        for arm, runner in runners.items()
+    }
+    state = {"done": done, "seed": args.seed, "batch_size": args.batch_size, "data": source, "wall_seconds": elapsed}
+    state["sittings"] = sittings
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.save({**state, "arms": arms_state}, args.out / (STATE + ".tmp"))
+    (args.out / (STATE + ".tmp")).replace(args.out / STATE)  # never a half-written state
     arms = {}
     for arm, runner in runners.items():
         entry = save_weights(runner.model, arm, args.out)
         arms[arm] = {**entry, "seed": args.seed, "steps": done, "profile": label, "device": describe_device(device)}
     prov = record(
-        command, device=describe_device(device), seeds=[args.seed], data=source, wall_seconds=round(elapsed, 1)
+        command,
+        device=describe_device(device),
+        seeds=[args.seed],
+        data=source,
+        wall_seconds=round(elapsed, 1),
+        budget={"steps": done, "batch_size": args.batch_size, "sittings": sittings},
     )
     write_manifest(args.out, prov, arms)
 

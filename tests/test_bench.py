@@ -196,6 +196,31 @@ def test_weights_script_trains_the_four_arms_in_lockstep_and_checkpoints(tmp_pat
     assert "stopping: --seconds 0 reached after 1 steps per arm" in capsys.readouterr().out
 
 
+def test_weights_script_resumes_exactly_where_one_run_would_be(tmp_path, capsys):
+    from course_utils.lessons.lesson04.weights import ARMS, load_manifest, load_weights
+
+    script = _script("lesson04_weights")
+    tiny = ["--save-every", "2", "--batch-size", "8"]
+    assert script.main(["--steps", "4", *tiny, "--out", str(tmp_path / "straight")]) == 0
+    assert script.main(["--steps", "2", *tiny, "--out", str(tmp_path / "split")]) == 0
+    assert script.main(["--steps", "4", *tiny, "--out", str(tmp_path / "split"), "--resume"]) == 0
+    assert "resuming after 2 steps per arm" in capsys.readouterr().out
+    for arm in ARMS:  # the same weights as one uninterrupted run: data order, t, noise and Adam continue
+        a = load_weights(arm, tmp_path / "straight").state_dict()
+        b = load_weights(arm, tmp_path / "split").state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), arm
+    manifest = load_manifest(tmp_path / "split")
+    assert {e["steps"] for e in manifest["arms"].values()} == {4}
+    sittings = manifest["provenance"]["budget"]["sittings"]
+    assert [(s["steps_from"], s["steps_to"]) for s in sittings] == [(0, 2), (2, 4)]
+    assert sittings[1]["command"].endswith("--resume")
+    # a state from another seed is refused, not silently continued
+    with pytest.raises(SystemExit, match="resume it with the same --seed"):
+        script.main(["--steps", "6", *tiny, "--seed", "1", "--out", str(tmp_path / "split"), "--resume"])
+    with pytest.raises(SystemExit, match="no .*train_state.ckpt"):
+        script.main(["--steps", "2", *tiny, "--out", str(tmp_path / "none"), "--resume"])
+
+
 def test_bench_runs_at_tiny_size(tmp_path):
     figures = _script("run").run(
         ["--device", "cpu", "--steps", "2", "--warmup", "0", "--batch", "16", "--out", str(tmp_path / "b.json")]

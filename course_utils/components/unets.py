@@ -105,6 +105,17 @@ class ScalarTimestepEmbedding(SimpleTimestepEmbed):
         self.mlp[1] = nn.GELU()  # TimestepEmbedding's activation (parameter-free: no init is drawn)
 
 
+def _checked_inputs(x: torch.Tensor, t: torch.Tensor | int | float) -> torch.Tensor:
+    """Check the images ``x`` ``[B, 1, H, W]`` (H, W divisible by 4: two poolings) and return ``t``
+    as discrete timesteps ``[B]`` on ``x``'s device."""
+    if x.dim() != 4 or x.shape[1] != 1 or x.shape[-2] % 4 or x.shape[-1] % 4:
+        raise ValueError(f"x must be [B, 1, H, W] with H and W divisible by 4, got shape {tuple(x.shape)}")
+    t = as_times(t, kind="discrete", device=x.device)
+    if t.shape[0] != x.shape[0]:
+        raise ValueError(f"t must be 1-D [batch] with batch {x.shape[0]}, got shape {tuple(t.shape)}")
+    return t
+
+
 class BottleneckTimeUNet(nn.Module):
     """The original notebook's minimal U-Net; subclasses say how t becomes a 256-d bottleneck offset.
 
@@ -137,11 +148,7 @@ class BottleneckTimeUNet(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != 1 or x.shape[-2] % 4 or x.shape[-1] % 4:
-            raise ValueError(f"x must be [B, 1, H, W] with H and W divisible by 4, got shape {tuple(x.shape)}")
-        t = as_times(t, kind="discrete", device=x.device)
-        if t.shape[0] != x.shape[0]:
-            raise ValueError(f"t must be 1-D [batch] with batch {x.shape[0]}, got shape {tuple(t.shape)}")
+        t = _checked_inputs(x, t)
         e1 = self.enc1(x)  # (B, 32, 28, 28)
         e2 = self.enc2(self.pool1(e1))  # (B, 64, 14, 14)
         e3 = self.enc3(self.pool2(e2))  # (B, 128, 7, 7)
@@ -241,11 +248,7 @@ class UNetAdaGN(nn.Module):
         self.time_embed = TimestepEmbedding(d_sinusoidal=256, d_emb=d)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != 1 or x.shape[-2] % 4 or x.shape[-1] % 4:
-            raise ValueError(f"x must be [B, 1, H, W] with H and W divisible by 4, got shape {tuple(x.shape)}")
-        t = as_times(t, kind="discrete", device=x.device)
-        if t.shape[0] != x.shape[0]:
-            raise ValueError(f"t must be 1-D [batch] with batch {x.shape[0]}, got shape {tuple(t.shape)}")
+        t = _checked_inputs(x, t)
         emb = self.time_embed(t)  # (B,) -> (B, 512)
         e1 = self.enc1(x, emb)  # (B, 32, 28, 28)
         e2 = self.enc2(self.pool1(e1), emb)  # (B, 64, 14, 14)
