@@ -214,7 +214,13 @@ def test_weights_script_resumes_exactly_where_one_run_would_be(tmp_path, capsys)
     sittings = manifest["provenance"]["budget"]["sittings"]
     assert [(s["steps_from"], s["steps_to"]) for s in sittings] == [(0, 2), (2, 4)]
     assert sittings[1]["command"].endswith("--resume")
-    # a state from another seed is refused, not silently continued
+    # bf16 autocast on the CPU, recorded in the manifest; a state from another seed or precision is
+    # refused, not silently continued
+    assert script.main(["--steps", "2", *tiny, "--precision", "bf16", "--out", str(tmp_path / "bf16")]) == 0
+    entry = load_manifest(tmp_path / "bf16")["arms"]["UNetAdaGN"]
+    assert entry["precision"] == "bf16" and entry["profile"].endswith("batch 8, bf16")
+    with pytest.raises(SystemExit, match="resume it with the same --seed"):
+        script.main(["--steps", "4", *tiny, "--out", str(tmp_path / "bf16"), "--resume"])
     with pytest.raises(SystemExit, match="resume it with the same --seed"):
         script.main(["--steps", "6", *tiny, "--seed", "1", "--out", str(tmp_path / "split"), "--resume"])
     with pytest.raises(SystemExit, match="no .*train_state.ckpt"):

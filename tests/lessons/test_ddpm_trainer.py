@@ -57,6 +57,21 @@ def test_training_reduces_the_loss_on_a_fixed_batch(images):
     assert losses[-1] < 0.7 * losses[0], losses
 
 
+def test_bf16_autocast_on_the_cpu_trains_fp32_weights(images):
+    """bf16 on the CPU (autocast, as on GPUs): the loss falls as in fp32 and the weights stay fp32."""
+    x0 = (images[:8].float() / 127.5 - 1).unsqueeze(1)  # (8, 28, 28) -> (8, 1, 28, 28)
+    curves = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        config = TrainConfig(lr=1e-3, precision=precision)
+        runner = StepRunner(UNetSimple(), config, torch.device("cpu"), linear_schedule(), verbose=False)
+        curves[precision] = [runner.step(x0, torch.Generator().manual_seed(1)).item() for _ in range(8)]
+        assert all(p.dtype == torch.float32 for p in runner.model.parameters())
+    assert curves["bf16"][-1] < 0.7 * curves["bf16"][0], curves
+    assert curves["bf16"][0] == pytest.approx(curves["fp32"][0], rel=0.02)  # the same loss, to bf16's precision
+    assert curves["bf16"] != curves["fp32"]  # and bf16 really ran
+
+
 def test_train_model_records_curves(images, capsys):
     res = train_model(UNetSimple(), images, TINY, TrainConfig(warmup_steps=1), device="cpu", progress=False)
     assert res.steps == (3, 6, 8) and len(res.window_losses) == 3 and len(res.epoch_losses) == 2
@@ -214,7 +229,9 @@ def test_compile_failure_falls_back_reproducibly(images, monkeypatch, capsys):
 
 def test_gpu_precisions_and_graphs_are_refused_on_cpu():
     with pytest.raises(ValueError, match="for CUDA GPUs"):
-        StepRunner(UNetSimple(), TrainConfig(precision="bf16"), torch.device("cpu"), linear_schedule(), verbose=False)
+        StepRunner(UNetSimple(), TrainConfig(precision="fp16"), torch.device("cpu"), linear_schedule(), verbose=False)
+    cpu_bf16 = StepRunner(UNetSimple(), TrainConfig(precision="bf16"), torch.device("cpu"), linear_schedule(), False)
+    assert cpu_bf16.describe() == "bf16" and cpu_bf16.scaler is None and not cpu_bf16.cuda_graph
     with pytest.raises(ValueError, match="cuda_graph='on' needs a CUDA device"):
         StepRunner(UNetSimple(), TrainConfig(cuda_graph="on"), torch.device("cpu"), linear_schedule(), verbose=False)
     with pytest.raises(ValueError, match="cuda_graph must be auto, on or off"):

@@ -108,7 +108,8 @@ class TrainConfig:
     ``seed`` seeds the model's initial weights and the draws of t and noise;
     ``data_seed`` seeds the order in which the digits are visited.
     ``precision``: ``"auto"`` (bf16 autocast on GPUs that support it, fp16 with a
-    GradScaler on older GPUs such as the T4, fp32 on CPU), or ``"fp32"``/``"bf16"``/``"fp16"``.
+    GradScaler on older GPUs such as the T4, fp32 on CPU), or ``"fp32"``/``"bf16"``/``"fp16"``
+    (``"bf16"`` also runs on the CPU, as autocast; ``"fp16"`` needs CUDA).
     ``compile``: ``"auto"`` (torch.compile on CUDA only), ``"on"`` or ``"off"``.
     ``cuda_graph``: ``"auto"`` (capture each whole training step in a CUDA graph on
     CUDA, except fp16 whose GradScaler syncs every step), ``"on"`` or ``"off"``; see
