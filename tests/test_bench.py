@@ -227,6 +227,16 @@ def test_weights_script_resumes_exactly_where_one_run_would_be(tmp_path, capsys)
         script.main(["--steps", "2", *tiny, "--out", str(tmp_path / "none"), "--resume"])
 
 
+def test_cpu_precision_bench_times_both_precisions_for_every_arm(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert _script("cpu_precision").main(["--steps", "1", "--warmup", "0", "--batch-size", "2", "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    from course_utils.lessons.lesson04.weights import ARMS
+
+    assert {(r["arm"], r["precision"]) for r in figures["rows"]} == {(a, p) for a in ARMS for p in ("fp32", "bf16")}
+    assert all(r["median"] > 0 for r in figures["rows"]) and "bf16 is" in capsys.readouterr().out
+
+
 def test_bench_runs_at_tiny_size(tmp_path):
     figures = _script("run").run(
         ["--device", "cpu", "--steps", "2", "--warmup", "0", "--batch", "16", "--out", str(tmp_path / "b.json")]
