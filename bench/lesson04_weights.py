@@ -55,7 +55,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--precision",
         choices=("fp32", "bf16", "auto"),
         default="fp32",
-        help="fp32, bf16 autocast (on the CPU too: about 3x faster where it has bf16 units) or auto",
+        help="fp32, bf16 autocast (on the CPU too: 2-3.5x as fast where it has bf16 units) or auto",
     )
     p.add_argument("--out", type=Path, required=True, help="folder for <arm>.pt and manifest.json")
     p.add_argument("--resume", action="store_true", help=f"continue from <out>/{STATE} (written at every checkpoint)")

@@ -291,3 +291,34 @@ def nbformat_dumps(nb) -> str:
     import nbformat
 
     return nbformat.writes(nb)
+
+
+def test_results_md_reports_the_measured_cpu_precision_figures():
+    """bench/RESULTS.md's fp32-vs-bf16 table is bench/results_cpu_precision.json, row for row."""
+    figures = json.loads((ROOT / "bench" / "results_cpu_precision.json").read_text())
+    text = (ROOT / "bench" / "RESULTS.md").read_text()
+    medians = {(r["arm"], r["precision"]): r["median"] for r in figures["rows"]}
+    for arm in dict.fromkeys(a for a, _ in medians):
+        fp32, bf16 = medians[(arm, "fp32")], medians[(arm, "bf16")]
+        row = f"| {arm} | {fp32:.3f} s | {bf16:.3f} s | {fp32 / bf16:.2f}x |"
+        assert row in text, row
+    assert figures["bf16_units"] == {"avx512_bf16": True, "amx_tile": True} and not figures["git_dirty"]
+
+
+def test_results_md_flop_count_of_a_training_step():
+    """The GFLOP of one batch-128 training step quoted in RESULTS.md, recounted (on the meta device)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from course_utils.reference import UNetAdaGN, UNetSimple
+
+    text = (ROOT / "bench" / "RESULTS.md").read_text()
+    gflop = {}
+    for cls in (UNetSimple, UNetAdaGN):
+        with torch.device("meta"):
+            model, x = cls(), torch.randn(128, 1, 28, 28)
+            t = torch.randint(0, 1000, (128,))
+        with FlopCounterMode(display=False) as counter:
+            ((model(x, t) - x) ** 2).mean().backward()
+        gflop[cls.__name__] = counter.get_total_flops() / 1e9
+    assert f"one training step of batch 128 is {gflop['UNetSimple']:.0f} GFLOP" in text
+    assert f"({gflop['UNetAdaGN']:.0f} for `UNetAdaGN`" in text

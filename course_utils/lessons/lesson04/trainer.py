@@ -172,8 +172,8 @@ class StepRunner:
         if choice == "fp32":
             return None, "fp32"
         if choice == "bf16" and self.device.type == "cpu":
-            # bf16 autocast on the CPU: about 3x faster than fp32 where the CPU has bf16 units
-            # (AMX, AVX-512 BF16; bench/RESULTS.md), slower where it has not: asked for, not automatic.
+            # bf16 autocast on the CPU: 2-3.5x as fast as fp32 where the CPU has bf16 units (AMX,
+            # AVX-512 BF16; bench/RESULTS.md); not measured on CPUs without them: asked for, not automatic.
             return torch.bfloat16, choice
         if self.device.type != "cuda":
             raise ValueError(
