@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 # Before nbformat. nbformat imports jsonschema, whose format checks import the optional package
@@ -111,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # The judge decides every graded test cell, sandbox or not (see .preprocessors).
     overrides = {"Autograde__autograde_preprocessors": autograde_preprocessors()}
+    ipc_dir = None
     if s.get("sandbox"):
         from course_utils.grading.course import REPO_ROOT
         from course_utils.grading.limits import Limits
@@ -128,9 +131,20 @@ def main(argv: list[str] | None = None) -> int:
                 limits=Limits(**s.get("limits", {})),
             )
         )
+    else:
+        # Without the sandbox the kernel is a plain local process on TCP by default, and two
+        # workers starting kernels at once can be handed the same free port (jupyter_client picks
+        # ports that the kernel binds later): one kernel then dies with "Address already in use".
+        # Unix sockets in a folder of this worker's own cannot collide (the sandbox uses them too).
+        ipc_dir = Path(tempfile.mkdtemp(prefix="nbk-"))
+        overrides.update({"KernelManager__transport": "ipc", "KernelManager__ip": str(ipc_dir / "k")})
     cfg = nbgrader_config(dirs, **overrides)
     api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
-    result = api.autograde(s["assignment"], s["student"], force=True, create=True)
+    try:
+        result = api.autograde(s["assignment"], s["student"], force=True, create=True)
+    finally:
+        if ipc_dir is not None:
+            shutil.rmtree(ipc_dir, ignore_errors=True)
     out_dir = dirs.path("autograded") / s["student"] / s["assignment"]
     notebooks = sorted(out_dir.glob("*.ipynb")) if out_dir.is_dir() else []
     limit, leftovers, names = "", 0, set()

@@ -95,3 +95,14 @@ def test_results_md_reports_the_measured_grading_figures(which):
     assert row in (REPO_ROOT / "bench/RESULTS.md").read_text()
     assert figures["sandbox"] and not figures["git_dirty"] and figures["cores"] == 2
     assert all(r["same_grades_as_first_run"] for r in figures["runs"]) and figures["statuses"] == {"graded": 20}
+
+
+def test_without_the_sandbox_kernels_talk_over_their_own_unix_sockets(tmp_path):
+    """Two jobs without the sandbox once lost a kernel to a TCP port both had been handed
+    ("Address already in use"); each worker's kernels now use ipc sockets in its own folder."""
+    from gradekit import grade, solution_notebook
+
+    graded = grade(tmp_path, "01_sinusoidal_embedding", {"a": solution_notebook("01_sinusoidal_embedding")}, jobs=1)
+    assert graded["a"].status == "graded" and graded["a"].score == graded["a"].max_score
+    log = (tmp_path / "course/build/grading/logs/a--01_sinusoidal_embedding.log").read_text()
+    assert "Kernel is running over TCP" not in log
