@@ -1,8 +1,9 @@
 """Benchmark: one lesson 04 training step on the CPU in fp32 and in bf16 autocast, per network.
 
 The course trains lesson 04's networks in fp32 on a CPU (``TrainConfig(precision="auto")``).
-CPUs with bf16 units (Intel's AMX or AVX-512 BF16) run bf16 autocast much faster; others emulate
-it and run slower. This script measures both on the machine at hand, through the course's own
+On CPUs with bf16 units (Intel's AMX or AVX-512 BF16) bf16 autocast can run much faster; others
+have to convert in software, which was not measured. This script measures both on the machine at
+hand, through the course's own
 :class:`~course_utils.lessons.lesson04.trainer.StepRunner` (channels-last, Adam, the DDPM loss), so the
 shipped-weights run and ``bench/RESULTS.md`` can say what bf16 buys here, and prints which CPU
 features torch sees.
