@@ -106,3 +106,12 @@ def test_without_the_sandbox_kernels_talk_over_their_own_unix_sockets(tmp_path):
     assert graded["a"].status == "graded" and graded["a"].score == graded["a"].max_score
     log = (tmp_path / "course/build/grading/logs/a--01_sinusoidal_embedding.log").read_text()
     assert "Kernel is running over TCP" not in log
+
+
+def test_results_md_reports_each_grading_change_alone():
+    text = " ".join((REPO_ROOT / "bench/RESULTS.md").read_text().split())
+    for name in ("imports", "threads"):
+        figures = json.loads((REPO_ROOT / f"bench/results_grading_stepwise_{name}.json").read_text())
+        one, two = (next(r for r in figures["runs"] if r["jobs"] == j) for j in (1, 2))
+        assert f"{one['seconds']:.1f} s and {two['seconds']:.1f} s ({two['per_minute']:.1f} per minute)" in text
+        assert all(r["same_grades_as_first_run"] for r in figures["runs"]) and figures["statuses"] == {"graded": 20}
