@@ -164,11 +164,18 @@ def _checkpoint(args, command, device, source, runners, generators, done, elapse
         }
         for arm, runner in runners.items()
     }
-    state = {"done": done, "seed": args.seed, "batch_size": args.batch_size, "data": source, "wall_seconds": elapsed}
-    state["precision"] = args.precision
-    state["sittings"] = sittings
+    state = {
+        "done": done,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "data": source,
+        "precision": args.precision,
+        "wall_seconds": elapsed,
+        "sittings": sittings,
+        "arms": arms_state,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.save({**state, "arms": arms_state}, args.out / (STATE + ".tmp"))
+    torch.save(state, args.out / (STATE + ".tmp"))
     (args.out / (STATE + ".tmp")).replace(args.out / STATE)  # never a half-written state
     arms = {}
     for arm, runner in runners.items():

@@ -220,7 +220,9 @@ def _time_variants(
         if device.type != "cuda" and (
             config.precision != "fp32" or config.compile == "on" or config.cuda_graph == "on"
         ):
-            continue  # mixed precision and graphs are CUDA-only; compiling on a CPU is not timed
+            # fp16 and graphs are CUDA-only; compiling on a CPU is not timed; bf16 on a CPU is timed
+            # for every network by bench/cpu_precision.py, not here
+            continue
         model = build()
         model.load_state_dict(initial)
         _reset_peak(device)

@@ -82,11 +82,18 @@ def test_the_worker_skips_the_iri_parsers_and_still_validates_notebooks():
     assert int(out[1]) > 10
 
 
+def _bench_runs(path: str) -> tuple[dict, dict, dict]:
+    """A `bench/grading.py` JSON file, its one-job and two-job runs; every submission graded alike in both."""
+    figures = json.loads((REPO_ROOT / path).read_text())
+    one, two = (next(r for r in figures["runs"] if r["jobs"] == j) for j in (1, 2))
+    assert all(r["same_grades_as_first_run"] for r in figures["runs"]) and figures["statuses"] == {"graded": 20}
+    return figures, one, two
+
+
 @pytest.mark.parametrize("which", ["before", "after"])
 def test_results_md_reports_the_measured_grading_figures(which):
     """bench/RESULTS.md's before/after table is the JSON the benchmark wrote, row for row."""
-    figures = json.loads((REPO_ROOT / f"bench/results_grading_threads_{which}.json").read_text())
-    one, two = (next(r for r in figures["runs"] if r["jobs"] == j) for j in (1, 2))
+    figures, one, two = _bench_runs(f"bench/results_grading_threads_{which}.json")
     row = f"| {figures['git_commit'][:7]} ({which}) | {one['seconds']:.1f} s | {two['seconds']:.1f} s | " + (
         f"**{two['per_minute']:.1f}** | **{one['seconds'] / figures['submissions']:.1f} s** |"
         if which == "after"
@@ -94,7 +101,6 @@ def test_results_md_reports_the_measured_grading_figures(which):
     )
     assert row in (REPO_ROOT / "bench/RESULTS.md").read_text()
     assert figures["sandbox"] and not figures["git_dirty"] and figures["cores"] == 2
-    assert all(r["same_grades_as_first_run"] for r in figures["runs"]) and figures["statuses"] == {"graded": 20}
 
 
 def test_without_the_sandbox_kernels_talk_over_their_own_unix_sockets(tmp_path):
@@ -111,7 +117,5 @@ def test_without_the_sandbox_kernels_talk_over_their_own_unix_sockets(tmp_path):
 def test_results_md_reports_each_grading_change_alone():
     text = " ".join((REPO_ROOT / "bench/RESULTS.md").read_text().split())
     for name in ("imports", "threads"):
-        figures = json.loads((REPO_ROOT / f"bench/results_grading_stepwise_{name}.json").read_text())
-        one, two = (next(r for r in figures["runs"] if r["jobs"] == j) for j in (1, 2))
+        _, one, two = _bench_runs(f"bench/results_grading_stepwise_{name}.json")
         assert f"{one['seconds']:.1f} s and {two['seconds']:.1f} s ({two['per_minute']:.1f} per minute)" in text
-        assert all(r["same_grades_as_first_run"] for r in figures["runs"]) and figures["statuses"] == {"graded": 20}
